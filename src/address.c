@@ -1,0 +1,247 @@
+/* address.c - parses and formats the listen addresses of the configuration. */
+#include "config.h"
+
+#include "address.h"
+
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/un.h>
+
+/* Scheme prefixes. Datagram forms ("udp:", "unixgram:") slot in here. */
+static const struct address_scheme {
+	const char *prefix;
+	int family;		/* AF_UNIX, or 0 for "an IP address follows" */
+	int socktype;
+} schemes[] = {
+	{ "unix:", AF_UNIX, SOCK_STREAM },
+	{ "tcp:", 0, SOCK_STREAM },
+	{ "", 0, SOCK_STREAM },
+};
+
+__attribute__((format(printf, 3, 4)))
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* Strict decimal port: 1..65535, digits only, no sign, no leading zero. */
+static int parse_port(const char *s, uint16_t *port)
+{
+	unsigned long v = 0;
+
+	if (*s == '\0' || *s == '0' || strlen(s) > 5)
+		return -1;
+	for (const char *p = s; *p; p++) {
+		if (*p < '0' || *p > '9')
+			return -1;
+		v = v * 10 + (unsigned long)(*p - '0');
+	}
+	if (v > 65535)
+		return -1;
+	*port = (uint16_t)v;
+	return 0;
+}
+
+static int parse_unix(const char *path, struct address *out, char *err, size_t errlen)
+{
+	struct sockaddr_un *sun = (struct sockaddr_un *)&out->sa;
+	size_t len = strlen(path);
+	bool abstract = path[0] == '@';
+
+	if (len == 0 || (abstract && len == 1))
+		return fail(err, errlen, "%s", "empty unix socket path");
+	if (!abstract && path[0] != '/')
+		return fail(err, errlen, "unix socket path \"%s\" is not absolute", path);
+	if (len >= sizeof(sun->sun_path))
+		return fail(err, errlen, "unix socket path \"%.80s...\" is longer than 107 bytes", path);
+	sun->sun_family = AF_UNIX;
+	memcpy(sun->sun_path, path, len);
+	if (abstract) {
+		/* Linux abstract namespace: leading NUL, length counts exactly. */
+		sun->sun_path[0] = '\0';
+		out->len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len);
+	} else {
+		out->len = (socklen_t)sizeof(*sun);
+	}
+	out->family = AF_UNIX;
+	snprintf(out->text, sizeof(out->text), "unix:%s", path);
+	return 0;
+}
+
+static int parse_ip(const char *spec, struct address *out, char *err, size_t errlen)
+{
+	char host[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
+	const char *colon, *port_s;
+	uint16_t port;
+	size_t hlen;
+
+	if (spec[0] == '[') {
+		const char *end = strchr(spec, ']');
+
+		if (!end || end[1] != ':')
+			return fail(err, errlen, "\"%s\": expected [IPV6]:PORT", spec);
+		hlen = (size_t)(end - spec - 1);
+		if (hlen == 0 || hlen >= sizeof(host))
+			return fail(err, errlen, "\"%s\": bad IPv6 address", spec);
+		memcpy(host, spec + 1, hlen);
+		port_s = end + 2;
+	} else {
+		colon = strrchr(spec, ':');
+		if (!colon)
+			return fail(err, errlen, "\"%s\": expected HOST:PORT, [IPV6]:PORT, *:PORT or unix:/path", spec);
+		hlen = (size_t)(colon - spec);
+		if (hlen == 0 || hlen >= sizeof(host) || memchr(spec, ':', hlen))
+			return fail(err, errlen, "\"%s\": expected HOST:PORT (write IPv6 addresses as [IPV6]:PORT)", spec);
+		memcpy(host, spec, hlen);
+		port_s = colon + 1;
+	}
+	host[hlen] = '\0';
+	if (parse_port(port_s, &port) < 0)
+		return fail(err, errlen, "\"%s\": port must be a decimal number from 1 to 65535", spec);
+
+	if (spec[0] != '[' && strcmp(host, "*") == 0) {
+		/* One dual-stack socket, as systemd binds ListenStream=PORT. */
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&out->sa;
+
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_addr = in6addr_any;
+		sin6->sin6_port = htons(port);
+		out->family = AF_INET6;
+		out->len = sizeof(*sin6);
+		out->wildcard = true;
+		snprintf(out->text, sizeof(out->text), "*:%u", port);
+		return 0;
+	}
+
+	if (spec[0] != '[') {
+		/* inet_pton, not getaddrinfo: it refuses "1.2.3" and "0x7f.1". */
+		struct sockaddr_in *sin = (struct sockaddr_in *)&out->sa;
+
+		if (inet_pton(AF_INET, host, &sin->sin_addr) != 1)
+			return fail(err, errlen, "\"%s\": not a numeric IPv4 address "
+				    "(host names are not resolved)", spec);
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(port);
+		out->family = AF_INET;
+		out->len = sizeof(*sin);
+	} else {
+		/* getaddrinfo for the scope id of link-local addresses ("fe80::1%eth0"). */
+		struct addrinfo hints = {
+			.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV,
+			.ai_family = AF_INET6,
+			.ai_socktype = out->socktype,
+		}, *res;
+
+		if (getaddrinfo(host, port_s, &hints, &res) != 0)
+			return fail(err, errlen, "\"%s\": not a numeric IPv6 address", spec);
+		memcpy(&out->sa, res->ai_addr, res->ai_addrlen);
+		out->len = res->ai_addrlen;
+		out->family = AF_INET6;
+		freeaddrinfo(res);
+	}
+	address_format((struct sockaddr *)&out->sa, out->len, out->text, sizeof(out->text));
+	return 0;
+}
+
+int address_parse(const char *spec, struct address *out, char *err, size_t errlen)
+{
+	memset(out, 0, sizeof(*out));
+	for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++) {
+		size_t plen = strlen(schemes[i].prefix);
+
+		if (strncmp(spec, schemes[i].prefix, plen) != 0)
+			continue;
+		out->socktype = schemes[i].socktype;
+		if (schemes[i].family == AF_UNIX)
+			return parse_unix(spec + plen, out, err, errlen);
+		return parse_ip(spec + plen, out, err, errlen);
+	}
+	return fail(err, errlen, "\"%s\": unknown address form", spec);
+}
+
+bool address_equal(const struct address *a, const struct address *b)
+{
+	return a->socktype == b->socktype && a->len == b->len &&
+	       a->family == b->family && memcmp(&a->sa, &b->sa, a->len) == 0;
+}
+
+bool address_overlaps(const struct address *a, const struct address *b)
+{
+	if (address_equal(a, b))
+		return true;
+	if (a->family == AF_UNIX || b->family == AF_UNIX || a->socktype != b->socktype)
+		return false;
+	return (a->wildcard || b->wildcard) && address_port(a) == address_port(b);
+}
+
+uint16_t address_port(const struct address *a)
+{
+	if (a->family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)&a->sa)->sin_port);
+	if (a->family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)&a->sa)->sin6_port);
+	return 0;
+}
+
+const char *address_unix_path(const struct address *a)
+{
+	const struct sockaddr_un *sun = (const struct sockaddr_un *)&a->sa;
+
+	if (a->family != AF_UNIX || sun->sun_path[0] == '\0')
+		return NULL;
+	return sun->sun_path;
+}
+
+void address_format(const struct sockaddr *sa, socklen_t len, char *buf, size_t buflen)
+{
+	char host[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
+
+	switch (sa->sa_family) {
+	case AF_INET: {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
+
+		inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
+		snprintf(buf, buflen, "%s:%u", host, ntohs(sin->sin_port));
+		return;
+	}
+	case AF_INET6: {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)sa;
+
+		/* An IPv4 client of a dual-stack socket: show it as IPv4. */
+		if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
+			inet_ntop(AF_INET, &sin6->sin6_addr.s6_addr[12], host, sizeof(host));
+			snprintf(buf, buflen, "%s:%u", host, ntohs(sin6->sin6_port));
+			return;
+		}
+		if (getnameinfo(sa, len, host, sizeof(host), NULL, 0, NI_NUMERICHOST) != 0)
+			inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
+		snprintf(buf, buflen, "[%s]:%u", host, ntohs(sin6->sin6_port));
+		return;
+	}
+	case AF_UNIX: {
+		const struct sockaddr_un *sun = (const struct sockaddr_un *)sa;
+		size_t plen = len > offsetof(struct sockaddr_un, sun_path) ?
+			      len - offsetof(struct sockaddr_un, sun_path) : 0;
+
+		if (plen == 0 || (sun->sun_path[0] == '\0' && plen == 1))
+			snprintf(buf, buflen, "unix:(unnamed)");
+		else if (sun->sun_path[0] == '\0')
+			snprintf(buf, buflen, "unix:@%.*s", (int)plen - 1, sun->sun_path + 1);
+		else
+			snprintf(buf, buflen, "unix:%.*s", (int)strnlen(sun->sun_path, plen), sun->sun_path);
+		return;
+	}
+	default:
+		snprintf(buf, buflen, "(family %d)", sa->sa_family);
+	}
+}

@@ -1,0 +1,541 @@
+/* conf.c - the configuration schema (libconfuse), its checks, and the snapshot built from it.
+ *
+ * Every check that can point at a line runs inside a libconfuse callback,
+ * the only place where the parser's line number is known. libconfuse
+ * callbacks carry no user pointer, so the parse in progress lives in
+ * parse_ctx; parsing is single-threaded and never re-entered. */
+#include "config.h"
+
+#include "conf.h"
+
+#include <confuse.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "handler.h"
+#include "log.h"
+
+#define CONF_FILE_MAX (1024 * 1024)
+
+enum number_kind { NUM_COUNT, NUM_DURATION, NUM_OCTAL };
+
+static const struct number_rule {
+	const char *option;
+	enum number_kind kind;
+	long min, max;
+	const char *range;
+} number_rules[] = {
+	{ "workers", NUM_COUNT, 1, 1024, "1 to 1024" },
+	{ "backlog", NUM_COUNT, 1, 65535, "1 to 65535" },
+	{ "max-connections", NUM_COUNT, 1, 1000000, "1 to 1000000" },
+	{ "idle-timeout", NUM_DURATION, 0, 24 * 3600000L, "0 (never) to 24h" },
+	{ "shutdown-timeout", NUM_DURATION, 0, 3600000L, "0 to 1h" },
+	{ "socket-mode", NUM_OCTAL, 0, 07777, "0000 to 7777" },
+};
+
+struct seen_option {
+	const cfg_t *section;
+	const char *option;
+	int line;
+};
+
+struct seen_address {
+	struct address addr;
+	char *service;
+	int line;
+};
+
+static struct parse_ctx {
+	const char *path;
+	char *err;
+	size_t errlen;
+	int failed;
+	struct seen_option *opts;
+	size_t nopts;
+	struct seen_address *addrs;
+	size_t naddrs;
+} *ctx;
+
+__attribute__((format(printf, 2, 0)))
+static void conf_errfunc(cfg_t *cfg, const char *fmt, va_list ap)
+{
+	char msg[CONF_ERR_MAX];
+
+	if (ctx->failed++)
+		return;	/* the first error is the one that explains the rest */
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (cfg && cfg->line > 0)
+		snprintf(ctx->err, ctx->errlen, "%s:%d: %s", ctx->path, cfg->line, msg);
+	else
+		snprintf(ctx->err, ctx->errlen, "%s: %s", ctx->path, msg);
+}
+
+static const struct seen_option *seen_find(const cfg_t *section, const char *option)
+{
+	for (size_t i = 0; i < ctx->nopts; i++)
+		if (ctx->opts[i].section == section && strcmp(ctx->opts[i].option, option) == 0)
+			return &ctx->opts[i];
+	return NULL;
+}
+
+/* libconfuse lets a later "workers = 3" silently replace an earlier one;
+ * an operator who wrote it twice made a mistake worth hearing about. */
+static int seen_once(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const struct seen_option *prev = seen_find(cfg, opt->name);
+	struct seen_option *grown;
+
+	if (prev) {
+		cfg_error(cfg, "option '%s' is given twice (first at line %d)", opt->name, prev->line);
+		return -1;
+	}
+	grown = realloc(ctx->opts, (ctx->nopts + 1) * sizeof(*grown));
+	if (!grown) {
+		cfg_error(cfg, "out of memory");
+		return -1;
+	}
+	ctx->opts = grown;
+	ctx->opts[ctx->nopts++] = (struct seen_option){ cfg, opt->name, cfg->line };
+	return 0;
+}
+
+static const struct number_rule *number_rule_for(const char *option)
+{
+	for (size_t i = 0; i < sizeof(number_rules) / sizeof(number_rules[0]); i++)
+		if (strcmp(number_rules[i].option, option) == 0)
+			return &number_rules[i];
+	return NULL;
+}
+
+static int parse_octal(const char *s, long max, long *out)
+{
+	long v = 0;
+
+	if (*s == '\0' || strlen(s) > 5)
+		return -1;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '7')
+			return -1;
+		v = v * 8 + (*s - '0');
+	}
+	if (v > max)
+		return -2;
+	*out = v;
+	return 0;
+}
+
+static int cb_number(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
+{
+	const struct number_rule *rule = number_rule_for(opt->name);
+	long v = 0;
+	int rc;
+
+	if (seen_once(cfg, opt) < 0)
+		return -1;
+	switch (rule->kind) {
+	case NUM_COUNT:
+		rc = conf_parse_decimal(value, rule->min, rule->max, &v);
+		if (rc == -1) {
+			cfg_error(cfg, "option '%s': \"%s\" is not a decimal number "
+				  "(digits only, no leading zero)", opt->name, value);
+			return -1;
+		}
+		break;
+	case NUM_DURATION:
+		rc = conf_parse_duration_ms(value, rule->min, rule->max, &v);
+		if (rc == -1) {
+			cfg_error(cfg, "option '%s': \"%s\" is not a duration "
+				  "(seconds, or a number with ms, s, m or h)", opt->name, value);
+			return -1;
+		}
+		break;
+	case NUM_OCTAL:
+		rc = parse_octal(value, rule->max, &v);
+		if (rc == -1) {
+			cfg_error(cfg, "option '%s': \"%s\" is not an octal mode like 0660",
+				  opt->name, value);
+			return -1;
+		}
+		break;
+	default:
+		return -1;
+	}
+	if (rc < 0) {
+		cfg_error(cfg, "option '%s': %s is out of range (%s)", opt->name, value, rule->range);
+		return -1;
+	}
+	*(long *)result = v;
+	return 0;
+}
+
+/* Accepts a name or a decimal id; the id is what a chown() needs. */
+static int lookup_user(const char *name, uid_t *uid, gid_t *gid)
+{
+	struct passwd *pw;
+	long id;
+
+	errno = 0;
+	pw = getpwnam(name);
+	if (!pw && conf_parse_decimal(name, 0, 0x7fffffff, &id) == 0)
+		pw = getpwuid((uid_t)id);
+	if (!pw)
+		return -1;
+	*uid = pw->pw_uid;
+	if (gid)
+		*gid = pw->pw_gid;
+	return 0;
+}
+
+static int lookup_group(const char *name, gid_t *gid)
+{
+	struct group *gr = getgrnam(name);
+	long id;
+
+	if (!gr && conf_parse_decimal(name, 0, 0x7fffffff, &id) == 0)
+		gr = getgrgid((gid_t)id);
+	if (!gr)
+		return -1;
+	*gid = gr->gr_gid;
+	return 0;
+}
+
+static int cb_string(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
+{
+	uid_t uid;
+	gid_t gid;
+
+	if (seen_once(cfg, opt) < 0)
+		return -1;
+	if (value[0] == '\0') {
+		cfg_error(cfg, "option '%s' is empty", opt->name);
+		return -1;
+	}
+	if ((strcmp(opt->name, "user") == 0 || strcmp(opt->name, "socket-owner") == 0) &&
+	    lookup_user(value, &uid, NULL) < 0) {
+		cfg_error(cfg, "option '%s': no such user \"%s\"", opt->name, value);
+		return -1;
+	}
+	if ((strcmp(opt->name, "group") == 0 || strcmp(opt->name, "socket-group") == 0) &&
+	    lookup_group(value, &gid) < 0) {
+		cfg_error(cfg, "option '%s': no such group \"%s\"", opt->name, value);
+		return -1;
+	}
+	if (strcmp(opt->name, "log-level") == 0 && log_level_from_name(value) < 0) {
+		cfg_error(cfg, "option 'log-level': \"%s\" is not one of error, warning, "
+			  "notice, info, debug", value);
+		return -1;
+	}
+	if (strcmp(opt->name, "handler") == 0 && !handler_find(value)) {
+		cfg_error(cfg, "option 'handler': unknown handler \"%s\" (known: %s)",
+			  value, handler_names());
+		return -1;
+	}
+	if (strcmp(opt->name, "pidfile") == 0 && value[0] != '/') {
+		cfg_error(cfg, "option 'pidfile': \"%s\" is not an absolute path", value);
+		return -1;
+	}
+	*(const char **)result = value;
+	return 0;
+}
+
+static int cb_listen(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
+{
+	struct seen_address *grown;
+	struct address addr;
+	char why[CONF_ERR_MAX / 2];
+
+	(void)opt;	/* the list is checked whole at the service's closing brace */
+	if (address_parse(value, &addr, why, sizeof(why)) < 0) {
+		cfg_error(cfg, "bad listen address %s", why);
+		return -1;
+	}
+	for (size_t i = 0; i < ctx->naddrs; i++) {
+		const struct seen_address *s = &ctx->addrs[i];
+
+		if (!address_overlaps(&s->addr, &addr))
+			continue;
+		if (strcmp(s->service, cfg_title(cfg)) == 0)
+			cfg_error(cfg, "listen address %s is listed twice in service '%s' "
+				  "(line %d)", addr.text, s->service, s->line);
+		else
+			cfg_error(cfg, "listen address %s is already used by service '%s' "
+				  "(%s at line %d)", addr.text, s->service, s->addr.text, s->line);
+		return -1;
+	}
+	grown = realloc(ctx->addrs, (ctx->naddrs + 1) * sizeof(*grown));
+	if (!grown) {
+		cfg_error(cfg, "out of memory");
+		return -1;
+	}
+	ctx->addrs = grown;
+	ctx->addrs[ctx->naddrs] = (struct seen_address){ addr, strdup(cfg_title(cfg)), cfg->line };
+	ctx->naddrs++;
+	*(const char **)result = value;
+	return 0;
+}
+
+static bool service_has_unix_path(cfg_t *sec)
+{
+	for (unsigned i = 0; i < cfg_size(sec, "listen"); i++) {
+		struct address a;
+		char why[64];
+
+		if (address_parse(cfg_getnstr(sec, "listen", i), &a, why, sizeof(why)) == 0 &&
+		    address_unix_path(&a))
+			return true;
+	}
+	return false;
+}
+
+/* Runs at a service's closing brace, so cfg->line points there. */
+static int cb_service_done(cfg_t *cfg, cfg_opt_t *opt)
+{
+	cfg_t *sec = cfg_opt_getnsec(opt, cfg_opt_size(opt) - 1);
+	static const char *const unix_only[] = { "socket-mode", "socket-owner", "socket-group" };
+
+	size_t recorded = 0;
+	int first_line = 0;
+
+	if (cfg_size(sec, "listen") == 0) {
+		cfg_error(cfg, "service '%s' has no 'listen' address", cfg_title(sec));
+		return -1;
+	}
+	/* A second "listen = {...}" silently replaces the first in libconfuse
+	 * ("+=" appends): more addresses seen than kept means one was dropped. */
+	for (size_t i = 0; i < ctx->naddrs; i++)
+		if (strcmp(ctx->addrs[i].service, cfg_title(sec)) == 0 && recorded++ == 0)
+			first_line = ctx->addrs[i].line;
+	if (recorded != cfg_size(sec, "listen")) {
+		cfg_error(cfg, "service '%s': 'listen' is given more than once (first at line %d); "
+			  "list every address in one 'listen', or append with +=",
+			  cfg_title(sec), first_line);
+		return -1;
+	}
+	if (!cfg_getstr(sec, "handler")) {
+		cfg_error(cfg, "service '%s' has no 'handler' (known: %s)", cfg_title(sec),
+			  handler_names());
+		return -1;
+	}
+	for (size_t i = 0; i < sizeof(unix_only) / sizeof(unix_only[0]); i++) {
+		const struct seen_option *s = seen_find(sec, unix_only[i]);
+
+		if (s && !service_has_unix_path(sec)) {
+			cfg_error(cfg, "service '%s': '%s' (line %d) needs a unix:/path listen "
+				  "address", cfg_title(sec), unix_only[i], s->line);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static cfg_opt_t service_opts[] = {
+	CFG_STR_LIST_CB("listen", NULL, CFGF_NODEFAULT, cb_listen),
+	CFG_STR_CB("handler", NULL, CFGF_NODEFAULT, cb_string),
+	CFG_INT_CB("workers", 1, CFGF_NONE, cb_number),
+	CFG_INT_CB("backlog", 511, CFGF_NONE, cb_number),
+	CFG_INT_CB("max-connections", 1024, CFGF_NONE, cb_number),
+	CFG_INT_CB("idle-timeout", 60000, CFGF_NONE, cb_number),
+	CFG_INT_CB("socket-mode", 0666, CFGF_NONE, cb_number),
+	CFG_STR_CB("socket-owner", NULL, CFGF_NODEFAULT, cb_string),
+	CFG_STR_CB("socket-group", NULL, CFGF_NODEFAULT, cb_string),
+	CFG_END()
+};
+
+static cfg_opt_t root_opts[] = {
+	CFG_STR_CB("user", NULL, CFGF_NODEFAULT, cb_string),
+	CFG_STR_CB("group", NULL, CFGF_NODEFAULT, cb_string),
+	CFG_STR_CB("pidfile", NULL, CFGF_NODEFAULT, cb_string),
+	CFG_STR_CB("log-level", "info", CFGF_NONE, cb_string),
+	CFG_INT_CB("shutdown-timeout", 30000, CFGF_NONE, cb_number),
+	CFG_SEC("service", service_opts, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
+	CFG_END()
+};
+
+static char *read_file(const char *path, char *err, size_t errlen)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	char *buf = NULL;
+	size_t len = 0;
+	struct stat st;
+
+	if (fd < 0) {
+		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > CONF_FILE_MAX) {
+		snprintf(err, errlen, "%s: not a regular file of at most %d bytes", path, CONF_FILE_MAX);
+		goto fail;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (!buf) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		goto fail;
+	}
+	while (len < (size_t)st.st_size) {
+		ssize_t n = read(fd, buf + len, (size_t)st.st_size - len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			snprintf(err, errlen, "%s: read: %s", path, strerror(errno));
+			goto fail;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	buf[len] = '\0';
+	if (memchr(buf, '\0', len)) {
+		snprintf(err, errlen, "%s: contains a NUL byte; not a text file", path);
+		goto fail;
+	}
+	close(fd);
+	return buf;
+fail:
+	free(buf);
+	close(fd);
+	return NULL;
+}
+
+static char *xstrdup_or_null(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+static int build_service(cfg_t *sec, struct service *svc)
+{
+	char why[CONF_ERR_MAX];
+	const char *owner = cfg_getstr(sec, "socket-owner");
+	const char *group = cfg_getstr(sec, "socket-group");
+
+	svc->name = strdup(cfg_title(sec));
+	svc->handler = handler_find(cfg_getstr(sec, "handler"));
+	svc->workers = (unsigned)cfg_getint(sec, "workers");
+	svc->backlog = (int)cfg_getint(sec, "backlog");
+	svc->max_connections = (unsigned)cfg_getint(sec, "max-connections");
+	svc->idle_timeout_ms = (unsigned)cfg_getint(sec, "idle-timeout");
+	svc->socket_mode = (int)cfg_getint(sec, "socket-mode");
+	svc->socket_uid = (uid_t)-1;
+	svc->socket_gid = (gid_t)-1;
+	if (owner)
+		lookup_user(owner, &svc->socket_uid, NULL);
+	if (group)
+		lookup_group(group, &svc->socket_gid);
+	svc->nlisten = cfg_size(sec, "listen");
+	svc->listen = calloc(svc->nlisten, sizeof(*svc->listen));
+	if (!svc->name || !svc->listen)
+		return -1;
+	for (size_t i = 0; i < svc->nlisten; i++)
+		if (address_parse(cfg_getnstr(sec, "listen", (unsigned)i), &svc->listen[i],
+				  why, sizeof(why)) < 0)
+			return -1;	/* parsed once already: cannot happen */
+	return 0;
+}
+
+static struct config *build_config(cfg_t *cfg, const char *path)
+{
+	struct config *conf = calloc(1, sizeof(*conf));
+
+	if (!conf)
+		return NULL;
+	conf->path = strdup(path);
+	conf->user = xstrdup_or_null(cfg_getstr(cfg, "user"));
+	conf->group = xstrdup_or_null(cfg_getstr(cfg, "group"));
+	conf->pidfile = xstrdup_or_null(cfg_getstr(cfg, "pidfile"));
+	conf->uid = (uid_t)-1;
+	conf->gid = (gid_t)-1;
+	if (conf->user)
+		lookup_user(conf->user, &conf->uid, &conf->gid);
+	if (conf->group)
+		lookup_group(conf->group, &conf->gid);
+	conf->log_level = log_level_from_name(cfg_getstr(cfg, "log-level"));
+	conf->shutdown_timeout_ms = (unsigned)cfg_getint(cfg, "shutdown-timeout");
+	conf->nservices = cfg_size(cfg, "service");
+	conf->services = calloc(conf->nservices, sizeof(*conf->services));
+	if (!conf->path || !conf->services)
+		goto fail;
+	for (size_t i = 0; i < conf->nservices; i++)
+		if (build_service(cfg_getnsec(cfg, "service", (unsigned)i), &conf->services[i]) < 0)
+			goto fail;
+	return conf;
+fail:
+	conf_free(conf);
+	return NULL;
+}
+
+struct config *conf_load(const char *path, char *err, size_t errlen)
+{
+	struct parse_ctx pc = { .path = path, .err = err, .errlen = errlen };
+	struct config *conf = NULL;
+	char *text, *clean = NULL;
+	cfg_t *cfg = NULL;
+
+	err[0] = '\0';
+	text = read_file(path, err, errlen);
+	if (!text)
+		return NULL;
+	clean = conf_strip_comments(text);
+	cfg = cfg_init(root_opts, CFGF_NONE);
+	if (!clean || !cfg) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		goto out;
+	}
+	ctx = &pc;
+	cfg_set_error_function(cfg, conf_errfunc);
+	cfg_set_validate_func(cfg, "service", cb_service_done);
+	if (cfg_parse_buf(cfg, clean) != CFG_SUCCESS) {
+		if (!pc.failed)
+			snprintf(err, errlen, "%s: cannot be parsed", path);
+		goto out;
+	}
+	if (cfg_size(cfg, "service") == 0) {
+		snprintf(err, errlen, "%s: no service is defined", path);
+		goto out;
+	}
+	conf = build_config(cfg, path);
+	if (!conf)
+		snprintf(err, errlen, "%s: out of memory", path);
+out:
+	ctx = NULL;
+	for (size_t i = 0; i < pc.naddrs; i++)
+		free(pc.addrs[i].service);
+	free(pc.addrs);
+	free(pc.opts);
+	if (cfg)
+		cfg_free(cfg);
+	free(clean);
+	free(text);
+	return conf;
+}
+
+void conf_free(struct config *conf)
+{
+	if (!conf)
+		return;
+	for (size_t i = 0; i < conf->nservices; i++) {
+		free(conf->services[i].name);
+		free(conf->services[i].listen);
+	}
+	free(conf->services);
+	free(conf->path);
+	free(conf->user);
+	free(conf->group);
+	free(conf->pidfile);
+	free(conf);
+}
+
+const struct service *conf_find_service(const struct config *conf, const char *name)
+{
+	for (size_t i = 0; i < conf->nservices; i++)
+		if (strcmp(conf->services[i].name, name) == 0)
+			return &conf->services[i];
+	return NULL;
+}

@@ -1,0 +1,52 @@
+/* conf.h - the configuration snapshot: what a config file says, checked, in plain structs. */
+#ifndef PREFORKD_CONF_H
+#define PREFORKD_CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "address.h"
+
+struct handler;
+
+#define CONF_ERR_MAX 512
+
+struct service {
+	char *name;
+	const struct handler *handler;
+	unsigned workers;
+	int backlog;
+	unsigned max_connections;	/* per worker */
+	unsigned idle_timeout_ms;	/* 0: never */
+	int socket_mode;		/* for unix listeners */
+	uid_t socket_uid;		/* (uid_t)-1: leave as created */
+	gid_t socket_gid;		/* (gid_t)-1: leave as created */
+	struct address *listen;
+	size_t nlisten;
+};
+
+struct config {
+	char *path;
+	char *user, *group;	/* NULL: not set */
+	uid_t uid;
+	gid_t gid;
+	char *pidfile;		/* NULL: no pidfile */
+	int log_level;
+	unsigned shutdown_timeout_ms;
+	struct service *services;
+	size_t nservices;
+};
+
+/* Reads and checks path. On error returns NULL with "FILE:LINE: what" in err;
+ * nothing outside the process is touched either way. */
+struct config *conf_load(const char *path, char *err, size_t errlen);
+void conf_free(struct config *conf);
+const struct service *conf_find_service(const struct config *conf, const char *name);
+
+/* Exposed for tests: comment stripping, strict numbers. */
+char *conf_strip_comments(const char *text);
+int conf_parse_decimal(const char *s, long min, long max, long *out);
+int conf_parse_duration_ms(const char *s, long min_ms, long max_ms, long *out);
+
+#endif

@@ -1,0 +1,13 @@
+/* fdutil.h - descriptor flags and the close-everything-else step a new worker takes. */
+#ifndef PREFORKD_FDUTIL_H
+#define PREFORKD_FDUTIL_H
+
+#include <stddef.h>
+
+/* Sets O_NONBLOCK and FD_CLOEXEC on fd (descriptors we did not create ourselves). */
+int fd_set_nonblock_cloexec(int fd);
+/* Closes every descriptor >= 3 that is not in keep[0..n). */
+void fd_close_all_except(const int *keep, size_t n);
+void fd_close(int *fd);
+
+#endif

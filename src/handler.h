@@ -1,0 +1,31 @@
+/* handler.h - the interface a connection handler implements, and the registry of handlers. */
+#ifndef PREFORKD_HANDLER_H
+#define PREFORKD_HANDLER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct conn;
+
+/* Returned by open/ready instead of an epoll event mask: close the connection. */
+#define HANDLER_CLOSE (-1)
+
+struct handler {
+	const char *name;
+	/* Bytes of per-connection state, allocated with the connection, zeroed. */
+	size_t state_size;
+	/* After accept: the epoll events to wait for (EPOLLIN/EPOLLOUT) or HANDLER_CLOSE. */
+	int (*open)(struct conn *c);
+	/* When the connection is ready: same convention. Must not block. */
+	int (*ready)(struct conn *c, uint32_t revents);
+	/* Before the descriptor is closed; may be NULL. */
+	void (*close)(struct conn *c);
+};
+
+const struct handler *handler_find(const char *name);
+/* Comma-separated names, for error messages. */
+const char *handler_names(void);
+
+extern const struct handler handler_echo;
+
+#endif

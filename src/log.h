@@ -1,0 +1,28 @@
+/* log.h - the one logging path of preforkd: levelled lines on stderr, journald-aware. */
+#ifndef PREFORKD_LOG_H
+#define PREFORKD_LOG_H
+
+#include <stdarg.h>
+#include <syslog.h>	/* LOG_ERR ... LOG_DEBUG: the level numbers journald understands */
+
+void log_init(void);
+void log_set_level(int level);
+int log_get_level(void);
+/* Name shown after "preforkd[pid]" so a worker's lines say which worker wrote them. */
+void log_set_role(const char *role);
+/* Parses "error", "warning", "notice", "info" or "debug"; -1 if unknown. */
+int log_level_from_name(const char *name);
+const char *log_level_name(int level);
+
+void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void log_vmsg(int level, int err, const char *fmt, va_list ap) __attribute__((format(printf, 3, 0)));
+/* Like log_msg, appending ": strerror(err)". Name the syscall and object in fmt. */
+void log_errno(int level, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+#define log_error(...)  log_msg(LOG_ERR, __VA_ARGS__)
+#define log_warn(...)   log_msg(LOG_WARNING, __VA_ARGS__)
+#define log_notice(...) log_msg(LOG_NOTICE, __VA_ARGS__)
+#define log_info(...)   log_msg(LOG_INFO, __VA_ARGS__)
+#define log_debug(...)  log_msg(LOG_DEBUG, __VA_ARGS__)
+
+#endif

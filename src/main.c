@@ -1,0 +1,86 @@
+/* main.c - the command line: options, config check mode, and the hand-off to the master. */
+#include "config.h"
+
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "conf.h"
+#include "log.h"
+#include "master.h"
+
+#ifndef SYSCONFDIR
+#define SYSCONFDIR "/etc"
+#endif
+#define DEFAULT_CONFIG SYSCONFDIR "/preforkd/preforkd.conf"
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: preforkd [-c FILE] [-t] [-v] [-V] [-h]\n"
+		"Preforking server daemon for TCP and Unix-domain sockets; runs in the foreground.\n"
+		"\n"
+		"  -c FILE  configuration file (default %s)\n"
+		"  -t       check the configuration and exit (binds nothing)\n"
+		"  -v       log at debug level, whatever log-level says\n"
+		"  -V       print the version and exit\n"
+		"  -h       print this help and exit\n"
+		"\n"
+		"Exit status: 0 stopped cleanly, 1 runtime failure, 2 usage error, 78 configuration error.\n",
+		DEFAULT_CONFIG);
+}
+
+int main(int argc, char **argv)
+{
+	const char *path = DEFAULT_CONFIG;
+	bool check_only = false, verbose = false;
+	char err[CONF_ERR_MAX];
+	struct config *conf;
+	int opt;
+
+	log_init();
+	while ((opt = getopt(argc, argv, "c:tvVh")) != -1) {
+		switch (opt) {
+		case 'c':
+			path = optarg;
+			break;
+		case 't':
+			check_only = true;
+			break;
+		case 'v':
+			verbose = true;
+			break;
+		case 'V':
+			printf("preforkd %s\n", PACKAGE_VERSION);
+			return EXIT_OK;
+		case 'h':
+			usage(stdout);
+			return EXIT_OK;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "preforkd: unexpected argument \"%s\"\n", argv[optind]);
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+
+	conf = conf_load(path, err, sizeof(err));
+	if (!conf) {
+		log_error("%s", err);
+		if (check_only)
+			fprintf(stderr, "configuration has errors\n");
+		return EXIT_CONFIG;
+	}
+	if (check_only) {
+		printf("%s: configuration OK\n", path);
+		conf_free(conf);
+		return EXIT_OK;
+	}
+	log_set_level(verbose ? LOG_DEBUG : conf->log_level);
+	log_notice("preforkd %s starting with %s", PACKAGE_VERSION, path);
+	return master_run(conf);
+}

@@ -1,0 +1,11 @@
+/* privdrop.h - giving up root in a worker after the master has bound everything. */
+#ifndef PREFORKD_PRIVDROP_H
+#define PREFORKD_PRIVDROP_H
+
+struct config;
+
+/* Switches to conf->user/group when running as root. Returns 0, or -1 after
+ * logging; a worker that cannot drop privileges must not serve. */
+int privdrop_apply(const struct config *conf);
+
+#endif

@@ -1,0 +1,33 @@
+/* worker.h - a forked worker process: accepts on its service's listeners and runs the handler. */
+#ifndef PREFORKD_WORKER_H
+#define PREFORKD_WORKER_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+struct config;
+struct service;
+struct listener;
+
+/* Exit status that tells the master not to respawn this slot: the worker can
+ * never work (privileges cannot be dropped, the kernel refuses epoll...). */
+#define WORKER_EXIT_FATAL 100
+
+/* The control message a worker sends once its epoll set is armed. */
+#define WORKER_MSG_READY 'R'
+
+struct worker_params {
+	const struct config *conf;
+	const struct service *svc;
+	struct listener *listeners;	/* the service's, fds inherited across fork */
+	size_t nlisteners;
+	int ctl_fd;			/* our end of the socketpair to the master */
+	unsigned slot;
+	unsigned generation;
+	pid_t master_pid;
+};
+
+/* Runs in the child after fork; returns the process exit status. */
+int worker_main(const struct worker_params *p);
+
+#endif

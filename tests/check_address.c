@@ -1,0 +1,171 @@
+/* check_address.c - listen address syntax: good forms, canonical text, malformed input. */
+#include "config.h"
+
+#include <check.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+
+#include "address.h"
+
+static void assert_parses(const char *spec, int family, const char *text)
+{
+	struct address a;
+	char err[256] = "";
+
+	ck_assert_msg(address_parse(spec, &a, err, sizeof(err)) == 0, "%s: %s", spec, err);
+	ck_assert_int_eq(a.family, family);
+	ck_assert_int_eq(a.socktype, SOCK_STREAM);
+	ck_assert_str_eq(a.text, text);
+}
+
+static void assert_rejected(const char *spec, const char *reason)
+{
+	struct address a;
+	char err[256] = "";
+
+	ck_assert_msg(address_parse(spec, &a, err, sizeof(err)) < 0, "%s was accepted", spec);
+	ck_assert_msg(strstr(err, reason) != NULL, "%s: error \"%s\" lacks \"%s\"", spec, err, reason);
+}
+
+START_TEST(ipv4)
+{
+	struct address a;
+	char err[128];
+
+	assert_parses("127.0.0.1:7007", AF_INET, "127.0.0.1:7007");
+	assert_parses("tcp:10.1.2.3:1", AF_INET, "10.1.2.3:1");
+	assert_parses("0.0.0.0:65535", AF_INET, "0.0.0.0:65535");
+	ck_assert_int_eq(address_parse("127.0.0.1:7007", &a, err, sizeof(err)), 0);
+	ck_assert_uint_eq(address_port(&a), 7007);
+	ck_assert_ptr_null(address_unix_path(&a));
+}
+END_TEST
+
+START_TEST(ipv6)
+{
+	assert_parses("[::1]:7007", AF_INET6, "[::1]:7007");
+	assert_parses("[2001:DB8::0:1]:80", AF_INET6, "[2001:db8::1]:80");
+	assert_parses("[::]:80", AF_INET6, "[::]:80");
+}
+END_TEST
+
+START_TEST(wildcard)
+{
+	struct address a;
+	char err[128];
+
+	ck_assert_int_eq(address_parse("*:8080", &a, err, sizeof(err)), 0);
+	ck_assert(a.wildcard);
+	ck_assert_int_eq(a.family, AF_INET6);
+	ck_assert_str_eq(a.text, "*:8080");
+	ck_assert_uint_eq(address_port(&a), 8080);
+}
+END_TEST
+
+START_TEST(unix_paths)
+{
+	struct address a;
+	char err[128];
+
+	assert_parses("unix:/run/preforkd/echo.sock", AF_UNIX, "unix:/run/preforkd/echo.sock");
+	ck_assert_int_eq(address_parse("unix:/tmp/x.sock", &a, err, sizeof(err)), 0);
+	ck_assert_str_eq(address_unix_path(&a), "/tmp/x.sock");
+	/* Abstract sockets have no file to clean up. */
+	ck_assert_int_eq(address_parse("unix:@preforkd-test", &a, err, sizeof(err)), 0);
+	ck_assert_ptr_null(address_unix_path(&a));
+	ck_assert_str_eq(a.text, "unix:@preforkd-test");
+	ck_assert_int_eq(a.len, offsetof(struct sockaddr_un, sun_path) + strlen("@preforkd-test"));
+}
+END_TEST
+
+START_TEST(malformed)
+{
+	char longpath[200] = "unix:/";
+
+	memset(longpath + 6, 'x', 150);
+	assert_rejected("127.0.0.1", "expected HOST:PORT");
+	assert_rejected("127.0.0.1:", "port must be");
+	assert_rejected("127.0.0.1:0", "port must be");
+	assert_rejected("127.0.0.1:65536", "port must be");
+	assert_rejected("127.0.0.1:07007", "port must be");
+	assert_rejected("127.0.0.1:+80", "port must be");
+	assert_rejected("127.0.0.1:80x", "port must be");
+	assert_rejected("256.0.0.1:80", "not a numeric IPv4");
+	assert_rejected("1.2.3:80", "not a numeric IPv4");
+	assert_rejected("localhost:80", "host names are not resolved");
+	assert_rejected("::1:80", "write IPv6 addresses as [IPV6]:PORT");
+	assert_rejected("[::1]80", "expected [IPV6]:PORT");
+	assert_rejected("[::1", "expected [IPV6]:PORT");
+	assert_rejected("[]:80", "bad IPv6");
+	assert_rejected("[127.0.0.1]:80", "not a numeric IPv6");
+	assert_rejected(":80", "expected HOST:PORT");
+	assert_rejected("", "expected HOST:PORT");
+	assert_rejected("unix:", "empty unix socket path");
+	assert_rejected("unix:@", "empty unix socket path");
+	assert_rejected("unix:relative.sock", "not absolute");
+	assert_rejected(longpath, "longer than 107 bytes");
+}
+END_TEST
+
+START_TEST(overlaps)
+{
+	struct address a, b, c, d, u1, u2;
+	char err[128];
+
+	ck_assert_int_eq(address_parse("127.0.0.1:80", &a, err, sizeof(err)), 0);
+	ck_assert_int_eq(address_parse("tcp:127.0.0.1:80", &b, err, sizeof(err)), 0);
+	ck_assert_int_eq(address_parse("*:80", &c, err, sizeof(err)), 0);
+	ck_assert_int_eq(address_parse("127.0.0.1:81", &d, err, sizeof(err)), 0);
+	ck_assert_int_eq(address_parse("unix:/a", &u1, err, sizeof(err)), 0);
+	ck_assert_int_eq(address_parse("unix:/b", &u2, err, sizeof(err)), 0);
+	ck_assert(address_equal(&a, &b));
+	ck_assert(address_overlaps(&a, &c));	/* the wildcard takes 127.0.0.1:80 too */
+	ck_assert(address_overlaps(&c, &a));
+	ck_assert(!address_overlaps(&a, &d));
+	ck_assert(!address_overlaps(&c, &d));
+	ck_assert(!address_overlaps(&u1, &u2));
+	ck_assert(address_overlaps(&u1, &u1));
+}
+END_TEST
+
+START_TEST(format_peers)
+{
+	struct sockaddr_in6 mapped = { .sin6_family = AF_INET6, .sin6_port = htons(5) };
+	char buf[ADDRESS_TEXT_MAX];
+
+	mapped.sin6_addr.s6_addr[10] = 0xff;
+	mapped.sin6_addr.s6_addr[11] = 0xff;
+	mapped.sin6_addr.s6_addr[12] = 127;
+	mapped.sin6_addr.s6_addr[15] = 1;
+	address_format((struct sockaddr *)&mapped, sizeof(mapped), buf, sizeof(buf));
+	ck_assert_str_eq(buf, "127.0.0.1:5");	/* IPv4 client of a dual-stack socket */
+	struct sockaddr_un unnamed = { .sun_family = AF_UNIX };
+
+	address_format((struct sockaddr *)&unnamed, sizeof(sa_family_t), buf, sizeof(buf));
+	ck_assert_str_eq(buf, "unix:(unnamed)");
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("address");
+	TCase *tc = tcase_create("parse");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_test(tc, ipv4);
+	tcase_add_test(tc, ipv6);
+	tcase_add_test(tc, wildcard);
+	tcase_add_test(tc, unix_paths);
+	tcase_add_test(tc, malformed);
+	tcase_add_test(tc, overlaps);
+	tcase_add_test(tc, format_peers);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,520 @@
+/* testlib.c - starts and watches the real daemon for the integration tests. */
+#include "config.h"
+
+#include "testlib.h"
+
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef PREFORKD_BIN
+#error "PREFORKD_BIN must name the built daemon"
+#endif
+
+extern char **environ;
+
+uint64_t tl_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+void tl_mkdtemp(char *buf, size_t len)
+{
+	snprintf(buf, len, "/tmp/preforkd-test.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(buf));
+}
+
+void tl_rmtree(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char path[512];
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		if (unlink(path) < 0 && errno == EISDIR)
+			tl_rmtree(path);
+	}
+	closedir(d);
+	rmdir(dir);
+}
+
+uint16_t tl_free_port(void)
+{
+	for (int tries = 0; tries < 50; tries++) {
+		struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+		struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+		socklen_t len = sizeof(sin);
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), fd6;
+		uint16_t port;
+
+		ck_assert_int_ge(fd, 0);
+		ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+		ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+		port = ntohs(sin.sin_port);
+		/* The same port must be free on ::1 too, for the IPv6 tests. */
+		fd6 = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		sin6.sin6_port = sin.sin_port;
+		if (fd6 < 0 || bind(fd6, (struct sockaddr *)&sin6, sizeof(sin6)) == 0 ||
+		    errno == EADDRNOTAVAIL) {
+			if (fd6 >= 0)
+				close(fd6);
+			close(fd);
+			return port;
+		}
+		close(fd6);
+		close(fd);
+	}
+	ck_abort_msg("no free port found");
+	return 0;
+}
+
+void tl_write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "we");
+
+	ck_assert_msg(f != NULL, "fopen %s: %s", path, strerror(errno));
+	fputs(text, f);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+char *tl_read_file(const char *path)
+{
+	FILE *f = fopen(path, "re");
+	char *buf = NULL;
+	size_t cap = 0, len = 0, n;
+
+	if (f) {
+		do {
+			if (cap - len < 4096) {
+				cap = cap ? cap * 2 : 8192;
+				buf = realloc(buf, cap);
+				ck_assert_ptr_nonnull(buf);
+			}
+			n = fread(buf + len, 1, cap - len - 1, f);
+			len += n;
+		} while (n > 0);
+		fclose(f);
+	}
+	if (!buf)
+		buf = calloc(1, 1);
+	buf[len] = '\0';
+	return buf;
+}
+
+static char *substitute_dir(const char *text, const char *dir)
+{
+	size_t cap = strlen(text) * 2 + 4096, len = 0;
+	char *out = malloc(cap);
+
+	ck_assert_ptr_nonnull(out);
+	for (const char *p = text; *p;) {
+		if (strncmp(p, "@DIR@", 5) == 0) {
+			len += (size_t)snprintf(out + len, cap - len, "%s", dir);
+			p += 5;
+		} else {
+			out[len++] = *p++;
+		}
+		ck_assert_uint_lt(len, cap - 256);
+	}
+	out[len] = '\0';
+	return out;
+}
+
+static int notify_socket_open(const char *path)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_uint_lt(strlen(path), sizeof(sun.sun_path));
+	memcpy(sun.sun_path, path, strlen(path));
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	return fd;
+}
+
+void daemon_start(struct daemon *d, const char *conf_text, const struct daemon_opts *opts)
+{
+	char notify_path[256], env_notify[300], *text;
+	int logfd;
+
+	memset(d, 0, sizeof(*d));
+	d->exit_status = -1;
+	tl_mkdtemp(d->dir, sizeof(d->dir));
+	snprintf(d->conf, sizeof(d->conf), "%s/preforkd.conf", d->dir);
+	snprintf(d->log, sizeof(d->log), "%s/preforkd.log", d->dir);
+	snprintf(notify_path, sizeof(notify_path), "%s/notify.sock", d->dir);
+	snprintf(env_notify, sizeof(env_notify), "NOTIFY_SOCKET=%s", notify_path);
+	text = substitute_dir(conf_text, d->dir);
+	tl_write_file(d->conf, text);
+	free(text);
+	d->notify_fd = notify_socket_open(notify_path);
+	logfd = open(d->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	ck_assert_int_ge(logfd, 0);
+
+	d->pid = fork();
+	ck_assert_int_ge(d->pid, 0);
+	if (d->pid == 0) {
+		char *argv[] = { (char *)PREFORKD_BIN, (char *)"-c", d->conf, NULL };
+
+		/* A failed test must not leave a daemon holding ports. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (opts && opts->nofile) {
+			struct rlimit rl = { (rlim_t)opts->nofile, (rlim_t)opts->nofile };
+
+			setrlimit(RLIMIT_NOFILE, &rl);
+		}
+		dup2(logfd, STDOUT_FILENO);
+		dup2(logfd, STDERR_FILENO);
+		putenv(env_notify);
+		unsetenv("JOURNAL_STREAM");
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	close(logfd);
+}
+
+static void drain_notify(struct daemon *d)
+{
+	char buf[1024];
+	ssize_t n;
+
+	while ((n = recv(d->notify_fd, buf, sizeof(buf) - 1, 0)) > 0) {
+		size_t have = strlen(d->notified);
+
+		buf[n] = '\0';
+		if (have + (size_t)n + 2 < sizeof(d->notified)) {
+			memcpy(d->notified + have, buf, (size_t)n);
+			d->notified[have + (size_t)n] = '\n';
+			d->notified[have + (size_t)n + 1] = '\0';
+		}
+	}
+}
+
+static bool daemon_exited(struct daemon *d)
+{
+	int status;
+
+	if (d->exit_status != -1)
+		return true;
+	if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
+		d->exit_status = status;
+		return true;
+	}
+	return false;
+}
+
+bool daemon_wait_notify(struct daemon *d, const char *needle, int timeout_ms)
+{
+	uint64_t deadline = tl_now_ms() + (uint64_t)timeout_ms;
+
+	for (;;) {
+		struct pollfd pfd = { .fd = d->notify_fd, .events = POLLIN };
+
+		drain_notify(d);
+		if (strstr(d->notified, needle))
+			return true;
+		if (daemon_exited(d) || tl_now_ms() >= deadline)
+			return false;
+		poll(&pfd, 1, 20);
+	}
+}
+
+bool daemon_wait_ready(struct daemon *d, int timeout_ms)
+{
+#ifdef HAVE_SYSTEMD
+	return daemon_wait_notify(d, "READY=1", timeout_ms);
+#else
+	return daemon_wait_log(d, ": ready: ", timeout_ms);
+#endif
+}
+
+int daemon_wait_exit(struct daemon *d, int timeout_ms)
+{
+	uint64_t deadline = tl_now_ms() + (uint64_t)timeout_ms;
+
+	while (!daemon_exited(d)) {
+		if (tl_now_ms() >= deadline)
+			return -1;
+		sleep_ms(5);
+	}
+	return d->exit_status;
+}
+
+bool daemon_log_contains(struct daemon *d, const char *needle)
+{
+	char *log = tl_read_file(d->log);
+	bool found = strstr(log, needle) != NULL;
+
+	free(log);
+	return found;
+}
+
+bool daemon_wait_log(struct daemon *d, const char *needle, int timeout_ms)
+{
+	uint64_t deadline = tl_now_ms() + (uint64_t)timeout_ms;
+
+	for (;;) {
+		if (daemon_log_contains(d, needle))
+			return true;
+		if (tl_now_ms() >= deadline)
+			return false;
+		sleep_ms(10);
+	}
+}
+
+void daemon_stop(struct daemon *d)
+{
+	if (!daemon_exited(d)) {
+		kill(d->pid, SIGTERM);
+		if (daemon_wait_exit(d, 15000) == -1) {
+			kill(d->pid, SIGKILL);
+			daemon_wait_exit(d, 5000);
+		}
+	}
+	if (d->notify_fd > 0)
+		close(d->notify_fd);
+	d->notify_fd = -1;
+	tl_rmtree(d->dir);
+}
+
+size_t daemon_workers(const struct daemon *d, pid_t *pids, size_t max)
+{
+	char path[64], *text, *p, *end;
+	size_t n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%ld/task/%ld/children", (long)d->pid, (long)d->pid);
+	text = tl_read_file(path);
+	for (p = text; n < max; p = end) {
+		long v = strtol(p, &end, 10);
+
+		if (end == p)
+			break;
+		pids[n++] = (pid_t)v;
+	}
+	free(text);
+	return n;
+}
+
+bool daemon_wait_workers(const struct daemon *d, size_t n, int timeout_ms)
+{
+	uint64_t deadline = tl_now_ms() + (uint64_t)timeout_ms;
+	pid_t pids[256];
+
+	while (daemon_workers(d, pids, 256) != n) {
+		if (tl_now_ms() >= deadline)
+			return false;
+		sleep_ms(10);
+	}
+	return true;
+}
+
+int tl_run_preforkd(char **out, const char *arg, ...)
+{
+	char *argv[16] = { (char *)PREFORKD_BIN };
+	char outpath[] = "/tmp/preforkd-run.XXXXXX";
+	int fd = mkstemp(outpath), status, argc = 1;
+	va_list ap;
+	pid_t pid;
+
+	ck_assert_int_ge(fd, 0);
+	va_start(ap, arg);
+	for (const char *a = arg; a && argc < 15; a = va_arg(ap, const char *))
+		argv[argc++] = (char *)a;
+	va_end(ap);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		dup2(fd, STDOUT_FILENO);
+		dup2(fd, STDERR_FILENO);
+		unsetenv("NOTIFY_SOCKET");
+		unsetenv("JOURNAL_STREAM");
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	close(fd);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	*out = tl_read_file(outpath);
+	unlink(outpath);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+int tl_connect_tcp(const char *ip, uint16_t port)
+{
+	struct sockaddr_storage ss = { 0 };
+	socklen_t len;
+	int fd;
+
+	if (strchr(ip, ':')) {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(port);
+		ck_assert_int_eq(inet_pton(AF_INET6, ip, &sin6->sin6_addr), 1);
+		len = sizeof(*sin6);
+	} else {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(port);
+		ck_assert_int_eq(inet_pton(AF_INET, ip, &sin->sin_addr), 1);
+		len = sizeof(*sin);
+	}
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&ss, len) < 0) {
+		int err = errno;
+
+		close(fd);
+		errno = err;
+		return -1;
+	}
+	return fd;
+}
+
+int tl_connect_unix(const char *path)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -1;
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		close(fd);
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(sun.sun_path, path, strlen(path));
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		int err = errno;
+
+		close(fd);
+		errno = err;
+		return -1;
+	}
+	return fd;
+}
+
+bool tl_echo(int fd, const void *buf, size_t len, int timeout_ms)
+{
+	const char *out = buf;
+	char *in = malloc(len ? len : 1);
+	size_t sent = 0, got = 0;
+	uint64_t deadline = tl_now_ms() + (uint64_t)timeout_ms;
+	bool ok = false;
+	int fl = fcntl(fd, F_GETFL);
+
+	ck_assert_ptr_nonnull(in);
+	fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+	while (got < len && tl_now_ms() < deadline) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN | (sent < len ? POLLOUT : 0) };
+		ssize_t n;
+
+		if (poll(&pfd, 1, 50) <= 0)
+			continue;
+		if (sent < len && (pfd.revents & POLLOUT)) {
+			n = send(fd, out + sent, len - sent > 65536 ? 65536 : len - sent, MSG_NOSIGNAL);
+			if (n > 0)
+				sent += (size_t)n;
+			else if (n < 0 && errno != EAGAIN)
+				goto out;
+		}
+		if (pfd.revents & (POLLIN | POLLHUP | POLLERR)) {
+			n = recv(fd, in + got, len - got, 0);
+			if (n == 0 || (n < 0 && errno != EAGAIN))
+				goto out;
+			if (n > 0)
+				got += (size_t)n;
+		}
+	}
+	ok = got == len && memcmp(in, out, len) == 0;
+out:
+	fcntl(fd, F_SETFL, fl);
+	free(in);
+	return ok;
+}
+
+long tl_cpu_ms(pid_t pid)
+{
+	char path[64], *text, *p;
+	unsigned long utime, stime;
+	long ticks = sysconf(_SC_CLK_TCK);
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	text = tl_read_file(path);
+	p = strrchr(text, ')');	/* comm may contain spaces */
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+			  &utime, &stime) != 2) {
+		free(text);
+		return -1;
+	}
+	free(text);
+	return (long)((utime + stime) * 1000 / (unsigned long)ticks);
+}
+
+long tl_fd_flags(pid_t pid, int fd)
+{
+	char path[64], *text, *p;
+	long flags = -1;
+
+	snprintf(path, sizeof(path), "/proc/%ld/fdinfo/%d", (long)pid, fd);
+	text = tl_read_file(path);
+	p = strstr(text, "flags:");
+	if (p)
+		flags = strtol(p + 6, NULL, 8);
+	free(text);
+	return flags;
+}
+
+void tl_raise_nofile(void)
+{
+	struct rlimit rl;
+
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	rl.rlim_cur = rl.rlim_max;
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+}
+
+bool tl_ipv6_loopback(void)
+{
+	struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+	int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool ok = fd >= 0 && bind(fd, (struct sockaddr *)&sin6, sizeof(sin6)) == 0;
+
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}

@@ -1,0 +1,68 @@
+/* testlib.h - shared test fixture: run the real preforkd, talk to it over real sockets. */
+#ifndef PREFORKD_TESTLIB_H
+#define PREFORKD_TESTLIB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct daemon {
+	pid_t pid;
+	char dir[128];		/* private temp dir: config, log, sockets */
+	char conf[192];
+	char log[192];
+	int notify_fd;		/* our end of the daemon's NOTIFY_SOCKET */
+	char notified[4096];	/* every notification received so far */
+	int exit_status;	/* once reaped: waitpid status, else -1 */
+};
+
+struct daemon_opts {
+	long nofile;		/* RLIMIT_NOFILE for the daemon; 0 leaves it */
+};
+
+/* A fresh directory under /tmp, removed by tl_rmtree. */
+void tl_mkdtemp(char *buf, size_t len);
+void tl_rmtree(const char *dir);
+/* A TCP port nobody listens on right now (127.0.0.1 and ::1). */
+uint16_t tl_free_port(void);
+void tl_write_file(const char *path, const char *text);
+/* Malloc'd contents of path ("" if missing). */
+char *tl_read_file(const char *path);
+uint64_t tl_now_ms(void);
+
+/* Writes conf_text (where "@DIR@" becomes d->dir) and starts preforkd -c on it. */
+void daemon_start(struct daemon *d, const char *conf_text, const struct daemon_opts *opts);
+/* True once the master reports READY=1 (or logs "ready:" without libsystemd). */
+bool daemon_wait_ready(struct daemon *d, int timeout_ms);
+/* True once a notification containing needle has arrived. */
+bool daemon_wait_notify(struct daemon *d, const char *needle, int timeout_ms);
+/* Reaps the master; returns its wait status, or -1 after timeout_ms. */
+int daemon_wait_exit(struct daemon *d, int timeout_ms);
+bool daemon_log_contains(struct daemon *d, const char *needle);
+bool daemon_wait_log(struct daemon *d, const char *needle, int timeout_ms);
+/* SIGTERM, wait, and (unless keep_dir) remove the temp dir. Kills on timeout. */
+void daemon_stop(struct daemon *d);
+/* Worker pids: children of the master. Returns how many were stored. */
+size_t daemon_workers(const struct daemon *d, pid_t *pids, size_t max);
+/* Waits until the master has n children other than the ones in old[]. */
+bool daemon_wait_workers(const struct daemon *d, size_t n, int timeout_ms);
+
+/* Runs preforkd with args (NULL-terminated), output (stdout+stderr) in *out. */
+int tl_run_preforkd(char **out, const char *arg, ...);
+
+/* Blocking client sockets; -1 on failure with errno. */
+int tl_connect_tcp(const char *ip, uint16_t port);
+int tl_connect_unix(const char *path);
+/* Sends len bytes and reads them back, interleaved (so large payloads cannot
+ * deadlock on full buffers). True when every byte came back unchanged. */
+bool tl_echo(int fd, const void *buf, size_t len, int timeout_ms);
+/* user+system CPU time of pid in milliseconds. */
+long tl_cpu_ms(pid_t pid);
+/* Flags from /proc/pid/fdinfo/fd ("flags:" field), -1 if unreadable. */
+long tl_fd_flags(pid_t pid, int fd);
+/* Raises our RLIMIT_NOFILE soft limit to the hard limit. */
+void tl_raise_nofile(void);
+bool tl_ipv6_loopback(void);
+
+#endif
