@@ -1,0 +1,351 @@
+/* check_conf.c - the config file: good configs, each refusal with its file:line, -t mode. */
+#include "config.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "handler.h"
+#include "log.h"
+#include "testlib.h"
+
+static char dir[128];
+static char path[192];
+
+static void setup(void)
+{
+	tl_mkdtemp(dir, sizeof(dir));
+	snprintf(path, sizeof(path), "%s/test.conf", dir);
+}
+
+static void teardown(void)
+{
+	tl_rmtree(dir);
+}
+
+static struct config *load(const char *text, char *err, size_t errlen)
+{
+	tl_write_file(path, text);
+	return conf_load(path, err, errlen);
+}
+
+/* The config must be refused with exactly "PATH:LINE: ..." containing what. */
+static void assert_refused(const char *text, int line, const char *what)
+{
+	char err[CONF_ERR_MAX], prefix[256];
+	struct config *conf = load(text, err, sizeof(err));
+
+	ck_assert_msg(conf == NULL, "accepted:\n%s", text);
+	if (line > 0)
+		snprintf(prefix, sizeof(prefix), "%s:%d: ", path, line);
+	else
+		snprintf(prefix, sizeof(prefix), "%s: ", path);
+	ck_assert_msg(strncmp(err, prefix, strlen(prefix)) == 0,
+		      "error \"%s\" does not start with \"%s\"", err, prefix);
+	ck_assert_msg(strstr(err, what) != NULL, "error \"%s\" lacks \"%s\"", err, what);
+}
+
+#define ECHO_SVC(addr) "service echo {\n  listen = { \"" addr "\" }\n  handler = \"echo\"\n}\n"
+
+START_TEST(good_config)
+{
+	char err[CONF_ERR_MAX];
+	struct config *conf = load(
+		"user = \"nobody\"\n"
+		"log-level = \"debug\"\n"
+		"shutdown-timeout = 1500ms\n"
+		"pidfile = \"/run/x.pid\"\n"
+		"service echo {\n"
+		"    listen  = { \"127.0.0.1:7007\", \"[::1]:7007\", \"unix:/run/preforkd/echo.sock\" }\n"
+		"    handler = \"echo\"\n"
+		"    workers = 3\n"
+		"    backlog = 128\n"
+		"    max-connections = 10\n"
+		"    idle-timeout = 2m\n"
+		"    socket-mode = 0660\n"
+		"    socket-group = \"root\"\n"
+		"}\n"
+		"service other {\n"
+		"    listen = { \"*:7008\" }\n"
+		"    handler = \"echo\"\n"
+		"}\n", err, sizeof(err));
+	const struct service *echo, *other;
+
+	ck_assert_msg(conf != NULL, "%s", err);
+	ck_assert_uint_eq(conf->nservices, 2);
+	ck_assert_str_eq(conf->user, "nobody");
+	ck_assert_uint_ne(conf->uid, 0);
+	ck_assert_str_eq(conf->pidfile, "/run/x.pid");
+	ck_assert_int_eq(conf->log_level, LOG_DEBUG);
+	ck_assert_uint_eq(conf->shutdown_timeout_ms, 1500);
+	echo = conf_find_service(conf, "echo");
+	ck_assert_ptr_nonnull(echo);
+	ck_assert_ptr_eq(echo->handler, handler_find("echo"));
+	ck_assert_uint_eq(echo->workers, 3);
+	ck_assert_int_eq(echo->backlog, 128);
+	ck_assert_uint_eq(echo->max_connections, 10);
+	ck_assert_uint_eq(echo->idle_timeout_ms, 120000);
+	ck_assert_int_eq(echo->socket_mode, 0660);
+	ck_assert_uint_eq(echo->socket_uid, (uid_t)-1);
+	ck_assert_uint_eq(echo->socket_gid, 0);
+	ck_assert_uint_eq(echo->nlisten, 3);
+	ck_assert_str_eq(echo->listen[0].text, "127.0.0.1:7007");
+	ck_assert_str_eq(echo->listen[1].text, "[::1]:7007");
+	ck_assert_str_eq(echo->listen[2].text, "unix:/run/preforkd/echo.sock");
+	/* Defaults. */
+	other = conf_find_service(conf, "other");
+	ck_assert_uint_eq(other->workers, 1);
+	ck_assert_int_eq(other->backlog, 511);
+	ck_assert_uint_eq(other->max_connections, 1024);
+	ck_assert_uint_eq(other->idle_timeout_ms, 60000);
+	ck_assert_int_eq(other->socket_mode, 0666);
+	conf_free(conf);
+
+	conf = load(ECHO_SVC("127.0.0.1:1"), err, sizeof(err));
+	ck_assert_msg(conf != NULL, "%s", err);
+	ck_assert_ptr_null(conf->user);
+	ck_assert_ptr_null(conf->pidfile);
+	ck_assert_int_eq(conf->log_level, LOG_INFO);
+	ck_assert_uint_eq(conf->shutdown_timeout_ms, 30000);
+	conf_free(conf);
+}
+END_TEST
+
+START_TEST(bundled_config_is_valid)
+{
+	char err[CONF_ERR_MAX];
+	struct config *conf = conf_load(SRCDIR "/conf/preforkd.conf", err, sizeof(err));
+
+	ck_assert_msg(conf != NULL, "%s", err);
+	ck_assert_ptr_nonnull(conf_find_service(conf, "echo"));
+	conf_free(conf);
+}
+END_TEST
+
+/* libconfuse 3.3 counts a '#' comment line as three lines and breaks on a
+ * comment inside a list; both must be right here. */
+START_TEST(line_numbers_after_comments)
+{
+	assert_refused("# one\n# two\n// three\nbogus = 1\n", 4, "no such option 'bogus'");
+	assert_refused("/* a\n   b\n */\nbogus = 1\n", 4, "no such option 'bogus'");
+	assert_refused("log-level = \"info\" # trailing\n\n\nbogus = 1\n", 4, "bogus");
+	assert_refused("service echo {\n"
+		       "  listen = { \"127.0.0.1:1\",  # first\n"
+		       "             # a comment line inside the list\n"
+		       "             \"127.0.0.1:x\" }\n"
+		       "}\n", 4, "port must be");
+	/* '#' inside a string is not a comment; "//" inside a path is not either. */
+	char err[CONF_ERR_MAX];
+	struct config *conf = load("service echo {\n  listen = { \"unix:/tmp/a#b//c\" }\n"
+				   "  handler = \"echo\"\n}\n", err, sizeof(err));
+
+	ck_assert_msg(conf != NULL, "%s", err);
+	ck_assert_str_eq(conf->services[0].listen[0].text, "unix:/tmp/a#b//c");
+	conf_free(conf);
+}
+END_TEST
+
+START_TEST(strip_comments_keeps_newlines)
+{
+	char *out = conf_strip_comments("a # x\n/* y\nz */b // w\n\"#q\" 'c#'\n");
+
+	ck_assert_str_eq(out, "a    \n    \n    b     \n\"#q\" 'c#'\n");
+	free(out);
+}
+END_TEST
+
+START_TEST(refusals)
+{
+	assert_refused("bogus = 1\n" ECHO_SVC("127.0.0.1:1"), 1, "no such option 'bogus'");
+	assert_refused(ECHO_SVC("127.0.0.1:1") "\nservice echo {\n listen = {\"127.0.0.1:2\"}\n"
+		       " handler = \"echo\"\n}\n", 6, "duplicate title 'echo'");
+	assert_refused("service a {\n  listen = { \"127.0.0.1:9\" }\n  handler = \"echo\"\n}\n"
+		       "service b {\n  handler = \"echo\"\n  listen = { \"127.0.0.1:9\" }\n}\n", 7,
+		       "127.0.0.1:9 is already used by service 'a' (127.0.0.1:9 at line 2)");
+	assert_refused("service a {\n  listen = { \"*:9\" }\n  handler = \"echo\"\n}\n"
+		       "service b {\n  listen = { \"[::1]:8\",\n \"127.0.0.1:9\" }\n  handler = \"echo\"\n}\n",
+		       7, "already used by service 'a' (*:9 at line 2)");
+	assert_refused("service a {\n  listen = { \"unix:/x\",\n  \"unix:/x\" }\n  handler = \"echo\"\n}\n",
+		       3, "listed twice in service 'a'");
+	assert_refused(ECHO_SVC("127.0.0.1:99999"), 2, "bad listen address");
+	assert_refused(ECHO_SVC("example.com:80"), 2, "host names are not resolved");
+	assert_refused("service a {\n  listen = { \"127.0.0.1:9\" }\n  handler = \"nope\"\n}\n", 3,
+		       "unknown handler \"nope\" (known: echo)");
+	assert_refused("service a {\n  listen = { \"127.0.0.1:9\" }\n}\n", 3, "has no 'handler'");
+	assert_refused("service a {\n  handler = \"echo\"\n}\n", 3, "has no 'listen' address");
+	assert_refused("service a {\n  listen = { \"127.0.0.1:9\" }\n  listen = { \"127.0.0.1:8\" }\n"
+		       "  handler = \"echo\"\n}\n", 5, "'listen' is given more than once (first at line 2)");
+	assert_refused("service a {\n  listen = { \"127.0.0.1:9\" }\n  handler = \"echo\"\n"
+		       "  handler = \"echo\"\n}\n", 4, "option 'handler' is given twice (first at line 3)");
+	assert_refused("log-level = \"info\"\nlog-level = \"debug\"\n" ECHO_SVC("127.0.0.1:1"), 2,
+		       "given twice");
+	assert_refused("log-level = \"loud\"\n" ECHO_SVC("127.0.0.1:1"), 1, "not one of error");
+	assert_refused("pidfile = \"run/x.pid\"\n" ECHO_SVC("127.0.0.1:1"), 1, "not an absolute path");
+	assert_refused("user = \"no-such-user-here\"\n" ECHO_SVC("127.0.0.1:1"), 1, "no such user");
+	assert_refused("group = \"no-such-group-here\"\n" ECHO_SVC("127.0.0.1:1"), 1, "no such group");
+	assert_refused("user = \"\"\n" ECHO_SVC("127.0.0.1:1"), 1, "is empty");
+	assert_refused("log-level = \"info\"\n", 0, "no service is defined");
+	assert_refused("service {\n}\n", 1, "missing title");
+	assert_refused("service a {\n  listen = { \"127.0.0.1:9\" \n", 3, "premature end of file");
+}
+END_TEST
+
+START_TEST(numbers_are_decimal_and_ranged)
+{
+	static const struct { const char *line; const char *what; } bad[] = {
+		{ "workers = 0", "0 is out of range (1 to 1024)" },
+		{ "workers = 1025", "out of range (1 to 1024)" },
+		{ "workers = 010", "\"010\" is not a decimal number" },	/* not octal 8 */
+		{ "workers = 0x10", "not a decimal number" },
+		{ "workers = -1", "not a decimal number" },
+		{ "workers = 2.5", "not a decimal number" },
+		{ "workers = 99999999999999999999999", "out of range" },
+		{ "backlog = 70000", "out of range (1 to 65535)" },
+		{ "max-connections = 0", "out of range" },
+		{ "idle-timeout = 5x", "not a duration" },
+		{ "idle-timeout = 25h", "out of range (0 (never) to 24h)" },
+		{ "idle-timeout = 030s", "\"030s\" is not a duration" },
+		{ "socket-mode = 0999", "not an octal mode" },
+		{ "socket-mode = 17777", "out of range" },
+	};
+	char text[512], err[CONF_ERR_MAX];
+	struct config *conf;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text), "service a {\n  listen = { \"unix:/tmp/x.sock\" }\n"
+			 "  handler = \"echo\"\n  %s\n}\n", bad[i].line);
+		assert_refused(text, 4, bad[i].what);
+	}
+	assert_refused("shutdown-timeout = 2h\n" ECHO_SVC("127.0.0.1:1"), 1, "out of range (0 to 1h)");
+
+	/* Octal only where a mode is meant, and then even without the leading 0. */
+	conf = load("service a {\n  listen = { \"unix:/tmp/x.sock\" }\n  handler = \"echo\"\n"
+		    "  socket-mode = 660\n  workers = 10\n  idle-timeout = 0\n}\n", err, sizeof(err));
+	ck_assert_msg(conf != NULL, "%s", err);
+	ck_assert_int_eq(conf->services[0].socket_mode, 0660);
+	ck_assert_uint_eq(conf->services[0].workers, 10);
+	ck_assert_uint_eq(conf->services[0].idle_timeout_ms, 0);
+	conf_free(conf);
+}
+END_TEST
+
+START_TEST(unix_options_need_unix_listener)
+{
+	assert_refused("service a {\n  listen = { \"127.0.0.1:9\" }\n  handler = \"echo\"\n"
+		       "  socket-mode = 0600\n}\n", 5, "'socket-mode' (line 4) needs a unix:/path");
+	assert_refused("service a {\n  listen = { \"unix:@abstract\" }\n  handler = \"echo\"\n"
+		       "  socket-owner = \"root\"\n}\n", 5, "'socket-owner' (line 4) needs a unix:/path");
+}
+END_TEST
+
+START_TEST(decimal_and_duration_parsers)
+{
+	long v;
+
+	ck_assert_int_eq(conf_parse_decimal("0", 0, 10, &v), 0);
+	ck_assert_int_eq(v, 0);
+	ck_assert_int_eq(conf_parse_decimal("9223372036854775808", 0, 100, &v), -2);
+	ck_assert_int_eq(conf_parse_decimal("", 0, 100, &v), -1);
+	ck_assert_int_eq(conf_parse_duration_ms("30", 0, 3600000, &v), 0);
+	ck_assert_int_eq(v, 30000);
+	ck_assert_int_eq(conf_parse_duration_ms("250ms", 0, 3600000, &v), 0);
+	ck_assert_int_eq(v, 250);
+	ck_assert_int_eq(conf_parse_duration_ms("5m", 0, 3600000, &v), 0);
+	ck_assert_int_eq(v, 300000);
+	ck_assert_int_eq(conf_parse_duration_ms("1h", 0, 3600000, &v), 0);
+	ck_assert_int_eq(conf_parse_duration_ms("2h", 0, 3600000, &v), -2);
+	ck_assert_int_eq(conf_parse_duration_ms("s", 0, 3600000, &v), -1);
+	ck_assert_int_eq(conf_parse_duration_ms("1 s", 0, 3600000, &v), -1);
+}
+END_TEST
+
+START_TEST(missing_file)
+{
+	char err[CONF_ERR_MAX], missing[256];
+
+	snprintf(missing, sizeof(missing), "%s/nope.conf", dir);
+	ck_assert_ptr_null(conf_load(missing, err, sizeof(err)));
+	ck_assert_msg(strstr(err, "nope.conf: cannot open: No such file") != NULL, "%s", err);
+}
+END_TEST
+
+/* -t checks and binds nothing: a port in use does not matter to it. */
+START_TEST(check_mode)
+{
+	uint16_t port = tl_free_port();
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(port),
+				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int busy = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	char text[256], *out;
+
+	ck_assert_int_eq(bind(busy, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	ck_assert_int_eq(listen(busy, 1), 0);
+	snprintf(text, sizeof(text), "service echo {\n listen = { \"127.0.0.1:%u\" }\n"
+		 " handler = \"echo\"\n}\n", port);
+	tl_write_file(path, text);
+	ck_assert_int_eq(tl_run_preforkd(&out, "-t", "-c", path, NULL), 0);
+	ck_assert_msg(strstr(out, "configuration OK") != NULL, "%s", out);
+	free(out);
+	close(busy);
+
+	tl_write_file(path, "service echo {\n listen = { \"127.0.0.1:1\" }\n handler = \"echho\"\n}\n");
+	ck_assert_int_eq(tl_run_preforkd(&out, "-t", "-c", path, NULL), 78);
+	ck_assert_msg(strstr(out, ":3: option 'handler': unknown handler \"echho\"") != NULL, "%s", out);
+	ck_assert_msg(strstr(out, "configuration OK") == NULL, "%s", out);
+	free(out);
+
+	/* Without -t a bad config also exits 78, before binding anything. */
+	ck_assert_int_eq(tl_run_preforkd(&out, "-c", path, NULL), 78);
+	free(out);
+}
+END_TEST
+
+START_TEST(command_line)
+{
+	char *out;
+
+	ck_assert_int_eq(tl_run_preforkd(&out, "-x", NULL), 2);
+	ck_assert_msg(strstr(out, "Usage: preforkd") != NULL, "%s", out);
+	free(out);
+	ck_assert_int_eq(tl_run_preforkd(&out, "-t", "extra", NULL), 2);
+	free(out);
+	ck_assert_int_eq(tl_run_preforkd(&out, "-V", NULL), 0);
+	ck_assert_msg(strncmp(out, "preforkd " PACKAGE_VERSION, strlen("preforkd " PACKAGE_VERSION)) == 0, "%s", out);
+	free(out);
+	ck_assert_int_eq(tl_run_preforkd(&out, "-h", NULL), 0);
+	ck_assert_msg(strstr(out, "-t ") != NULL, "%s", out);
+	free(out);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("conf");
+	TCase *tc = tcase_create("conf");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, good_config);
+	tcase_add_test(tc, bundled_config_is_valid);
+	tcase_add_test(tc, line_numbers_after_comments);
+	tcase_add_test(tc, strip_comments_keeps_newlines);
+	tcase_add_test(tc, refusals);
+	tcase_add_test(tc, numbers_are_decimal_and_ranged);
+	tcase_add_test(tc, unix_options_need_unix_listener);
+	tcase_add_test(tc, decimal_and_duration_parsers);
+	tcase_add_test(tc, missing_file);
+	tcase_add_test(tc, check_mode);
+	tcase_add_test(tc, command_line);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
