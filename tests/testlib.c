@@ -198,6 +198,9 @@ void daemon_start(struct daemon *d, const char *conf_text, const struct daemon_o
 		}
 		dup2(logfd, STDOUT_FILENO);
 		dup2(logfd, STDERR_FILENO);
+		/* Only stdio, as a service manager starts us: Check's own files
+		 * would otherwise show up as descriptors of the daemon. */
+		close_range(3, ~0U, 0);
 		putenv(env_notify);
 		unsetenv("JOURNAL_STREAM");
 		execv(argv[0], argv);

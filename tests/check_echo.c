@@ -1,0 +1,275 @@
+/* check_echo.c - the running daemon's echo service: IPv4, IPv6, Unix, large payloads,
+ * descriptor flags in every process, idle timeout and max-connections. */
+#include "config.h"
+
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "testlib.h"
+
+static struct daemon d;
+static uint16_t port;
+
+static void start(const char *extra)
+{
+	char conf[1024], v6[64] = "";
+
+	port = tl_free_port();
+	if (tl_ipv6_loopback())
+		snprintf(v6, sizeof(v6), "\"[::1]:%u\", ", port);
+	snprintf(conf, sizeof(conf),
+		 "log-level = \"debug\"\n"
+		 "service echo {\n"
+		 "  listen = { \"127.0.0.1:%u\", %s\"unix:@DIR@/echo.sock\" }\n"
+		 "  handler = \"echo\"\n"
+		 "  workers = 2\n"
+		 "%s"
+		 "}\n", port, v6, extra);
+	daemon_start(&d, conf, NULL);
+	ck_assert_msg(daemon_wait_ready(&d, 10000), "daemon not ready; log:\n%s", tl_read_file(d.log));
+}
+
+static void stop(void)
+{
+	daemon_stop(&d);
+}
+
+static char *pattern(size_t len)
+{
+	char *buf = malloc(len);
+
+	ck_assert_ptr_nonnull(buf);
+	for (size_t i = 0; i < len; i++)
+		buf[i] = (char)(i * 7 + i / 251);
+	return buf;
+}
+
+static int connect_unix(void)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "%s/echo.sock", d.dir);
+	return tl_connect_unix(path);
+}
+
+START_TEST(echo_ipv4_ipv6_unix)
+{
+	int fds[3], n = 0;
+
+	start("");
+	fds[n++] = tl_connect_tcp("127.0.0.1", port);
+	if (tl_ipv6_loopback())
+		fds[n++] = tl_connect_tcp("::1", port);
+	fds[n++] = connect_unix();
+	for (int i = 0; i < n; i++) {
+		ck_assert_msg(fds[i] >= 0, "connect %d: %s", i, strerror(errno));
+		ck_assert(tl_echo(fds[i], "hello\n", 6, 5000));
+		ck_assert(tl_echo(fds[i], "x", 1, 5000));
+		close(fds[i]);
+	}
+	stop();
+}
+END_TEST
+
+/* 8 MiB written while reading: the handler must stop reading while it cannot
+ * write (backpressure) and lose nothing across partial writes. */
+START_TEST(large_payload)
+{
+	size_t len = 8 << 20;
+	char *buf = pattern(len);
+	int fd;
+
+	start("");
+	fd = tl_connect_tcp("127.0.0.1", port);
+	ck_assert_int_ge(fd, 0);
+	ck_assert(tl_echo(fd, buf, len, 30000));
+	close(fd);
+	fd = connect_unix();
+	ck_assert_int_ge(fd, 0);
+	ck_assert(tl_echo(fd, buf, len, 30000));
+	close(fd);
+	free(buf);
+	stop();
+}
+END_TEST
+
+/* A client that half-closes still gets every byte back, then EOF. */
+START_TEST(half_close)
+{
+	size_t len = 1 << 20, got = 0;
+	char *buf = pattern(len), *in = malloc(len + 1);
+	int fd;
+	ssize_t n;
+
+	start("");
+	fd = connect_unix();
+	ck_assert_int_ge(fd, 0);
+	/* A child writes and half-closes while we read, so neither side blocks. */
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		size_t off = 0;
+
+		while (off < len) {
+			n = write(fd, buf + off, len - off);
+			if (n <= 0)
+				_exit(1);
+			off += (size_t)n;
+		}
+		shutdown(fd, SHUT_WR);
+		_exit(0);
+	}
+	while ((n = read(fd, in + got, len + 1 - got)) > 0)
+		got += (size_t)n;
+	ck_assert_int_eq(n, 0);	/* EOF after the echo, no reset */
+	ck_assert_int_eq(waitpid(pid, NULL, 0), pid);
+	ck_assert_uint_eq(got, len);
+	ck_assert(memcmp(in, buf, len) == 0);
+	close(fd);
+	free(buf);
+	free(in);
+	stop();
+}
+END_TEST
+
+/* Every descriptor in master and workers is close-on-exec; sockets are non-blocking. */
+static void check_process_fds(pid_t pid, int *sockets)
+{
+	char path[64], link[256], target[256];
+	struct dirent *e;
+	DIR *dir;
+
+	snprintf(path, sizeof(path), "/proc/%ld/fd", (long)pid);
+	dir = opendir(path);
+	ck_assert_ptr_nonnull(dir);
+	while ((e = readdir(dir))) {
+		int fd = atoi(e->d_name);
+		long flags;
+		ssize_t n;
+
+		if (e->d_name[0] == '.' || fd <= 2)
+			continue;
+		flags = tl_fd_flags(pid, fd);
+		snprintf(link, sizeof(link), "%s/%d", path, fd);
+		n = readlink(link, target, sizeof(target) - 1);
+		target[n > 0 ? n : 0] = '\0';
+		ck_assert_msg(flags >= 0, "pid %ld fd %d unreadable", (long)pid, fd);
+		ck_assert_msg(flags & O_CLOEXEC, "pid %ld fd %d (%s) lacks O_CLOEXEC", (long)pid, fd, target);
+		if (strncmp(target, "socket:", 7) == 0) {
+			ck_assert_msg(flags & O_NONBLOCK, "pid %ld fd %d (%s) is blocking", (long)pid, fd, target);
+			(*sockets)++;
+		}
+	}
+	closedir(dir);
+}
+
+START_TEST(descriptors_cloexec_nonblock)
+{
+	pid_t workers[8];
+	size_t n;
+	int clients[6], sockets = 0;
+
+	start("");
+	/* Open connections so accepted sockets are among the descriptors checked. */
+	for (int i = 0; i < 6; i++) {
+		clients[i] = i % 2 ? connect_unix() : tl_connect_tcp("127.0.0.1", port);
+		ck_assert_int_ge(clients[i], 0);
+		ck_assert(tl_echo(clients[i], "ping", 4, 5000));
+	}
+	check_process_fds(d.pid, &sockets);
+	n = daemon_workers(&d, workers, 8);
+	ck_assert_uint_eq(n, 2);
+	for (size_t i = 0; i < n; i++)
+		check_process_fds(workers[i], &sockets);
+	/* listeners in master and both workers, plus the six accepted ones */
+	ck_assert_int_ge(sockets, 6 + 3 * 2);
+	for (int i = 0; i < 6; i++)
+		close(clients[i]);
+	stop();
+}
+END_TEST
+
+START_TEST(idle_timeout_closes)
+{
+	char buf[8];
+	struct pollfd pfd;
+	uint64_t t0;
+	int fd;
+
+	start("  idle-timeout = 300ms\n");
+	fd = tl_connect_tcp("127.0.0.1", port);
+	ck_assert_int_ge(fd, 0);
+	ck_assert(tl_echo(fd, "a", 1, 5000));
+	t0 = tl_now_ms();
+	pfd = (struct pollfd){ .fd = fd, .events = POLLIN };
+	ck_assert_int_eq(poll(&pfd, 1, 5000), 1);
+	ck_assert_int_eq(read(fd, buf, sizeof(buf)), 0);	/* closed by the server */
+	ck_assert_uint_ge(tl_now_ms() - t0, 250);
+	close(fd);
+	stop();
+}
+END_TEST
+
+/* At max-connections a worker stops accepting: the next client waits in the
+ * backlog and is served as soon as a slot frees, instead of being dropped. */
+START_TEST(max_connections_waits_in_backlog)
+{
+	int held[4], extra;
+
+	start("  max-connections = 2\n  idle-timeout = 0\n");
+	/* 2 workers x 2 connections. */
+	for (int i = 0; i < 4; i++) {
+		held[i] = tl_connect_tcp("127.0.0.1", port);
+		ck_assert_int_ge(held[i], 0);
+		ck_assert(tl_echo(held[i], "h", 1, 5000));
+	}
+	extra = tl_connect_tcp("127.0.0.1", port);	/* completes in the kernel backlog */
+	ck_assert_int_ge(extra, 0);
+	ck_assert_int_eq(send(extra, "e", 1, 0), 1);
+	struct pollfd pfd = { .fd = extra, .events = POLLIN };
+
+	ck_assert_int_eq(poll(&pfd, 1, 500), 0);	/* not served yet, not reset either */
+	close(held[0]);
+	close(held[1]);
+	ck_assert_int_eq(poll(&pfd, 1, 5000), 1);
+	char c = 0;
+
+	ck_assert_int_eq(read(extra, &c, 1), 1);
+	ck_assert_int_eq(c, 'e');
+	close(extra);
+	for (int i = 2; i < 4; i++)
+		close(held[i]);
+	stop();
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("echo");
+	TCase *tc = tcase_create("echo");
+	SRunner *sr;
+	int failed;
+
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, echo_ipv4_ipv6_unix);
+	tcase_add_test(tc, large_payload);
+	tcase_add_test(tc, half_close);
+	tcase_add_test(tc, descriptors_cloexec_nonblock);
+	tcase_add_test(tc, idle_timeout_closes);
+	tcase_add_test(tc, max_connections_waits_in_backlog);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
