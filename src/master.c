@@ -190,8 +190,9 @@ static void announce_status(struct master *m)
 	char status[160];
 	unsigned ready = count_slots(m, SLOT_READY), failed = count_slots(m, SLOT_FAILED);
 
-	snprintf(status, sizeof(status), "%zu services, %u of %zu workers ready%s",
-		 m->conf->nservices, ready, m->nslots, failed ? ", some slots failed" : "");
+	snprintf(status, sizeof(status), "%zu service%s, %u of %zu workers ready%s",
+		 m->conf->nservices, m->conf->nservices == 1 ? "" : "s", ready, m->nslots,
+		 failed ? ", some slots failed" : "");
 	if (!m->ready_announced && count_slots(m, SLOT_STARTING) == 0 &&
 	    count_slots(m, SLOT_WAITING) == 0 && ready > 0) {
 		m->ready_announced = true;

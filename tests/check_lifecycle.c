@@ -1,2 +1,436 @@
+/* check_lifecycle.c - the daemon as a process: start refusals, graceful stop,
+ * respawn and its throttling, signals, privileges, systemd notifications. */
+#include "config.h"
+
+#include <check.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
-int main(void){return EXIT_SUCCESS;}
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "testlib.h"
+
+static char conf_text[2048];
+
+/* One echo service on 127.0.0.1:port and @DIR@/echo.sock, plus extra global lines. */
+static const char *echo_conf(uint16_t port, unsigned workers, const char *global)
+{
+	snprintf(conf_text, sizeof(conf_text),
+		 "%s\n"
+		 "service echo {\n"
+		 "  listen = { \"127.0.0.1:%u\", \"unix:@DIR@/echo.sock\" }\n"
+		 "  handler = \"echo\"\n"
+		 "  workers = %u\n"
+		 "}\n", global, port, workers);
+	return conf_text;
+}
+
+static void start_ready(struct daemon *d, const char *conf)
+{
+	daemon_start(d, conf, NULL);
+	ck_assert_msg(daemon_wait_ready(d, 10000), "not ready; log:\n%s", tl_read_file(d->log));
+}
+
+static bool port_bindable(uint16_t port)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(port),
+				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int one = 1, fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool ok;
+
+	/* SO_REUSEADDR as any restarted server sets it; no SO_REUSEPORT. */
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	ok = bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0 && listen(fd, 1) == 0;
+	close(fd);
+	return ok;
+}
+
+static bool path_exists(const char *dir, const char *name)
+{
+	char path[256];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return lstat(path, &st) == 0;
+}
+
+static int exit_code(int status)
+{
+	ck_assert_msg(status != -1, "daemon did not exit in time");
+	ck_assert_msg(WIFEXITED(status), "daemon died by signal %d", WTERMSIG(status));
+	return WEXITSTATUS(status);
+}
+
+/* SIGTERM: stop accepting, free the port at once, finish what is in flight,
+ * remove the socket file and pidfile, exit 0. */
+START_TEST(sigterm_drains_in_flight)
+{
+	uint16_t port = tl_free_port();
+	struct daemon d;
+	int fd;
+
+	start_ready(&d, echo_conf(port, 2, "pidfile = \"@DIR@/preforkd.pid\"\nshutdown-timeout = 20s"));
+	ck_assert(path_exists(d.dir, "preforkd.pid"));
+	ck_assert(path_exists(d.dir, "echo.sock"));
+	fd = tl_connect_tcp("127.0.0.1", port);
+	ck_assert_int_ge(fd, 0);
+	ck_assert(tl_echo(fd, "before", 6, 5000));
+	ck_assert_int_eq(kill(d.pid, SIGTERM), 0);
+#ifdef HAVE_SYSTEMD
+	ck_assert(daemon_wait_notify(&d, "STOPPING=1", 5000));
+#endif
+	ck_assert(daemon_wait_log(&d, "stopping (SIGTERM), 1 connections in flight", 5000));
+	/* Nobody listens any more: a restarted server could bind right now... */
+	ck_assert(port_bindable(port));
+	ck_assert_int_lt(tl_connect_tcp("127.0.0.1", port), 0);
+	ck_assert(!path_exists(d.dir, "echo.sock"));
+	/* ...while the client opened before the stop is still served. */
+	ck_assert(tl_echo(fd, "during the stop", 15, 5000));
+	ck_assert_int_eq(daemon_wait_exit(&d, 300), -1);	/* still draining */
+	close(fd);
+	ck_assert_int_eq(exit_code(daemon_wait_exit(&d, 10000)), 0);
+	ck_assert(!path_exists(d.dir, "preforkd.pid"));
+	ck_assert(port_bindable(port));
+	daemon_stop(&d);
+}
+END_TEST
+
+/* A client that never finishes cannot hold the stop beyond shutdown-timeout,
+ * and a second SIGTERM ends the wait at once. */
+START_TEST(shutdown_timeout_and_second_signal)
+{
+	uint16_t port = tl_free_port();
+	struct daemon d;
+	uint64_t t0;
+	int fd;
+
+	start_ready(&d, echo_conf(port, 1, "shutdown-timeout = 700ms"));
+	fd = tl_connect_tcp("127.0.0.1", port);
+	ck_assert(tl_echo(fd, "x", 1, 5000));
+	t0 = tl_now_ms();
+	kill(d.pid, SIGTERM);
+	ck_assert_int_eq(exit_code(daemon_wait_exit(&d, 10000)), 0);
+	ck_assert_uint_ge(tl_now_ms() - t0, 600);
+	ck_assert(daemon_log_contains(&d, "still busy after shutdown-timeout: killing it"));
+	close(fd);
+	daemon_stop(&d);
+
+	start_ready(&d, echo_conf(port, 1, "shutdown-timeout = 1h"));
+	fd = tl_connect_tcp("127.0.0.1", port);
+	ck_assert(tl_echo(fd, "x", 1, 5000));
+	kill(d.pid, SIGINT);
+	ck_assert(daemon_wait_log(&d, "stopping (Interrupt)", 5000));
+	kill(d.pid, SIGTERM);
+	ck_assert_int_eq(exit_code(daemon_wait_exit(&d, 5000)), 0);
+	ck_assert(daemon_log_contains(&d, "killing the remaining workers now"));
+	close(fd);
+	daemon_stop(&d);
+}
+END_TEST
+
+/* SO_REUSEPORT would let the second daemon share the port silently. */
+START_TEST(second_instance_refused)
+{
+	uint16_t port = tl_free_port();
+	struct daemon a, b;
+	char needle[96];
+
+	start_ready(&a, echo_conf(port, 1, ""));
+	daemon_start(&b, echo_conf(port, 1, ""), NULL);
+	ck_assert_int_eq(exit_code(daemon_wait_exit(&b, 10000)), 1);
+	snprintf(needle, sizeof(needle), "bind 127.0.0.1:%u: address already in use", port);
+	ck_assert_msg(daemon_log_contains(&b, needle), "log:\n%s", tl_read_file(b.log));
+	ck_assert(!daemon_log_contains(&b, ": ready: "));
+	daemon_stop(&b);
+	/* The first one is untouched and gets every connection. */
+	for (int i = 0; i < 20; i++) {
+		int fd = tl_connect_tcp("127.0.0.1", port);
+
+		ck_assert(tl_echo(fd, "a", 1, 5000));
+		close(fd);
+	}
+	daemon_stop(&a);
+}
+END_TEST
+
+START_TEST(foreign_reuseport_listener_refused)
+{
+	uint16_t port = tl_free_port();
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(port),
+				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int one = 1, foreign = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct daemon d;
+
+	setsockopt(foreign, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+	ck_assert_int_eq(bind(foreign, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	ck_assert_int_eq(listen(foreign, 64), 0);
+	daemon_start(&d, echo_conf(port, 1, ""), NULL);
+	ck_assert_int_eq(exit_code(daemon_wait_exit(&d, 10000)), 1);
+	ck_assert(daemon_log_contains(&d, "address already in use by another process"));
+	/* Nothing was stolen: all connections reach the foreign server. */
+	for (int i = 0; i < 10; i++) {
+		int c = tl_connect_tcp("127.0.0.1", port), s;
+
+		ck_assert_int_ge(c, 0);
+		s = accept(foreign, NULL, NULL);
+		ck_assert_int_ge(s, 0);
+		close(s);
+		close(c);
+	}
+	close(foreign);
+	daemon_stop(&d);
+}
+END_TEST
+
+START_TEST(unix_socket_stale_and_live)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	char dir[64], conf[512];
+	struct daemon d;
+	int fd, c;
+
+	tl_mkdtemp(dir, sizeof(dir));
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/shared.sock", dir);
+	snprintf(conf, sizeof(conf), "service echo {\n  listen = { \"unix:%s\" }\n"
+		 "  handler = \"echo\"\n}\n", sun.sun_path);
+
+	/* Stale: bound, closed, file left behind. */
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	close(fd);
+	start_ready(&d, conf);
+	ck_assert(daemon_log_contains(&d, "removed stale socket file"));
+	c = tl_connect_unix(sun.sun_path);
+	ck_assert(tl_echo(c, "s", 1, 5000));
+	close(c);
+	daemon_stop(&d);
+	ck_assert(!path_exists(dir, "shared.sock"));
+
+	/* Live: someone listens there; refuse and leave it working. */
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	ck_assert_int_eq(listen(fd, 4), 0);
+	daemon_start(&d, conf, NULL);
+	ck_assert_int_eq(exit_code(daemon_wait_exit(&d, 10000)), 1);
+	ck_assert(daemon_log_contains(&d, "another process is listening on this socket"));
+	c = tl_connect_unix(sun.sun_path);
+	ck_assert_int_ge(c, 0);
+	close(c);
+	close(fd);
+	daemon_stop(&d);
+	tl_rmtree(dir);
+}
+END_TEST
+
+START_TEST(pidfile_locked)
+{
+	char dir[64], global[128], needle[64];
+	struct daemon a, b;
+
+	tl_mkdtemp(dir, sizeof(dir));
+	snprintf(global, sizeof(global), "pidfile = \"%s/p.pid\"", dir);
+	start_ready(&a, echo_conf(tl_free_port(), 1, global));
+	daemon_start(&b, echo_conf(tl_free_port(), 1, global), NULL);
+	ck_assert_int_eq(exit_code(daemon_wait_exit(&b, 10000)), 1);
+	snprintf(needle, sizeof(needle), "locked by another preforkd (pid %ld)", (long)a.pid);
+	ck_assert_msg(daemon_log_contains(&b, needle), "log:\n%s", tl_read_file(b.log));
+	daemon_stop(&b);
+	ck_assert(path_exists(dir, "p.pid"));	/* still a's */
+	daemon_stop(&a);
+	ck_assert(!path_exists(dir, "p.pid"));
+	tl_rmtree(dir);
+}
+END_TEST
+
+START_TEST(killed_worker_is_respawned)
+{
+	uint16_t port = tl_free_port();
+	struct daemon d;
+	pid_t before[4], after[4];
+	int fd;
+
+	start_ready(&d, echo_conf(port, 2, ""));
+	ck_assert_uint_eq(daemon_workers(&d, before, 4), 2);
+	ck_assert_int_eq(kill(before[0], SIGKILL), 0);
+	ck_assert(daemon_wait_log(&d, "killed by signal 9", 5000));
+	ck_assert(daemon_wait_log(&d, "respawning worker echo#", 5000));
+	ck_assert(daemon_wait_workers(&d, 2, 5000));
+	daemon_workers(&d, after, 4);
+	ck_assert(after[0] != before[0] && after[1] != before[0]);
+	for (int i = 0; i < 10; i++) {
+		fd = tl_connect_tcp("127.0.0.1", port);
+		ck_assert(tl_echo(fd, "r", 1, 5000));
+		close(fd);
+	}
+	daemon_stop(&d);
+}
+END_TEST
+
+/* A worker that dies right after start, again and again, is respawned with a
+ * growing delay and then given up; with no worker left the master exits 1. */
+START_TEST(crash_loop_is_throttled)
+{
+	struct daemon d;
+	pid_t pids[4], last = 0;
+	uint64_t first_kill = 0;
+	int kills = 0;
+
+	start_ready(&d, echo_conf(tl_free_port(), 1, ""));
+	while (daemon_wait_exit(&d, 0) == -1 && kills < 20) {
+		if (daemon_workers(&d, pids, 4) == 1 && pids[0] != last) {
+			kill(pids[0], SIGKILL);
+			last = pids[0];
+			if (!kills++)
+				first_kill = tl_now_ms();
+		}
+		usleep(2000);
+	}
+	ck_assert_int_eq(exit_code(daemon_wait_exit(&d, 10000)), 1);
+	/* 5 failures: delays 100 + 200 + 400 + 800 ms between them. */
+	ck_assert_int_eq(kills, 5);
+	ck_assert_uint_ge(tl_now_ms() - first_kill, 1400);
+	ck_assert(daemon_log_contains(&d, "respawning worker echo#0 in 800 ms"));
+	ck_assert(daemon_log_contains(&d, "failed 5 times in a row"));
+	ck_assert(daemon_log_contains(&d, "no worker is left running"));
+	daemon_stop(&d);
+}
+END_TEST
+
+/* ^C in a terminal signals the whole process group: only the master acts. */
+START_TEST(workers_ignore_terminal_signals)
+{
+	uint16_t port = tl_free_port();
+	struct daemon d;
+	pid_t before[2], after[2];
+	int fd;
+
+	start_ready(&d, echo_conf(port, 2, ""));
+	ck_assert_uint_eq(daemon_workers(&d, before, 2), 2);
+	kill(before[0], SIGINT);
+	kill(before[0], SIGQUIT);
+	kill(before[1], SIGHUP);
+	kill(d.pid, SIGHUP);
+	ck_assert(daemon_wait_log(&d, "SIGHUP", 5000));
+	fd = tl_connect_tcp("127.0.0.1", port);
+	ck_assert(tl_echo(fd, "still here", 10, 5000));
+	close(fd);
+	ck_assert_uint_eq(daemon_workers(&d, after, 2), 2);
+	ck_assert(after[0] == before[0] && after[1] == before[1]);
+	ck_assert_int_eq(daemon_wait_exit(&d, 0), -1);
+	daemon_stop(&d);
+}
+END_TEST
+
+/* Workers must not outlive a dead master and keep the port. */
+START_TEST(master_death_stops_workers)
+{
+	uint16_t port = tl_free_port();
+	struct daemon d;
+	pid_t workers[2];
+	uint64_t deadline;
+
+	start_ready(&d, echo_conf(port, 2, ""));
+	ck_assert_uint_eq(daemon_workers(&d, workers, 2), 2);
+	kill(d.pid, SIGKILL);
+	daemon_wait_exit(&d, 5000);
+	deadline = tl_now_ms() + 5000;
+	while ((kill(workers[0], 0) == 0 || kill(workers[1], 0) == 0) && tl_now_ms() < deadline)
+		usleep(10000);
+	ck_assert_int_ne(kill(workers[0], 0), 0);
+	ck_assert_int_ne(kill(workers[1], 0), 0);
+	ck_assert(port_bindable(port));
+	daemon_stop(&d);
+}
+END_TEST
+
+static long status_field(pid_t pid, const char *field)
+{
+	char path[64], *text, *p;
+	long v = -1;
+
+	snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
+	text = tl_read_file(path);
+	p = strstr(text, field);
+	if (p)
+		v = strtol(p + strlen(field), NULL, 10);
+	free(text);
+	return v;
+}
+
+START_TEST(workers_drop_privileges)
+{
+	struct passwd *pw = getpwnam("nobody");
+	uint16_t port = tl_free_port();
+	struct daemon d;
+	pid_t w[1];
+	int fd;
+
+	if (geteuid() != 0 || !pw) {
+		fprintf(stderr, "workers_drop_privileges: needs root and user nobody; not run\n");
+		return;
+	}
+	start_ready(&d, echo_conf(port, 1, "user = \"nobody\""));
+	ck_assert_uint_eq(daemon_workers(&d, w, 1), 1);
+	ck_assert_int_eq(status_field(w[0], "Uid:\t"), (long)pw->pw_uid);
+	ck_assert_int_eq(status_field(w[0], "Gid:\t"), (long)pw->pw_gid);
+	ck_assert_int_eq(status_field(d.pid, "Uid:\t"), 0);	/* the master keeps root */
+	fd = tl_connect_tcp("127.0.0.1", port);
+	ck_assert(tl_echo(fd, "n", 1, 5000));
+	close(fd);
+	daemon_stop(&d);
+}
+END_TEST
+
+#ifdef HAVE_SYSTEMD
+START_TEST(notifications)
+{
+	struct daemon d;
+
+	start_ready(&d, echo_conf(tl_free_port(), 2, ""));
+	ck_assert(daemon_wait_notify(&d, "STATUS=1 service, 2 of 2 workers ready", 1000));
+	kill(d.pid, SIGTERM);
+	ck_assert(daemon_wait_notify(&d, "STOPPING=1", 5000));
+	ck_assert_int_eq(exit_code(daemon_wait_exit(&d, 10000)), 0);
+	daemon_stop(&d);
+}
+END_TEST
+#endif
+
+int main(void)
+{
+	Suite *s = suite_create("lifecycle");
+	TCase *tc = tcase_create("lifecycle");
+	SRunner *sr;
+	int failed;
+
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, sigterm_drains_in_flight);
+	tcase_add_test(tc, shutdown_timeout_and_second_signal);
+	tcase_add_test(tc, second_instance_refused);
+	tcase_add_test(tc, foreign_reuseport_listener_refused);
+	tcase_add_test(tc, unix_socket_stale_and_live);
+	tcase_add_test(tc, pidfile_locked);
+	tcase_add_test(tc, killed_worker_is_respawned);
+	tcase_add_test(tc, crash_loop_is_throttled);
+	tcase_add_test(tc, workers_ignore_terminal_signals);
+	tcase_add_test(tc, master_death_stops_workers);
+	tcase_add_test(tc, workers_drop_privileges);
+#ifdef HAVE_SYSTEMD
+	tcase_add_test(tc, notifications);
+#endif
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
