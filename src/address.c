@@ -175,13 +175,27 @@ bool address_equal(const struct address *a, const struct address *b)
 	       a->family == b->family && memcmp(&a->sa, &b->sa, a->len) == 0;
 }
 
+/* 0.0.0.0:P takes every IPv4 address on P, [::]:P every IPv6 one (we set
+ * IPV6_V6ONLY on it), and *:P both. */
+static bool address_is_any(const struct address *a)
+{
+	if (a->family == AF_INET)
+		return ((const struct sockaddr_in *)&a->sa)->sin_addr.s_addr == htonl(INADDR_ANY);
+	if (a->family == AF_INET6)
+		return IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)&a->sa)->sin6_addr);
+	return false;
+}
+
 bool address_overlaps(const struct address *a, const struct address *b)
 {
 	if (address_equal(a, b))
 		return true;
-	if (a->family == AF_UNIX || b->family == AF_UNIX || a->socktype != b->socktype)
+	if (a->family == AF_UNIX || b->family == AF_UNIX || a->socktype != b->socktype ||
+	    address_port(a) != address_port(b))
 		return false;
-	return (a->wildcard || b->wildcard) && address_port(a) == address_port(b);
+	if (a->wildcard || b->wildcard)
+		return true;
+	return a->family == b->family && (address_is_any(a) || address_is_any(b));
 }
 
 uint16_t address_port(const struct address *a)

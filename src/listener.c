@@ -154,8 +154,12 @@ static int unix_clear_stale(const struct address *addr)
 		return 0;
 	}
 	/* Connected, EAGAIN (a full backlog) or a socket of another type: alive. */
-	log_error("%s: another process is listening on this socket; refusing to start "
-		  "(the file is left in place)", addr->text);
+	if (rc == 0 || err == EAGAIN || err == EPROTOTYPE)
+		log_error("%s: another process is listening on this socket; refusing to start "
+			  "(the file is left in place)", addr->text);
+	else
+		log_errno(LOG_ERR, err, "connect %s (to tell a stale socket file from a live "
+			  "one); refusing to start, the file is left in place", addr->text);
 	return -1;
 }
 

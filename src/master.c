@@ -267,6 +267,7 @@ static void schedule_respawn(struct master *m, struct slot *s, int status)
 	if (WIFEXITED(status) && WEXITSTATUS(status) == WORKER_EXIT_FATAL) {
 		s->state = SLOT_FAILED;
 		log_error("worker %s#%u cannot work (see above); not respawning it", name, s->index);
+		announce_status(m);
 		return;
 	}
 	if (m->now - s->started_ms < QUICK_EXIT_MS)
@@ -277,6 +278,7 @@ static void schedule_respawn(struct master *m, struct slot *s, int status)
 		s->state = SLOT_FAILED;
 		log_error("worker %s#%u failed %u times in a row within %u ms of starting; "
 			  "not respawning it", name, s->index, s->quick_failures, QUICK_EXIT_MS);
+		announce_status(m);
 		return;
 	}
 	delay = 0;
@@ -386,7 +388,7 @@ static void respawn_due(struct master *m)
 			spawned = true;
 		}
 	}
-	if (spawned || count_slots(m, SLOT_FAILED))
+	if (spawned)
 		announce_status(m);
 }
 

@@ -127,6 +127,20 @@ START_TEST(overlaps)
 	ck_assert(!address_overlaps(&c, &d));
 	ck_assert(!address_overlaps(&u1, &u2));
 	ck_assert(address_overlaps(&u1, &u1));
+
+	struct address any4, any6, lo6, lo4_other;
+
+	ck_assert_int_eq(address_parse("0.0.0.0:80", &any4, err, sizeof(err)), 0);
+	ck_assert_int_eq(address_parse("[::]:80", &any6, err, sizeof(err)), 0);
+	ck_assert_int_eq(address_parse("[::1]:80", &lo6, err, sizeof(err)), 0);
+	ck_assert_int_eq(address_parse("10.0.0.1:81", &lo4_other, err, sizeof(err)), 0);
+	ck_assert(address_overlaps(&any4, &a));		/* 0.0.0.0:80 vs 127.0.0.1:80 */
+	ck_assert(address_overlaps(&a, &any4));
+	ck_assert(address_overlaps(&any6, &lo6));	/* [::]:80 vs [::1]:80 */
+	ck_assert(!address_overlaps(&any4, &lo6));	/* [::]:80 is IPv6-only */
+	ck_assert(!address_overlaps(&any4, &any6));
+	ck_assert(address_overlaps(&c, &any6));		/* *:80 is both */
+	ck_assert(!address_overlaps(&any4, &lo4_other));
 }
 END_TEST
 
