@@ -7,8 +7,6 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <unistd.h>
-#include <linux/close_range.h>
-#include <sys/syscall.h>
 
 int fd_set_nonblock_cloexec(int fd)
 {
@@ -33,7 +31,7 @@ static void close_span(unsigned lo, unsigned hi)
 {
 	if (lo > hi)
 		return;
-	if (syscall(SYS_close_range, lo, hi, 0) == 0)
+	if (close_range(lo, hi, 0) == 0)
 		return;
 	/* Kernels before 5.9: walk the span (bounded by the fd limit). */
 	long max = sysconf(_SC_OPEN_MAX);

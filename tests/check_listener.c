@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,6 +128,34 @@ START_TEST(unix_options)
 	ck_assert_int_eq(st.st_mode & 07777, 0660);
 	listener_close(&l, true);
 	ck_assert_int_eq(lstat(path, &st), -1);	/* removed on close */
+}
+END_TEST
+
+START_TEST(unix_owner_and_group)
+{
+	struct passwd *pw = getpwnam("nobody");
+	struct service owned = svc;
+	char path[128], spec[256];
+	struct address a;
+	struct listener l;
+	struct stat st;
+
+	if (geteuid() != 0 || !pw) {
+		fprintf(stderr, "unix_owner_and_group: needs root and user nobody; not run\n");
+		return;
+	}
+	owned.socket_uid = pw->pw_uid;
+	owned.socket_gid = pw->pw_gid;
+	owned.socket_mode = 0600;
+	snprintf(path, sizeof(path), "%s/o.sock", dir);
+	snprintf(spec, sizeof(spec), "unix:%s", path);
+	a = parse(spec);
+	ck_assert_int_eq(listener_open(&l, &a, &owned), 0);
+	ck_assert_int_eq(lstat(path, &st), 0);
+	ck_assert_uint_eq(st.st_uid, pw->pw_uid);
+	ck_assert_uint_eq(st.st_gid, pw->pw_gid);
+	ck_assert_int_eq(st.st_mode & 07777, 0600);
+	listener_close(&l, true);
 }
 END_TEST
 
@@ -287,6 +316,7 @@ int main(void)
 	tcase_add_test(tc, tcp_options);
 	tcase_add_test(tc, ipv6_options);
 	tcase_add_test(tc, unix_options);
+	tcase_add_test(tc, unix_owner_and_group);
 	tcase_add_test(tc, unix_stale_file_is_replaced);
 	tcase_add_test(tc, unix_live_socket_is_left_alone);
 	tcase_add_test(tc, unix_path_not_a_socket);
