@@ -8,6 +8,7 @@
 #include <sys/un.h>
 
 #include "address.h"
+#include "testlib.h"
 
 static void assert_parses(const char *spec, int family, const char *text)
 {
@@ -166,8 +167,6 @@ int main(void)
 {
 	Suite *s = suite_create("address");
 	TCase *tc = tcase_create("parse");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, ipv4);
 	tcase_add_test(tc, ipv6);
@@ -177,9 +176,5 @@ int main(void)
 	tcase_add_test(tc, overlaps);
 	tcase_add_test(tc, format_peers);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tl_run_suite(s);
 }

@@ -256,8 +256,6 @@ int main(void)
 {
 	Suite *s = suite_create("echo");
 	TCase *tc = tcase_create("echo");
-	SRunner *sr;
-	int failed;
 
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, echo_ipv4_ipv6_unix);
@@ -267,9 +265,5 @@ int main(void)
 	tcase_add_test(tc, idle_timeout_closes);
 	tcase_add_test(tc, max_connections_waits_in_backlog);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tl_run_suite(s);
 }

@@ -309,8 +309,6 @@ int main(void)
 {
 	Suite *s = suite_create("listener");
 	TCase *tc = tcase_create("listener");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, tcp_options);
@@ -325,9 +323,5 @@ int main(void)
 	tcase_add_test(tc, second_bind_refused);
 	tcase_add_test(tc, foreign_reuseport_listener_refused);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tl_run_suite(s);
 }

@@ -112,17 +112,11 @@ int main(void)
 {
 	Suite *s = suite_create("log");
 	TCase *tc = tcase_create("log");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, journal_lines_carry_priority);
 	tcase_add_test(tc, plain_lines_carry_level_names);
 	tcase_add_test(tc, long_lines_are_cut_not_overflowed);
 	tcase_add_test(tc, level_names);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tl_run_suite(s);
 }

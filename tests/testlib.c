@@ -30,6 +30,17 @@
 
 extern char **environ;
 
+int tl_run_suite(Suite *s)
+{
+	SRunner *sr = srunner_create(s);
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
 uint64_t tl_now_ms(void)
 {
 	struct timespec ts;

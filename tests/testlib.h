@@ -21,6 +21,10 @@ struct daemon_opts {
 	long nofile;		/* RLIMIT_NOFILE for the daemon; 0 leaves it */
 };
 
+struct Suite;
+/* Runs every test of s; returns the process exit status. */
+int tl_run_suite(struct Suite *s);
+
 /* A fresh directory under /tmp, removed by tl_rmtree. */
 void tl_mkdtemp(char *buf, size_t len);
 void tl_rmtree(const char *dir);
