@@ -278,13 +278,9 @@ END_TEST
 START_TEST(check_mode)
 {
 	uint16_t port = tl_free_port();
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(port),
-				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	int busy = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int busy = tl_listen_loopback(port, false);
 	char text[256], *out;
 
-	ck_assert_int_eq(bind(busy, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	ck_assert_int_eq(listen(busy, 1), 0);
 	snprintf(text, sizeof(text), "service echo {\n listen = { \"127.0.0.1:%u\" }\n"
 		 " handler = \"echo\"\n}\n", port);
 	tl_write_file(path, text);

@@ -178,14 +178,9 @@ END_TEST
 START_TEST(foreign_reuseport_listener_refused)
 {
 	uint16_t port = tl_free_port();
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(port),
-				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	int one = 1, foreign = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int foreign = tl_listen_loopback(port, true);
 	struct daemon d;
 
-	setsockopt(foreign, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
-	ck_assert_int_eq(bind(foreign, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	ck_assert_int_eq(listen(foreign, 64), 0);
 	daemon_start(&d, echo_conf(port, 1, ""), NULL);
 	ck_assert_int_eq(exit_code(daemon_wait_exit(&d, 10000)), 1);
 	ck_assert(daemon_log_contains(&d, "address already in use by another process"));

@@ -283,17 +283,11 @@ END_TEST
 START_TEST(foreign_reuseport_listener_refused)
 {
 	uint16_t port = tl_free_port();
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(port),
-				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	int one = 1, foreign = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int foreign = tl_listen_loopback(port, true);
 	char spec[64];
 	struct address a;
 	struct listener l;
 
-	ck_assert_int_eq(setsockopt(foreign, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)), 0);
-	ck_assert_int_eq(setsockopt(foreign, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)), 0);
-	ck_assert_int_eq(bind(foreign, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	ck_assert_int_eq(listen(foreign, 4), 0);
 	snprintf(spec, sizeof(spec), "127.0.0.1:%u", port);
 	a = parse(spec);
 	ck_assert_int_eq(listener_open(&l, &a, &svc), -1);

@@ -385,6 +385,22 @@ int tl_run_preforkd(char **out, const char *arg, ...)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+int tl_listen_loopback(uint16_t port, bool reuseport)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(port),
+				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int one = 1, fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	ck_assert_int_ge(fd, 0);
+	if (reuseport)
+		ck_assert_int_eq(setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)), 0);
+	ck_assert_int_eq(setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)), 0);
+	ck_assert_msg(bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0, "bind port %u: %s",
+		      port, strerror(errno));
+	ck_assert_int_eq(listen(fd, 64), 0);
+	return fd;
+}
+
 int tl_connect_tcp(const char *ip, uint16_t port)
 {
 	struct sockaddr_storage ss = { 0 };

@@ -55,6 +55,10 @@ bool daemon_wait_workers(const struct daemon *d, size_t n, int timeout_ms);
 /* Runs preforkd with args (NULL-terminated), output (stdout+stderr) in *out. */
 int tl_run_preforkd(char **out, const char *arg, ...);
 
+/* A listening socket on 127.0.0.1:port (asserts it can be had), optionally
+ * with SO_REUSEPORT as a foreign server sharing-minded would set it. */
+int tl_listen_loopback(uint16_t port, bool reuseport);
+
 /* Blocking client sockets; -1 on failure with errno. */
 int tl_connect_tcp(const char *ip, uint16_t port);
 int tl_connect_unix(const char *path);
