@@ -224,10 +224,10 @@ static void begin_stop(struct worker *w, const char *why)
 {
 	if (w->stopping)
 		return;
-	log_info("stopping (%s), %u connections in flight", why, w->nconns);
 	for (size_t i = 0; i < w->nls; i++)
 		if (w->ls[i].fd >= 0)
 			accept_batch(w, &w->ls[i]);
+	log_info("stopping (%s), %u connections in flight", why, w->nconns);
 	w->stopping = true;
 	update_accepting(w);
 	for (size_t i = 0; i < w->nls; i++)
