@@ -258,6 +258,13 @@ static void describe_exit(int status, char *buf, size_t len)
 		snprintf(buf, len, "ended with wait status %#x", status);
 }
 
+/* Stops respawning a slot; the reason has been logged by the caller. */
+static void slot_give_up(struct master *m, struct slot *s)
+{
+	s->state = SLOT_FAILED;
+	announce_status(m);
+}
+
 /* Decides what happens to a slot whose worker died while we were running. */
 static void schedule_respawn(struct master *m, struct slot *s, int status)
 {
@@ -265,9 +272,8 @@ static void schedule_respawn(struct master *m, struct slot *s, int status)
 	unsigned delay;
 
 	if (WIFEXITED(status) && WEXITSTATUS(status) == WORKER_EXIT_FATAL) {
-		s->state = SLOT_FAILED;
 		log_error("worker %s#%u cannot work (see above); not respawning it", name, s->index);
-		announce_status(m);
+		slot_give_up(m, s);
 		return;
 	}
 	if (m->now - s->started_ms < QUICK_EXIT_MS)
@@ -275,10 +281,9 @@ static void schedule_respawn(struct master *m, struct slot *s, int status)
 	else
 		s->quick_failures = 0;
 	if (s->quick_failures >= MAX_QUICK_FAILURES) {
-		s->state = SLOT_FAILED;
 		log_error("worker %s#%u failed %u times in a row within %u ms of starting; "
 			  "not respawning it", name, s->index, s->quick_failures, QUICK_EXIT_MS);
-		announce_status(m);
+		slot_give_up(m, s);
 		return;
 	}
 	delay = 0;
