@@ -282,16 +282,13 @@ static int cb_listen(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result
 	return 0;
 }
 
-static bool service_has_unix_path(cfg_t *sec)
+/* From the addresses cb_listen recorded: the list was parsed once already. */
+static bool service_has_unix_path(const char *service)
 {
-	for (unsigned i = 0; i < cfg_size(sec, "listen"); i++) {
-		struct address a;
-		char why[64];
-
-		if (address_parse(cfg_getnstr(sec, "listen", i), &a, why, sizeof(why)) == 0 &&
-		    address_unix_path(&a))
+	for (size_t i = 0; i < ctx->naddrs; i++)
+		if (strcmp(ctx->addrs[i].service, service) == 0 &&
+		    address_unix_path(&ctx->addrs[i].addr))
 			return true;
-	}
 	return false;
 }
 
@@ -327,7 +324,7 @@ static int cb_service_done(cfg_t *cfg, cfg_opt_t *opt)
 	for (size_t i = 0; i < sizeof(unix_only) / sizeof(unix_only[0]); i++) {
 		const struct seen_option *s = seen_find(sec, unix_only[i]);
 
-		if (s && !service_has_unix_path(sec)) {
+		if (s && !service_has_unix_path(cfg_title(sec))) {
 			cfg_error(cfg, "service '%s': '%s' (line %d) needs a unix:/path listen "
 				  "address", cfg_title(sec), unix_only[i], s->line);
 			return -1;
