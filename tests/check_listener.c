@@ -20,6 +20,7 @@
 #include "testlib.h"
 
 static char dir[64];
+#define UNIX_PATH_LEN 108	/* sizeof(sockaddr_un.sun_path) */
 static struct service svc = {
 	.name = (char *)"test", .backlog = 16, .socket_mode = 0660,
 	.socket_uid = (uid_t)-1, .socket_gid = (gid_t)-1,
@@ -42,6 +43,16 @@ static struct address parse(const char *spec)
 
 	ck_assert_msg(address_parse(spec, &a, err, sizeof(err)) == 0, "%s", err);
 	return a;
+}
+
+/* "unix:DIR/name" parsed, with the socket file's path copied to path. */
+static struct address unix_in_dir(const char *name, char path[UNIX_PATH_LEN])
+{
+	char spec[UNIX_PATH_LEN + 8];
+
+	snprintf(path, UNIX_PATH_LEN, "%s/%s", dir, name);
+	snprintf(spec, sizeof(spec), "unix:%s", path);
+	return parse(spec);
 }
 
 static int get_int_opt(int fd, int level, int name)
@@ -111,14 +122,11 @@ END_TEST
 /* Linux refuses SO_REUSEPORT on AF_UNIX; setting it would fail the start. */
 START_TEST(unix_options)
 {
-	char spec[256], path[128];
-	struct address a;
+	char path[UNIX_PATH_LEN];
+	struct address a = unix_in_dir("s.sock", path);
 	struct listener l;
 	struct stat st;
 
-	snprintf(path, sizeof(path), "%s/s.sock", dir);
-	snprintf(spec, sizeof(spec), "unix:%s", path);
-	a = parse(spec);
 	ck_assert_int_eq(listener_open(&l, &a, &svc), 0);
 	ck_assert_int_eq(get_int_opt(l.fd, SOL_SOCKET, SO_REUSEPORT), 0);
 	ck_assert_int_eq(get_int_opt(l.fd, SOL_SOCKET, SO_ACCEPTCONN), 1);
@@ -135,8 +143,8 @@ START_TEST(unix_owner_and_group)
 {
 	struct passwd *pw = getpwnam("nobody");
 	struct service owned = svc;
-	char path[128], spec[256];
-	struct address a;
+	char path[UNIX_PATH_LEN];
+	struct address a = unix_in_dir("o.sock", path);
 	struct listener l;
 	struct stat st;
 
@@ -147,9 +155,6 @@ START_TEST(unix_owner_and_group)
 	owned.socket_uid = pw->pw_uid;
 	owned.socket_gid = pw->pw_gid;
 	owned.socket_mode = 0600;
-	snprintf(path, sizeof(path), "%s/o.sock", dir);
-	snprintf(spec, sizeof(spec), "unix:%s", path);
-	a = parse(spec);
 	ck_assert_int_eq(listener_open(&l, &a, &owned), 0);
 	ck_assert_int_eq(lstat(path, &st), 0);
 	ck_assert_uint_eq(st.st_uid, pw->pw_uid);
@@ -161,20 +166,16 @@ END_TEST
 
 START_TEST(unix_stale_file_is_replaced)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	char spec[256];
-	struct address a;
+	char path[UNIX_PATH_LEN];
+	struct address a = unix_in_dir("stale.sock", path);
 	struct listener l;
 	int fd, c;
 
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/stale.sock", dir);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&a.sa, a.len), 0);
 	close(fd);	/* the file stays, nobody listens: a crashed server's leftover */
-	snprintf(spec, sizeof(spec), "unix:%s", sun.sun_path);
-	a = parse(spec);
 	ck_assert_int_eq(listener_open(&l, &a, &svc), 0);
-	c = tl_connect_unix(sun.sun_path);
+	c = tl_connect_unix(path);
 	ck_assert_int_ge(c, 0);
 	close(c);
 	listener_close(&l, true);
@@ -183,26 +184,22 @@ END_TEST
 
 START_TEST(unix_live_socket_is_left_alone)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	char spec[256];
-	struct address a;
+	char path[UNIX_PATH_LEN];
+	struct address a = unix_in_dir("live.sock", path);
 	struct listener l;
 	struct stat before, after;
 	int fd, c;
 
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/live.sock", dir);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&a.sa, a.len), 0);
 	ck_assert_int_eq(listen(fd, 4), 0);
-	ck_assert_int_eq(stat(sun.sun_path, &before), 0);
-	snprintf(spec, sizeof(spec), "unix:%s", sun.sun_path);
-	a = parse(spec);
+	ck_assert_int_eq(stat(path, &before), 0);
 	ck_assert_int_eq(listener_open(&l, &a, &svc), -1);
 	ck_assert_int_eq(l.fd, -1);
 	/* Same file, still reaching the other server. */
-	ck_assert_int_eq(stat(sun.sun_path, &after), 0);
+	ck_assert_int_eq(stat(path, &after), 0);
 	ck_assert_uint_eq(before.st_ino, after.st_ino);
-	c = tl_connect_unix(sun.sun_path);
+	c = tl_connect_unix(path);
 	ck_assert_int_ge(c, 0);
 	close(c);
 	close(fd);
@@ -211,15 +208,12 @@ END_TEST
 
 START_TEST(unix_path_not_a_socket)
 {
-	char path[128], spec[256];
-	struct address a;
+	char path[UNIX_PATH_LEN];
+	struct address a = unix_in_dir("regular", path);
 	struct listener l;
 	struct stat st;
 
-	snprintf(path, sizeof(path), "%s/regular", dir);
 	tl_write_file(path, "precious\n");
-	snprintf(spec, sizeof(spec), "unix:%s", path);
-	a = parse(spec);
 	ck_assert_int_eq(listener_open(&l, &a, &svc), -1);
 	ck_assert_int_eq(stat(path, &st), 0);
 	ck_assert(S_ISREG(st.st_mode));
@@ -229,14 +223,11 @@ END_TEST
 /* A file we did not bind (replaced after us) is not ours to remove. */
 START_TEST(unix_close_spares_replaced_file)
 {
-	char path[128], spec[256];
-	struct address a;
+	char path[UNIX_PATH_LEN];
+	struct address a = unix_in_dir("r.sock", path);
 	struct listener l;
 	struct stat st;
 
-	snprintf(path, sizeof(path), "%s/r.sock", dir);
-	snprintf(spec, sizeof(spec), "unix:%s", path);
-	a = parse(spec);
 	ck_assert_int_eq(listener_open(&l, &a, &svc), 0);
 	ck_assert_int_eq(unlink(path), 0);
 	tl_write_file(path, "someone else's\n");
