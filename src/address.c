@@ -171,13 +171,13 @@ int address_parse(const char *spec, struct address *out, char *err, size_t errle
 
 bool address_equal(const struct address *a, const struct address *b)
 {
-	return a->socktype == b->socktype && a->len == b->len &&
-	       a->family == b->family && memcmp(&a->sa, &b->sa, a->len) == 0;
+	return a->socktype == b->socktype && a->len == b->len && a->family == b->family &&
+	       a->wildcard == b->wildcard && memcmp(&a->sa, &b->sa, a->len) == 0;
 }
 
 /* 0.0.0.0:P takes every IPv4 address on P, [::]:P every IPv6 one (we set
  * IPV6_V6ONLY on it), and *:P both. */
-static bool address_is_any(const struct address *a)
+bool address_is_any(const struct address *a)
 {
 	if (a->family == AF_INET)
 		return ((const struct sockaddr_in *)&a->sa)->sin_addr.s_addr == htonl(INADDR_ANY);
@@ -214,6 +214,20 @@ const char *address_unix_path(const struct address *a)
 	if (a->family != AF_UNIX || sun->sun_path[0] == '\0')
 		return NULL;
 	return sun->sun_path;
+}
+
+int address_of_socket(int fd, struct address *out)
+{
+	socklen_t optlen = sizeof(out->socktype);
+
+	memset(out, 0, sizeof(*out));
+	out->len = sizeof(out->sa);
+	if (getsockname(fd, (struct sockaddr *)&out->sa, &out->len) < 0 ||
+	    getsockopt(fd, SOL_SOCKET, SO_TYPE, &out->socktype, &optlen) < 0)
+		return -1;
+	out->family = out->sa.ss_family;
+	address_format((struct sockaddr *)&out->sa, out->len, out->text, sizeof(out->text));
+	return 0;
 }
 
 void address_format(const struct sockaddr *sa, socklen_t len, char *buf, size_t buflen)

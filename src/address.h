@@ -24,9 +24,13 @@ int address_parse(const char *spec, struct address *out, char *err, size_t errle
 bool address_equal(const struct address *a, const struct address *b);
 /* True when binding both would collide: equal, or same port with a wildcard. */
 bool address_overlaps(const struct address *a, const struct address *b);
+/* 0.0.0.0:P or [::]:P (and so *:P). */
+bool address_is_any(const struct address *a);
 uint16_t address_port(const struct address *a);
 /* Unix socket file path, or NULL for IP and abstract addresses. */
 const char *address_unix_path(const struct address *a);
+/* The local address and socket type of a socket we did not create. */
+int address_of_socket(int fd, struct address *out);
 /* Text form of a peer or local socket address ("1.2.3.4:5", "[::1]:5", "unix:/p"). */
 void address_format(const struct sockaddr *sa, socklen_t len, char *buf, size_t buflen);
 

@@ -163,6 +163,24 @@ static int unix_clear_stale(const struct address *addr)
 	return -1;
 }
 
+/* Mode and owner of the unix socket file we created: applied after bind, and
+ * again when a reload changes them. */
+static int unix_set_file_options(const struct listener *l, const struct service *svc)
+{
+	const char *path = address_unix_path(&l->addr);
+
+	if (fchmodat(AT_FDCWD, path, (mode_t)svc->socket_mode, 0) < 0) {
+		log_errno(LOG_ERR, errno, "chmod %s", l->addr.text);
+		return -1;
+	}
+	if ((svc->socket_uid != (uid_t)-1 || svc->socket_gid != (gid_t)-1) &&
+	    fchownat(AT_FDCWD, path, svc->socket_uid, svc->socket_gid, AT_SYMLINK_NOFOLLOW) < 0) {
+		log_errno(LOG_ERR, errno, "chown %s", l->addr.text);
+		return -1;
+	}
+	return 0;
+}
+
 static int unix_open(struct listener *l, const struct address *addr, const struct service *svc)
 {
 	const char *path = address_unix_path(addr);
@@ -197,16 +215,7 @@ static int unix_open(struct listener *l, const struct address *addr, const struc
 	l->owns_file = true;
 	l->file_dev = st.st_dev;
 	l->file_ino = st.st_ino;
-	if (fchmodat(AT_FDCWD, path, (mode_t)svc->socket_mode, 0) < 0) {
-		log_errno(LOG_ERR, errno, "chmod %s", addr->text);
-		return -1;
-	}
-	if ((svc->socket_uid != (uid_t)-1 || svc->socket_gid != (gid_t)-1) &&
-	    fchownat(AT_FDCWD, path, svc->socket_uid, svc->socket_gid, AT_SYMLINK_NOFOLLOW) < 0) {
-		log_errno(LOG_ERR, errno, "chown %s", addr->text);
-		return -1;
-	}
-	return 0;
+	return unix_set_file_options(l, svc);
 }
 
 static void warn_backlog_capped(const struct address *addr, int backlog)
@@ -226,7 +235,8 @@ int listener_open(struct listener *l, const struct address *addr, const struct s
 {
 	int rc;
 
-	*l = (struct listener){ .src = { EV_LISTENER }, .addr = *addr, .fd = -1 };
+	*l = (struct listener){ .src = { EV_LISTENER }, .addr = *addr, .spec = *addr, .fd = -1,
+				.backlog = svc->backlog };
 	rc = addr->family == AF_UNIX ? unix_open(l, addr, svc) : inet_open(l, addr);
 	if (rc == 0 && listen(l->fd, svc->backlog) < 0) {
 		log_errno(LOG_ERR, errno, "listen %s", addr->text);
@@ -239,6 +249,43 @@ int listener_open(struct listener *l, const struct address *addr, const struct s
 	warn_backlog_capped(addr, svc->backlog);
 	log_info("listening on %s (service %s)", addr->text, svc->name);
 	return 0;
+}
+
+int listener_adopt(struct listener *l, const struct address *spec, int fd,
+		   const struct address *actual, const struct service *svc)
+{
+	int listening = 0;
+	socklen_t len = sizeof(listening);
+
+	*l = (struct listener){ .src = { EV_LISTENER }, .addr = *actual, .spec = *spec, .fd = fd,
+				.adopted = true };
+	/* SO_REUSEPORT, backlog, mode and owner are the socket unit's to set;
+	 * a socket passed before listen() gets the service's backlog. */
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) < 0 || !listening) {
+		if (listen(fd, svc->backlog) < 0) {
+			log_errno(LOG_ERR, errno, "listen %s (from socket activation)", actual->text);
+			return -1;
+		}
+		l->backlog = svc->backlog;
+	}
+	log_info("listening on %s (service %s, from socket activation)", actual->text, svc->name);
+	return 0;
+}
+
+void listener_update(struct listener *l, const struct service *svc)
+{
+	if (l->adopted)
+		return;
+	if (svc->backlog != l->backlog) {
+		/* listen() again on a listening socket only resizes its queue. */
+		if (listen(l->fd, svc->backlog) < 0)
+			log_errno(LOG_ERR, errno, "listen %s (new backlog %d)", l->addr.text,
+				  svc->backlog);
+		else
+			l->backlog = svc->backlog;
+	}
+	if (l->owns_file)
+		unix_set_file_options(l, svc);
 }
 
 void listener_close(struct listener *l, bool remove_file)

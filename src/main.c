@@ -82,5 +82,5 @@ int main(int argc, char **argv)
 	}
 	log_set_level(verbose ? LOG_DEBUG : conf->log_level);
 	log_notice("preforkd %s starting with %s", PACKAGE_VERSION, path);
-	return master_run(conf);
+	return master_run(conf, &(struct master_opts){ .conf_path = path, .verbose = verbose });
 }

@@ -1,7 +1,11 @@
-/* master.c - process table, signals, respawn with back-off, readiness and graceful stop.
+/* master.c - the master's loop: signals, respawn with back-off, readiness, reload and stop.
  *
  * Signals arrive through a signalfd in the master's epoll loop: no work is
- * done in a signal handler. Workers are signalled by their recorded pid only. */
+ * done in a signal handler. A reload builds a whole new generation of workers
+ * beside the running one and switches over only when every new worker says it
+ * is ready; until then, and whenever the reload fails, the old generation
+ * keeps serving. Listeners that stay in the config are shared by both
+ * generations, so the switch refuses no connection. */
 #include "config.h"
 
 #include "master.h"
@@ -18,11 +22,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "activation.h"
 #include "clock.h"
 #include "conf.h"
 #include "evsource.h"
 #include "fdutil.h"
-#include "listener.h"
+#include "generation.h"
+#include "listenset.h"
 #include "log.h"
 #include "notify.h"
 #include "pidfile.h"
@@ -32,219 +38,125 @@
 #define MAX_QUICK_FAILURES 5	/* in a row, then the slot is given up */
 #define RESPAWN_DELAY_MIN_MS 100
 #define RESPAWN_DELAY_MAX_MS 5000
-
-enum slot_state {
-	SLOT_WAITING,		/* no process; respawn_at says when */
-	SLOT_STARTING,		/* forked, not ready yet */
-	SLOT_READY,
-	SLOT_STOPPING,		/* told to stop, still running */
-	SLOT_FAILED,		/* given up on */
-	SLOT_DONE,		/* exited during the stop */
-};
-
-struct slot {
-	struct ev_source src;	/* first: the control socket's epoll data */
-	size_t service;		/* index into conf->services */
-	unsigned index;		/* within the service */
-	enum slot_state state;
-	pid_t pid;
-	int ctl_fd;
-	uint64_t started_ms, respawn_at_ms;
-	unsigned quick_failures;
-};
-
-struct service_listeners {
-	struct listener *ls;
-	size_t n;
-};
+#define RELOAD_READY_TIMEOUT_MS 30000	/* for a new generation to be ready */
+#define FAST_STOP_GRACE_MS 1000		/* after "quit now", before SIGKILL */
 
 struct master {
-	struct config *conf;
-	struct service_listeners *svc_ls;	/* per service */
-	struct slot *slots;
-	size_t nslots;
+	const struct master_opts *opts;
+	struct listen_set listeners;
+	struct generation *current;	/* serving */
+	struct generation *pending;	/* starting up for a reload */
+	struct generation *draining;	/* told to stop, finishing connections */
+	unsigned last_generation;
 	int epfd, sigfd;
 	struct ev_source sig_src;
 	int pidfile_fd;
-	unsigned generation;
-	bool ready_announced;
-	bool stopping;
-	uint64_t stop_deadline;
-	int exit_status;
+	char *pidfile;
 	pid_t pid;
 	uint64_t now;
+	bool ready_announced;
+	bool reload_queued;
+	uint64_t reload_started;
+	char last_reload[CONF_ERR_MAX + 64];	/* for STATUS=: how the last reload went */
+	bool stopping, fast_stop;
+	uint64_t stop_deadline;
+	uint64_t watchdog_due;
+	int exit_status;
 };
 
-static const char *slot_service_name(const struct master *m, const struct slot *s)
+static void status_text(const struct master *m, char *buf, size_t len)
 {
-	return m->conf->services[s->service].name;
+	const struct generation *g = m->current;
+	unsigned draining = 0;
+
+	for (const struct generation *d = m->draining; d; d = d->next)
+		draining += generation_count(d, SLOT_STOPPING);
+	snprintf(buf, len, "%zu service%s, %u of %zu workers ready%s", g->conf->nservices,
+		 g->conf->nservices == 1 ? "" : "s", generation_count(g, SLOT_READY), g->nslots,
+		 generation_count(g, SLOT_FAILED) ? " (some slots failed)" : "");
+	if (draining)
+		snprintf(buf + strlen(buf), len - strlen(buf), ", %u finishing", draining);
+	if (m->last_reload[0])
+		snprintf(buf + strlen(buf), len - strlen(buf), "; %s", m->last_reload);
 }
 
-static void close_listeners(struct master *m, bool remove_files)
-{
-	for (size_t i = 0; i < m->conf->nservices && m->svc_ls; i++)
-		for (size_t j = 0; j < m->svc_ls[i].n; j++)
-			listener_close(&m->svc_ls[i].ls[j], remove_files);
-}
-
-static int open_listeners(struct master *m)
-{
-	m->svc_ls = calloc(m->conf->nservices, sizeof(*m->svc_ls));
-	if (!m->svc_ls)
-		return -1;
-	for (size_t i = 0; i < m->conf->nservices; i++) {
-		const struct service *svc = &m->conf->services[i];
-
-		m->svc_ls[i].ls = calloc(svc->nlisten, sizeof(struct listener));
-		if (!m->svc_ls[i].ls)
-			return -1;
-		for (size_t j = 0; j < svc->nlisten; j++) {
-			m->svc_ls[i].ls[j].fd = -1;
-			if (listener_open(&m->svc_ls[i].ls[j], &svc->listen[j], svc) < 0)
-				return -1;
-			m->svc_ls[i].n = j + 1;
-		}
-	}
-	return 0;
-}
-
-static void free_listeners(struct master *m)
-{
-	for (size_t i = 0; i < m->conf->nservices && m->svc_ls; i++)
-		free(m->svc_ls[i].ls);
-	free(m->svc_ls);
-	m->svc_ls = NULL;
-}
-
-/* In the child: keep our service's listeners, our control socket and stdio. */
-static void __attribute__((noreturn)) run_worker(struct master *m, struct slot *s, int ctl_fd)
-{
-	struct service_listeners *sl = &m->svc_ls[s->service];
-	int *keep = calloc(sl->n + 1, sizeof(int));
-	struct worker_params p = {
-		.conf = m->conf, .svc = &m->conf->services[s->service],
-		.listeners = sl->ls, .nlisteners = sl->n, .ctl_fd = ctl_fd,
-		.slot = s->index, .generation = m->generation, .master_pid = m->pid,
-	};
-
-	if (!keep)
-		_exit(EXIT_RUNTIME);
-	for (size_t i = 0; i < sl->n; i++)
-		keep[i] = sl->ls[i].fd;
-	keep[sl->n] = ctl_fd;
-	fd_close_all_except(keep, sl->n + 1);
-	free(keep);
-	_exit(worker_main(&p));
-}
-
-static void slot_spawn(struct master *m, struct slot *s)
-{
-	int sv[2];
-	pid_t pid;
-	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = s };
-
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0) {
-		log_errno(LOG_ERR, errno, "socketpair for worker %s#%u", slot_service_name(m, s), s->index);
-		s->state = SLOT_WAITING;
-		s->respawn_at_ms = m->now + RESPAWN_DELAY_MAX_MS;
-		return;
-	}
-	pid = fork();
-	if (pid == 0) {
-		close(sv[0]);
-		run_worker(m, s, sv[1]);
-	}
-	close(sv[1]);
-	if (pid < 0) {
-		log_errno(LOG_ERR, errno, "fork worker %s#%u", slot_service_name(m, s), s->index);
-		close(sv[0]);
-		s->state = SLOT_WAITING;
-		s->respawn_at_ms = m->now + RESPAWN_DELAY_MAX_MS;
-		return;
-	}
-	s->pid = pid;
-	s->ctl_fd = sv[0];
-	s->state = SLOT_STARTING;
-	s->started_ms = m->now;
-	if (epoll_ctl(m->epfd, EPOLL_CTL_ADD, s->ctl_fd, &ev) < 0)
-		log_errno(LOG_ERR, errno, "epoll_ctl(ADD) worker %ld", (long)pid);
-	log_debug("started worker %s#%u, pid %ld", slot_service_name(m, s), s->index, (long)pid);
-}
-
-static unsigned count_slots(const struct master *m, enum slot_state state)
-{
-	unsigned n = 0;
-
-	for (size_t i = 0; i < m->nslots; i++)
-		n += m->slots[i].state == state;
-	return n;
-}
-
-static bool slot_alive(const struct slot *s)
-{
-	return s->state == SLOT_STARTING || s->state == SLOT_READY || s->state == SLOT_STOPPING;
-}
-
+/* READY=1 once every slot of the first generation is ready or given up;
+ * after that, STATUS= whenever something changed. */
 static void announce_status(struct master *m)
 {
-	char status[160];
-	unsigned ready = count_slots(m, SLOT_READY), failed = count_slots(m, SLOT_FAILED);
+	char status[CONF_ERR_MAX + 160];
+	const struct generation *g = m->current;
 
-	snprintf(status, sizeof(status), "%zu service%s, %u of %zu workers ready%s",
-		 m->conf->nservices, m->conf->nservices == 1 ? "" : "s", ready, m->nslots,
-		 failed ? ", some slots failed" : "");
-	if (!m->ready_announced && count_slots(m, SLOT_STARTING) == 0 &&
-	    count_slots(m, SLOT_WAITING) == 0 && ready > 0) {
+	status_text(m, status, sizeof(status));
+	if (!m->ready_announced && generation_count(g, SLOT_STARTING) == 0 &&
+	    generation_count(g, SLOT_WAITING) == 0 && generation_count(g, SLOT_READY) > 0) {
 		m->ready_announced = true;
 		log_notice("ready: %s", status);
 		notify_ready(status);
 		return;
 	}
-	if (m->ready_announced)
+	if (m->ready_announced && !m->stopping)
 		notify_status(status);
 }
 
-static void begin_stop(struct master *m, const char *why, int status)
+static void apply_log_level(const struct master *m)
+{
+	log_set_level(m->opts->verbose ? LOG_DEBUG : m->current->conf->log_level);
+}
+
+/* Moves g to the draining list and tells its workers to finish up. */
+static void drain_generation(struct master *m, struct generation *g)
+{
+	if (!g)
+		return;
+	generation_stop(g);
+	g->deadline = m->now + g->conf->shutdown_timeout_ms;
+	g->next = m->draining;
+	m->draining = g;
+}
+
+static void sweep_listeners(struct master *m)
+{
+	listen_set_unmark(&m->listeners);
+	if (m->current)
+		listen_set_mark(m->current->svc_ls, m->current->conf->nservices);
+	if (m->pending)
+		listen_set_mark(m->pending->svc_ls, m->pending->conf->nservices);
+	listen_set_sweep(&m->listeners);
+}
+
+static void begin_fast_stop(struct master *m, const char *why)
+{
+	log_notice("%s: closing every connection and stopping now", why);
+	m->fast_stop = true;
+	for (struct generation *g = m->draining; g; g = g->next)
+		generation_quit(g);
+	m->stop_deadline = m->now + FAST_STOP_GRACE_MS;
+}
+
+/* Graceful unless fast: the listeners close at once (the port is free as soon
+ * as the workers drop their copies), the workers finish what they have. */
+static void begin_stop(struct master *m, const char *why, int status, bool fast)
 {
 	if (m->stopping) {
-		log_notice("%s again: killing the remaining workers now", why);
-		m->stop_deadline = m->now;
+		if (!m->fast_stop)
+			begin_fast_stop(m, why);
 		return;
 	}
 	m->stopping = true;
 	m->exit_status = status;
-	m->stop_deadline = m->now + m->conf->shutdown_timeout_ms;
-	log_notice("stopping (%s): finishing in-flight connections for up to %u ms",
-		   why, m->conf->shutdown_timeout_ms);
+	m->stop_deadline = m->now + m->current->conf->shutdown_timeout_ms;
+	if (!fast)
+		log_notice("stopping (%s): finishing in-flight connections for up to %u ms",
+			   why, m->current->conf->shutdown_timeout_ms);
 	notify_stopping("stopping");
-	/* Our copies go first: the port is free as soon as the workers drop theirs. */
-	close_listeners(m, true);
-	for (size_t i = 0; i < m->nslots; i++) {
-		struct slot *s = &m->slots[i];
-
-		if (slot_alive(s)) {
-			if (kill(s->pid, SIGTERM) < 0 && errno != ESRCH)
-				log_errno(LOG_ERR, errno, "kill worker %ld", (long)s->pid);
-			s->state = SLOT_STOPPING;
-		} else if (s->state == SLOT_WAITING) {
-			s->state = SLOT_DONE;
-		}
-	}
-}
-
-static void kill_stragglers(struct master *m)
-{
-	for (size_t i = 0; i < m->nslots; i++) {
-		struct slot *s = &m->slots[i];
-
-		if (!slot_alive(s))
-			continue;
-		log_warn("worker %s#%u (pid %ld) still busy after shutdown-timeout: killing it",
-			 slot_service_name(m, s), s->index, (long)s->pid);
-		if (kill(s->pid, SIGKILL) < 0 && errno != ESRCH)
-			log_errno(LOG_ERR, errno, "kill worker %ld", (long)s->pid);
-	}
-	m->stop_deadline = 0;
+	listen_set_close_all(&m->listeners, true);
+	drain_generation(m, m->pending);
+	drain_generation(m, m->current);
+	m->pending = NULL;
+	m->current = NULL;
+	if (fast)
+		begin_fast_stop(m, why);
 }
 
 static void describe_exit(int status, char *buf, size_t len)
@@ -258,6 +170,115 @@ static void describe_exit(int status, char *buf, size_t len)
 		snprintf(buf, len, "ended with wait status %#x", status);
 }
 
+static void reload_finish(struct master *m, const char *result, bool ok)
+{
+	char status[CONF_ERR_MAX + 160];
+
+	snprintf(m->last_reload, sizeof(m->last_reload), "%s", result);
+	status_text(m, status, sizeof(status));
+	if (ok)
+		log_notice("%s", result);
+	else
+		log_error("%s; still serving the previous configuration", result);
+	notify_ready(status);
+}
+
+/* The new generation could not start: it goes, the old one stays. */
+static void reload_abort(struct master *m, const char *why)
+{
+	char result[CONF_ERR_MAX + 64];
+
+	drain_generation(m, m->pending);
+	m->pending = NULL;
+	sweep_listeners(m);
+	snprintf(result, sizeof(result), "reload failed: %s", why);
+	reload_finish(m, result, false);
+}
+
+static void reload_commit(struct master *m)
+{
+	struct generation *old = m->current;
+	char result[96];
+
+	m->current = m->pending;
+	m->pending = NULL;
+	drain_generation(m, old);
+	sweep_listeners(m);
+	apply_log_level(m);
+	snprintf(result, sizeof(result), "reload ok: generation %u serving (%llu ms)",
+		 m->current->id, (unsigned long long)(m->now - m->reload_started));
+	reload_finish(m, result, true);
+}
+
+static void warn_restart_only(const struct master *m, const struct config *conf)
+{
+	const char *now = m->pidfile ? m->pidfile : "(none)";
+	const char *want = conf->pidfile ? conf->pidfile : "(none)";
+
+	if (strcmp(now, want) != 0)
+		log_warn("reload: pidfile changes take effect on restart only; still %s", now);
+	if ((conf->user || conf->group) && geteuid() != 0)
+		log_warn("not started as root: 'user'/'group' ignored, workers run as uid %u",
+			 (unsigned)geteuid());
+}
+
+static void reload_begin(struct master *m)
+{
+	char err[CONF_ERR_MAX], why[CONF_ERR_MAX + 32];
+	struct config *conf;
+	struct generation *g;
+
+	m->reload_queued = false;
+	m->reload_started = m->now;
+	log_notice("reloading %s", m->opts->conf_path);
+	notify_reloading("reloading the configuration");
+	conf = conf_load(m->opts->conf_path, err, sizeof(err));
+	if (!conf) {
+		snprintf(why, sizeof(why), "reload failed: %s", err);
+		reload_finish(m, why, false);
+		return;
+	}
+	warn_restart_only(m, conf);
+	g = generation_new(conf, m->last_generation + 1);
+	if (!g) {
+		conf_free(conf);
+		reload_finish(m, "reload failed: out of memory", false);
+		return;
+	}
+	m->last_generation = g->id;
+	m->pending = g;
+	g->deadline = m->now + RELOAD_READY_TIMEOUT_MS;
+	if (listen_set_acquire(&m->listeners, conf, NULL, g->svc_ls) < 0) {
+		m->pending = NULL;
+		generation_free(g);
+		sweep_listeners(m);
+		reload_finish(m, "reload failed: a listen address could not be had (see above)",
+			      false);
+		return;
+	}
+	for (size_t i = 0; i < g->nslots; i++) {
+		if (slot_spawn(&g->slots[i], m->epfd, m->pid, m->now) < 0) {
+			reload_abort(m, "a new worker could not be started");
+			return;
+		}
+	}
+}
+
+static void request_reload(struct master *m)
+{
+	if (m->stopping) {
+		log_notice("SIGHUP during stop: ignored");
+		return;
+	}
+	if (m->pending) {
+		/* Never two at once: the next one reads the file after this one ends. */
+		log_notice("SIGHUP during a reload: queued, it runs when this one ends");
+		m->reload_queued = true;
+		return;
+	}
+	reload_begin(m);
+}
+
 /* Stops respawning a slot; the reason has been logged by the caller. */
 static void slot_give_up(struct master *m, struct slot *s)
 {
@@ -265,14 +286,14 @@ static void slot_give_up(struct master *m, struct slot *s)
 	announce_status(m);
 }
 
-/* Decides what happens to a slot whose worker died while we were running. */
+/* Decides what happens to a slot of the serving generation whose worker died. */
 static void schedule_respawn(struct master *m, struct slot *s, int status)
 {
-	const char *name = slot_service_name(m, s);
-	unsigned delay;
+	unsigned delay = 0;
 
 	if (WIFEXITED(status) && WEXITSTATUS(status) == WORKER_EXIT_FATAL) {
-		log_error("worker %s#%u cannot work (see above); not respawning it", name, s->index);
+		log_error("worker %s#%u cannot work (see above); not respawning it", slot_name(s),
+			  s->index);
 		slot_give_up(m, s);
 		return;
 	}
@@ -282,11 +303,11 @@ static void schedule_respawn(struct master *m, struct slot *s, int status)
 		s->quick_failures = 0;
 	if (s->quick_failures >= MAX_QUICK_FAILURES) {
 		log_error("worker %s#%u failed %u times in a row within %u ms of starting; "
-			  "not respawning it", name, s->index, s->quick_failures, QUICK_EXIT_MS);
+			  "not respawning it", slot_name(s), s->index, s->quick_failures,
+			  QUICK_EXIT_MS);
 		slot_give_up(m, s);
 		return;
 	}
-	delay = 0;
 	if (s->quick_failures > 0) {
 		delay = RESPAWN_DELAY_MIN_MS << (s->quick_failures - 1);
 		if (delay > RESPAWN_DELAY_MAX_MS)
@@ -294,15 +315,45 @@ static void schedule_respawn(struct master *m, struct slot *s, int status)
 	}
 	s->state = SLOT_WAITING;
 	s->respawn_at_ms = m->now + delay;
-	log_notice("respawning worker %s#%u in %u ms", name, s->index, delay);
+	log_notice("respawning worker %s#%u in %u ms", slot_name(s), s->index, delay);
 }
 
-static struct slot *slot_by_pid(struct master *m, pid_t pid)
+static struct slot *find_slot(struct master *m, pid_t pid)
 {
-	for (size_t i = 0; i < m->nslots; i++)
-		if (m->slots[i].pid == pid && slot_alive(&m->slots[i]))
-			return &m->slots[i];
-	return NULL;
+	struct slot *s = generation_find_pid(m->current, pid);
+
+	if (!s)
+		s = generation_find_pid(m->pending, pid);
+	for (struct generation *g = m->draining; g && !s; g = g->next)
+		s = generation_find_pid(g, pid);
+	return s;
+}
+
+static void worker_exited(struct master *m, struct slot *s, int status)
+{
+	char how[96], why[192];
+	pid_t pid = s->pid;
+
+	describe_exit(status, how, sizeof(how));
+	slot_close_control(s, m->epfd);
+	s->pid = 0;
+	if (s->state == SLOT_STOPPING) {
+		log_info("worker %s#%u (pid %ld, generation %u) %s", slot_name(s), s->index,
+			 (long)pid, s->gen->id, how);
+		s->state = SLOT_DONE;
+		return;
+	}
+	log_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0 ? LOG_WARNING : LOG_ERR,
+		"worker %s#%u (pid %ld, generation %u) %s", slot_name(s), s->index, (long)pid,
+		s->gen->id, how);
+	if (s->gen == m->pending) {
+		s->state = SLOT_FAILED;
+		snprintf(why, sizeof(why), "new worker %s#%u %s before it was ready", slot_name(s),
+			 s->index, how);
+		reload_abort(m, why);
+		return;
+	}
+	schedule_respawn(m, s, status);
 }
 
 static void reap_children(struct master *m)
@@ -311,32 +362,16 @@ static void reap_children(struct master *m)
 		int status;
 		pid_t pid = waitpid(-1, &status, WNOHANG);
 		struct slot *s;
-		char how[96];
 
 		if (pid < 0 && errno == EINTR)
 			continue;
 		if (pid <= 0)
 			return;
-		s = slot_by_pid(m, pid);
-		if (!s) {
+		s = find_slot(m, pid);
+		if (s)
+			worker_exited(m, s, status);
+		else
 			log_debug("reaped unknown child %ld", (long)pid);
-			continue;
-		}
-		describe_exit(status, how, sizeof(how));
-		if (s->ctl_fd >= 0) {
-			epoll_ctl(m->epfd, EPOLL_CTL_DEL, s->ctl_fd, NULL);
-			fd_close(&s->ctl_fd);
-		}
-		s->pid = 0;
-		if (s->state == SLOT_STOPPING) {
-			log_info("worker %s#%u (pid %ld) %s", slot_service_name(m, s), s->index,
-				 (long)pid, how);
-			s->state = SLOT_DONE;
-			continue;
-		}
-		log_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0 ? LOG_WARNING : LOG_ERR,
-			"worker %s#%u (pid %ld) %s", slot_service_name(m, s), s->index, (long)pid, how);
-		schedule_respawn(m, s, status);
 	}
 }
 
@@ -345,20 +380,45 @@ static void handle_signals(struct master *m)
 	struct signalfd_siginfo si;
 
 	while (read(m->sigfd, &si, sizeof(si)) == sizeof(si)) {
-		switch (si.ssi_signo) {
+		int sig = (int)si.ssi_signo;
+
+		switch (sig) {
 		case SIGCHLD:
 			reap_children(m);
 			break;
 		case SIGTERM:
-		case SIGINT:
 		case SIGQUIT:
-			begin_stop(m, strsignal((int)si.ssi_signo), EXIT_OK);
+			begin_stop(m, strsignal(sig), EXIT_OK, false);
+			break;
+		case SIGINT:
+			begin_stop(m, strsignal(sig), EXIT_OK, true);
 			break;
 		case SIGHUP:
-			log_notice("SIGHUP: configuration reload is not available in this version; "
-				   "restart preforkd to apply changes");
+			request_reload(m);
+			break;
+		default:
+			log_notice("SIG%s: nothing to do (preforkd logs to stderr, there is no "
+				   "log file to reopen)", sigabbrev_np(sig));
 			break;
 		}
+	}
+}
+
+static bool all_ready(const struct generation *g)
+{
+	return generation_count(g, SLOT_READY) == g->nslots;
+}
+
+static void worker_ready(struct master *m, struct slot *s)
+{
+	s->state = SLOT_READY;
+	log_debug("worker %s#%u (pid %ld, generation %u) ready", slot_name(s), s->index,
+		  (long)s->pid, s->gen->id);
+	if (s->gen == m->pending) {
+		if (all_ready(s->gen))
+			reload_commit(m);
+	} else if (s->gen == m->current) {
+		announce_status(m);
 	}
 }
 
@@ -367,69 +427,130 @@ static void handle_control(struct master *m, struct slot *s)
 	char msg[16];
 	ssize_t n;
 
-	while ((n = recv(s->ctl_fd, msg, sizeof(msg), 0)) > 0) {
-		if (msg[0] == WORKER_MSG_READY && s->state == SLOT_STARTING) {
-			s->state = SLOT_READY;
-			log_debug("worker %s#%u (pid %ld) ready", slot_service_name(m, s), s->index,
-				  (long)s->pid);
-			announce_status(m);
+	while (s->ctl_fd >= 0 && (n = recv(s->ctl_fd, msg, sizeof(msg), 0)) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				return;
+			break;
 		}
+		if (msg[0] == WORKER_MSG_READY && s->state == SLOT_STARTING)
+			worker_ready(m, s);
 	}
-	if (n == 0) {	/* the worker is exiting; SIGCHLD does the rest */
-		epoll_ctl(m->epfd, EPOLL_CTL_DEL, s->ctl_fd, NULL);
-		fd_close(&s->ctl_fd);
-	}
+	/* EOF: the worker is exiting; SIGCHLD does the rest. */
+	slot_close_control(s, m->epfd);
 }
 
 static void respawn_due(struct master *m)
 {
+	struct generation *g = m->current;
 	bool spawned = false;
 
-	for (size_t i = 0; i < m->nslots; i++) {
-		struct slot *s = &m->slots[i];
+	for (size_t i = 0; i < g->nslots; i++) {
+		struct slot *s = &g->slots[i];
 
-		if (s->state == SLOT_WAITING && s->respawn_at_ms <= m->now) {
-			slot_spawn(m, s);
+		if (s->state != SLOT_WAITING || s->respawn_at_ms > m->now)
+			continue;
+		if (slot_spawn(s, m->epfd, m->pid, m->now) < 0)
+			s->respawn_at_ms = m->now + RESPAWN_DELAY_MAX_MS;
+		else
 			spawned = true;
-		}
 	}
 	if (spawned)
 		announce_status(m);
 }
 
+static uint64_t earliest(uint64_t a, uint64_t b)
+{
+	return !a || (b && b < a) ? b : a;
+}
+
 static int next_timeout(const struct master *m)
 {
 	uint64_t deadline = m->stopping ? m->stop_deadline : 0;
+	const struct generation *g = m->current;
 
-	for (size_t i = 0; i < m->nslots; i++) {
-		const struct slot *s = &m->slots[i];
-
-		if (s->state == SLOT_WAITING && (!deadline || s->respawn_at_ms < deadline))
-			deadline = s->respawn_at_ms ? s->respawn_at_ms : 1;
-	}
+	for (size_t i = 0; g && i < g->nslots; i++)
+		if (g->slots[i].state == SLOT_WAITING)
+			deadline = earliest(deadline, g->slots[i].respawn_at_ms ?
+						      g->slots[i].respawn_at_ms : 1);
+	if (m->pending)
+		deadline = earliest(deadline, m->pending->deadline);
+	for (g = m->draining; g; g = g->next)
+		deadline = earliest(deadline, g->deadline);
+	deadline = earliest(deadline, m->watchdog_due);
 	return clock_timeout_until(deadline, m->now);
 }
 
-static bool any_alive(const struct master *m)
+static bool serving_alive(const struct generation *g)
 {
-	for (size_t i = 0; i < m->nslots; i++)
-		if (slot_alive(&m->slots[i]) || m->slots[i].state == SLOT_WAITING)
-			return true;
-	return false;
+	return generation_alive(g) || generation_count(g, SLOT_WAITING) > 0;
+}
+
+/* Kills the draining workers that overstayed, frees the generations that are done. */
+static void tend_draining(struct master *m)
+{
+	struct generation **link = &m->draining;
+
+	while (*link) {
+		struct generation *g = *link;
+
+		if (g->deadline && m->now >= g->deadline) {
+			generation_kill(g, "still busy after shutdown-timeout");
+			g->deadline = 0;
+		}
+		if (generation_alive(g)) {
+			link = &g->next;
+			continue;
+		}
+		log_debug("generation %u: every worker has exited", g->id);
+		*link = g->next;
+		generation_free(g);
+		if (m->current)
+			announce_status(m);
+	}
+}
+
+static void tend_timers(struct master *m)
+{
+	uint64_t wd = notify_watchdog_interval_ms();
+
+	if (wd && m->now >= m->watchdog_due) {
+		notify_watchdog();
+		m->watchdog_due = m->now + wd;
+	}
+	if (m->stopping) {
+		if (m->stop_deadline && m->now >= m->stop_deadline) {
+			for (struct generation *g = m->draining; g; g = g->next)
+				generation_kill(g, m->fast_stop ? "did not quit in time" :
+						   "still busy after shutdown-timeout");
+			m->stop_deadline = 0;
+		}
+		return;
+	}
+	if (m->pending && m->now >= m->pending->deadline)
+		reload_abort(m, "the new workers were not ready in time");
+	respawn_due(m);
+	if (!m->pending && !serving_alive(m->current)) {
+		log_error("no worker is left running; exiting");
+		begin_stop(m, "no workers", EXIT_RUNTIME, false);
+		return;
+	}
+	if (m->reload_queued && !m->pending)
+		reload_begin(m);
 }
 
 static int setup_signals(struct master *m)
 {
-	sigset_t set;
+	static const int handled[] = { SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2 };
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &m->sig_src };
+	sigset_t set;
 
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&set);
-	sigaddset(&set, SIGCHLD);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGQUIT);
-	sigaddset(&set, SIGHUP);
+	for (size_t i = 0; i < sizeof(handled) / sizeof(handled[0]); i++)
+		sigaddset(&set, handled[i]);
 	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0) {
 		log_errno(LOG_ERR, errno, "sigprocmask");
 		return -1;
@@ -448,44 +569,21 @@ static int setup_signals(struct master *m)
 	return 0;
 }
 
-static int make_slots(struct master *m)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < m->conf->nservices; i++)
-		n += m->conf->services[i].workers;
-	m->slots = calloc(n, sizeof(*m->slots));
-	if (!m->slots)
-		return -1;
-	for (size_t i = 0; i < m->conf->nservices; i++)
-		for (unsigned j = 0; j < m->conf->services[i].workers; j++)
-			m->slots[m->nslots++] = (struct slot){
-				.src = { EV_CONTROL }, .service = i, .index = j,
-				.state = SLOT_WAITING, .ctl_fd = -1,
-			};
-	return 0;
-}
-
-static void warn_privileges(const struct config *conf)
-{
-	if ((conf->user || conf->group) && geteuid() != 0)
-		log_warn("not started as root: 'user'/'group' ignored, workers run as uid %u",
-			 (unsigned)geteuid());
-}
-
 static void run_loop(struct master *m)
 {
 	struct epoll_event events[32];
 
-	while (!(m->stopping && !any_alive(m))) {
+	while (!(m->stopping && !m->draining)) {
 		int n = epoll_wait(m->epfd, events, 32, next_timeout(m));
 
 		if (n < 0 && errno != EINTR) {
 			log_errno(LOG_ERR, errno, "epoll_wait");
-			begin_stop(m, "internal error", EXIT_RUNTIME);
+			begin_stop(m, "internal error", EXIT_RUNTIME, false);
 			continue;
 		}
 		m->now = clock_now_ms();
+		/* Generations are freed only below, after the batch: an event
+		 * may still point at a slot of one that just finished. */
 		for (int i = 0; i < n; i++) {
 			struct ev_source *src = events[i].data.ptr;
 
@@ -494,51 +592,70 @@ static void run_loop(struct master *m)
 			else
 				handle_control(m, (struct slot *)src);
 		}
-		if (m->stopping) {
-			if (m->stop_deadline && m->now >= m->stop_deadline)
-				kill_stragglers(m);
-			continue;
-		}
-		respawn_due(m);
-		if (!any_alive(m)) {
-			log_error("no worker is left running; exiting");
-			begin_stop(m, "no workers", EXIT_RUNTIME);
-		}
+		tend_timers(m);
+		tend_draining(m);
 	}
 }
 
-int master_run(struct config *conf)
+/* Binds or adopts every listener of the first generation. */
+static int start_first_generation(struct master *m, struct config *conf)
+{
+	struct activation act;
+	int rc;
+
+	m->current = generation_new(conf, ++m->last_generation);
+	if (!m->current) {
+		conf_free(conf);
+		log_error("out of memory");
+		return EXIT_RUNTIME;
+	}
+	if (activation_collect(&act, conf) < 0) {
+		activation_free(&act);
+		return EXIT_CONFIG;
+	}
+	rc = listen_set_acquire(&m->listeners, conf, &act, m->current->svc_ls);
+	activation_free(&act);
+	return rc < 0 ? EXIT_RUNTIME : EXIT_OK;
+}
+
+int master_run(struct config *conf, const struct master_opts *opts)
 {
 	struct master m = {
-		.conf = conf, .epfd = -1, .sigfd = -1, .pidfile_fd = -1, .generation = 1,
-		.exit_status = EXIT_OK,
+		.opts = opts, .epfd = -1, .sigfd = -1, .pidfile_fd = -1, .exit_status = EXIT_OK,
 	};
 
 	m.now = clock_now_ms();
 	m.pid = getpid();
+	notify_init();
 	if (conf->pidfile) {
-		m.pidfile_fd = pidfile_acquire(conf->pidfile);
+		m.pidfile = strdup(conf->pidfile);
+		m.pidfile_fd = m.pidfile ? pidfile_acquire(m.pidfile) : -1;
 		if (m.pidfile_fd < 0) {
+			conf_free(conf);
 			m.exit_status = EXIT_RUNTIME;
 			goto out;
 		}
 	}
-	if (open_listeners(&m) < 0 || setup_signals(&m) < 0 || make_slots(&m) < 0) {
+	m.exit_status = start_first_generation(&m, conf);
+	if (m.exit_status != EXIT_OK)
+		goto out;
+	if (setup_signals(&m) < 0) {
 		m.exit_status = EXIT_RUNTIME;
 		goto out;
 	}
-	warn_privileges(conf);
+	warn_restart_only(&m, conf);
+	m.watchdog_due = notify_watchdog_interval_ms() ? m.now : 0;
 	respawn_due(&m);
 	run_loop(&m);
 	log_notice("stopped");
 out:
-	close_listeners(&m, true);
-	free_listeners(&m);
-	free(m.slots);
+	listen_set_close_all(&m.listeners, true);
+	generation_free(m.current);
 	fd_close(&m.sigfd);
 	fd_close(&m.epfd);
-	if (conf->pidfile && m.pidfile_fd >= 0)
-		pidfile_release(conf->pidfile, m.pidfile_fd);
-	conf_free(conf);
+	if (m.pidfile && m.pidfile_fd >= 0)
+		pidfile_release(m.pidfile, m.pidfile_fd);
+	free(m.pidfile);
+	notify_close();
 	return m.exit_status;
 }

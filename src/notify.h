@@ -1,17 +1,27 @@
-/* notify.h - what the master tells the service manager (sd_notify); no-ops without libsystemd. */
+/* notify.h - what the master tells the service manager over NOTIFY_SOCKET, without ever blocking. */
 #ifndef PREFORKD_NOTIFY_H
 #define PREFORKD_NOTIFY_H
 
-#include "config.h"
+#include <stdint.h>
 
-#ifdef HAVE_SYSTEMD
+/* Takes NOTIFY_SOCKET, WATCHDOG_USEC and WATCHDOG_PID out of the environment
+ * (no worker or helper may talk to the service manager) and opens the socket.
+ * Without NOTIFY_SOCKET every notify_* call does nothing. */
+void notify_init(void);
+/* Logs what was dropped and closes the socket. */
+void notify_close(void);
+
+/* Milliseconds between WATCHDOG=1 pings (half of WATCHDOG_USEC), 0 for none. */
+uint64_t notify_watchdog_interval_ms(void);
+
 void notify_ready(const char *status);
+/* RELOADING=1 with MONOTONIC_USEC=, as Type=notify-reload expects. */
+void notify_reloading(const char *status);
 void notify_stopping(const char *status);
 void notify_status(const char *status);
-#else
-static inline void notify_ready(const char *status) { (void)status; }
-static inline void notify_stopping(const char *status) { (void)status; }
-static inline void notify_status(const char *status) { (void)status; }
-#endif
+void notify_watchdog(void);
+
+/* Notifications that could not be sent: receiver queue full, or nobody there. */
+unsigned long notify_dropped(void);
 
 #endif

@@ -187,13 +187,17 @@ static void note_starved(struct worker *w, const struct listener *l, int err)
 	w->starved_since_log = 0;
 }
 
-static void accept_batch(struct worker *w, struct listener *l)
+/* Accepts up to ACCEPT_BATCH connections; true when the queue may hold more. */
+static bool accept_batch(struct worker *w, struct listener *l)
 {
-	for (int i = 0; i < ACCEPT_BATCH && w->nconns < w->svc->max_connections; i++) {
+	for (int i = 0; i < ACCEPT_BATCH; i++) {
 		struct sockaddr_storage ss;
 		socklen_t len = sizeof(ss);
-		int fd = accept4(l->fd, (struct sockaddr *)&ss, &len, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		int fd;
 
+		if (l->fd < 0 || w->nconns >= w->svc->max_connections)
+			return false;
+		fd = accept4(l->fd, (struct sockaddr *)&ss, &len, SOCK_CLOEXEC | SOCK_NONBLOCK);
 		if (fd >= 0) {
 			w->accepted++;
 			conn_open(w, fd, (struct sockaddr *)&ss, len);
@@ -205,33 +209,41 @@ static void accept_batch(struct worker *w, struct listener *l)
 		case EPROTO:
 			continue;	/* that client is gone; the next one may be waiting */
 		case EAGAIN:
-			return;
+			return false;
 		case EMFILE:
 		case ENFILE:
 		case ENOBUFS:
 		case ENOMEM:
 			note_starved(w, l, errno);
-			return;
+			return false;
 		default:
 			log_errno(LOG_ERR, errno, "accept4 %s", l->addr.text);
-			return;
+			return false;
 		}
 	}
+	return true;
 }
 
-/* Stop accepting: take what the kernel already queued, then let go of the port. */
-static void begin_stop(struct worker *w, const char *why)
+/* Stop accepting. Graceful: out of the epoll set first, so no wakeup can be
+ * spent on us any more, then take what the kernel already queued for this
+ * socket (a listener another generation shares goes on serving the rest),
+ * then let go of the port. */
+static void begin_stop(struct worker *w, const char *why, bool take_queued)
 {
-	if (w->stopping)
-		return;
-	for (size_t i = 0; i < w->nls; i++)
-		if (w->ls[i].fd >= 0)
-			accept_batch(w, &w->ls[i]);
-	log_info("stopping (%s), %u connections in flight", why, w->nconns);
-	w->stopping = true;
-	update_accepting(w);
-	for (size_t i = 0; i < w->nls; i++)
-		fd_close(&w->ls[i].fd);
+	if (!w->stopping) {
+		w->stopping = true;
+		update_accepting(w);
+		for (size_t i = 0; i < w->nls && take_queued; i++)
+			while (accept_batch(w, &w->ls[i]))
+				;
+		for (size_t i = 0; i < w->nls; i++)
+			fd_close(&w->ls[i].fd);
+		log_info("stopping (%s), %u connections in flight", why, w->nconns);
+	}
+	if (!take_queued) {
+		while (w->oldest)
+			conn_close(w, w->oldest);
+	}
 }
 
 static void handle_signal(struct worker *w)
@@ -240,18 +252,21 @@ static void handle_signal(struct worker *w)
 
 	while (read(w->sigfd, &si, sizeof(si)) == sizeof(si))
 		if (si.ssi_signo == SIGTERM)
-			begin_stop(w, "SIGTERM");
+			begin_stop(w, "SIGTERM", true);
 }
 
 static void handle_control(struct worker *w, uint32_t events)
 {
 	char msg[16];
-	ssize_t n = recv(w->ctlfd, msg, sizeof(msg), 0);
+	ssize_t n;
 
+	while ((n = recv(w->ctlfd, msg, sizeof(msg), 0)) > 0)
+		if (msg[0] == WORKER_MSG_QUIT)
+			begin_stop(w, "told to quit now", false);
 	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR) || (events & EPOLLHUP)) {
 		epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->ctlfd, NULL);
 		fd_close(&w->ctlfd);
-		begin_stop(w, "master went away");
+		begin_stop(w, "master went away", true);
 	}
 }
 

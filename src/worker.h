@@ -13,8 +13,10 @@ struct listener;
  * never work (privileges cannot be dropped, the kernel refuses epoll...). */
 #define WORKER_EXIT_FATAL 100
 
-/* The control message a worker sends once its epoll set is armed. */
+/* Control messages: a worker sends READY once its epoll set is armed; the
+ * master sends QUIT for a fast stop (close every connection, exit now). */
 #define WORKER_MSG_READY 'R'
+#define WORKER_MSG_QUIT 'Q'
 
 struct worker_params {
 	const struct config *conf;

@@ -1,0 +1,210 @@
+/* generation.c - forks, signals and tracks the workers of one configuration generation.
+ *
+ * Workers are signalled by their recorded pid only, and only while the slot
+ * says the process is ours and alive. */
+#include "config.h"
+
+#include "generation.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "fdutil.h"
+#include "listener.h"
+#include "log.h"
+#include "worker.h"
+
+struct generation *generation_new(struct config *conf, unsigned id)
+{
+	struct generation *g = calloc(1, sizeof(*g));
+	size_t n = 0;
+
+	if (!g)
+		return NULL;
+	g->id = id;
+	g->conf = conf;
+	for (size_t i = 0; i < conf->nservices; i++)
+		n += conf->services[i].workers;
+	g->svc_ls = calloc(conf->nservices, sizeof(*g->svc_ls));
+	g->slots = calloc(n, sizeof(*g->slots));
+	if (!g->svc_ls || !g->slots) {
+		free(g->svc_ls);
+		free(g->slots);
+		free(g);
+		return NULL;
+	}
+	for (size_t i = 0; i < conf->nservices; i++)
+		for (unsigned j = 0; j < conf->services[i].workers; j++)
+			g->slots[g->nslots++] = (struct slot){
+				.src = { EV_CONTROL }, .gen = g, .service = i, .index = j,
+				.state = SLOT_WAITING, .ctl_fd = -1,
+			};
+	return g;
+}
+
+void generation_free(struct generation *g)
+{
+	if (!g)
+		return;
+	for (size_t i = 0; i < g->conf->nservices; i++)
+		free(g->svc_ls[i].ls);
+	free(g->svc_ls);
+	free(g->slots);
+	conf_free(g->conf);
+	free(g);
+}
+
+const char *slot_name(const struct slot *s)
+{
+	return s->gen->conf->services[s->service].name;
+}
+
+bool slot_alive(const struct slot *s)
+{
+	return s->state == SLOT_STARTING || s->state == SLOT_READY || s->state == SLOT_STOPPING;
+}
+
+/* In the child: keep our service's listeners, our control socket and stdio. */
+static void __attribute__((noreturn)) run_worker(struct slot *s, int ctl_fd, pid_t master_pid)
+{
+	const struct service_listeners *sl = &s->gen->svc_ls[s->service];
+	struct listener *ls = calloc(sl->n ? sl->n : 1, sizeof(*ls));
+	int *keep = calloc(sl->n + 1, sizeof(*keep));
+	struct worker_params p = {
+		.conf = s->gen->conf, .svc = &s->gen->conf->services[s->service],
+		.listeners = ls, .nlisteners = sl->n, .ctl_fd = ctl_fd,
+		.slot = s->index, .generation = s->gen->id, .master_pid = master_pid,
+	};
+
+	if (!ls || !keep)
+		_exit(WORKER_EXIT_FATAL);
+	for (size_t i = 0; i < sl->n; i++) {
+		ls[i] = *sl->ls[i];
+		keep[i] = ls[i].fd;
+	}
+	keep[sl->n] = ctl_fd;
+	fd_close_all_except(keep, sl->n + 1);
+	free(keep);
+	_exit(worker_main(&p));
+}
+
+int slot_spawn(struct slot *s, int epfd, pid_t master_pid, uint64_t now)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = s };
+	int sv[2];
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0) {
+		log_errno(LOG_ERR, errno, "socketpair for worker %s#%u", slot_name(s), s->index);
+		return -1;
+	}
+	pid = fork();
+	if (pid == 0) {
+		close(sv[0]);
+		run_worker(s, sv[1], master_pid);
+	}
+	close(sv[1]);
+	if (pid < 0) {
+		log_errno(LOG_ERR, errno, "fork worker %s#%u", slot_name(s), s->index);
+		close(sv[0]);
+		return -1;
+	}
+	s->pid = pid;
+	s->ctl_fd = sv[0];
+	s->state = SLOT_STARTING;
+	s->started_ms = now;
+	if (epoll_ctl(epfd, EPOLL_CTL_ADD, s->ctl_fd, &ev) < 0)
+		log_errno(LOG_ERR, errno, "epoll_ctl(ADD) worker %ld", (long)pid);
+	log_debug("started worker %s#%u, pid %ld, generation %u", slot_name(s), s->index,
+		  (long)pid, s->gen->id);
+	return 0;
+}
+
+void slot_close_control(struct slot *s, int epfd)
+{
+	if (s->ctl_fd < 0)
+		return;
+	epoll_ctl(epfd, EPOLL_CTL_DEL, s->ctl_fd, NULL);
+	fd_close(&s->ctl_fd);
+}
+
+struct slot *generation_find_pid(struct generation *g, pid_t pid)
+{
+	for (size_t i = 0; g && i < g->nslots; i++)
+		if (g->slots[i].pid == pid && slot_alive(&g->slots[i]))
+			return &g->slots[i];
+	return NULL;
+}
+
+unsigned generation_count(const struct generation *g, enum slot_state state)
+{
+	unsigned n = 0;
+
+	for (size_t i = 0; g && i < g->nslots; i++)
+		n += g->slots[i].state == state;
+	return n;
+}
+
+bool generation_alive(const struct generation *g)
+{
+	for (size_t i = 0; g && i < g->nslots; i++)
+		if (slot_alive(&g->slots[i]))
+			return true;
+	return false;
+}
+
+static void slot_signal(const struct slot *s, int sig)
+{
+	if (kill(s->pid, sig) < 0 && errno != ESRCH)
+		log_errno(LOG_ERR, errno, "kill(%s) worker %s#%u pid %ld", sigabbrev_np(sig),
+			  slot_name(s), s->index, (long)s->pid);
+}
+
+void generation_stop(struct generation *g)
+{
+	for (size_t i = 0; i < g->nslots; i++) {
+		struct slot *s = &g->slots[i];
+
+		if (slot_alive(s)) {
+			slot_signal(s, SIGTERM);
+			s->state = SLOT_STOPPING;
+		} else if (s->state == SLOT_WAITING) {
+			s->state = SLOT_DONE;
+		}
+	}
+}
+
+void generation_quit(struct generation *g)
+{
+	char msg = WORKER_MSG_QUIT;
+
+	generation_stop(g);
+	for (size_t i = 0; i < g->nslots; i++) {
+		struct slot *s = &g->slots[i];
+
+		/* No control socket: the worker is already on its way out. */
+		if (slot_alive(s) && s->ctl_fd >= 0 &&
+		    send(s->ctl_fd, &msg, 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 && errno != EPIPE)
+			log_errno(LOG_WARNING, errno, "send quit to worker %s#%u", slot_name(s),
+				  s->index);
+	}
+}
+
+void generation_kill(struct generation *g, const char *why)
+{
+	for (size_t i = 0; i < g->nslots; i++) {
+		struct slot *s = &g->slots[i];
+
+		if (!slot_alive(s))
+			continue;
+		log_warn("worker %s#%u (pid %ld, generation %u) %s: killing it", slot_name(s),
+			 s->index, (long)s->pid, g->id, why);
+		slot_signal(s, SIGKILL);
+	}
+}
