@@ -1,4 +1,4 @@
-/* activation.c - adopts the listening sockets of systemd socket activation and pairs them with the config.
+/* activation.c - adopts the sockets of systemd socket activation and pairs them with the config.
  *
  * Addresses are matched loosely on purpose: a bare ListenStream=8080 arrives
  * as [::]:8080 and must serve a service configured with "*:8080" or

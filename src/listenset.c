@@ -1,4 +1,4 @@
-/* listenset.c - finds or opens the listeners a config needs, and closes the ones no generation uses.
+/* listenset.c - finds or opens the listeners a config needs, closes those no generation uses.
  *
  * A reload keys listeners by their configured address: an address that stays
  * in the config keeps its descriptor, so its accept queue is never closed and

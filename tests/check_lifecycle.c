@@ -22,27 +22,6 @@
 /* A fast stop that does not wait for shutdown-timeout (1 h in the test). */
 #define FAST_STOP_BOUND_MS 3000
 
-static char conf_text[2048];
-
-/* One echo service on 127.0.0.1:port and @DIR@/echo.sock, plus extra global lines. */
-static const char *echo_conf(uint16_t port, unsigned workers, const char *global)
-{
-	snprintf(conf_text, sizeof(conf_text),
-		 "%s\n"
-		 "service echo {\n"
-		 "  listen = { \"127.0.0.1:%u\", \"unix:@DIR@/echo.sock\" }\n"
-		 "  handler = \"echo\"\n"
-		 "  workers = %u\n"
-		 "}\n", global, port, workers);
-	return conf_text;
-}
-
-static void start_ready(struct daemon *d, const char *conf)
-{
-	daemon_start(d, conf, NULL);
-	ck_assert_msg(daemon_wait_ready(d, 10000), "not ready; log:\n%s", tl_read_file(d->log));
-}
-
 static bool port_bindable(uint16_t port)
 {
 	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(port),
@@ -78,13 +57,6 @@ static bool path_exists(const char *dir, const char *name)
 	return lstat(path, &st) == 0;
 }
 
-static int exit_code(int status)
-{
-	ck_assert_msg(status != -1, "daemon did not exit in time");
-	ck_assert_msg(WIFEXITED(status), "daemon died by signal %d", WTERMSIG(status));
-	return WEXITSTATUS(status);
-}
-
 /* SIGTERM: stop accepting, free the port at once, finish what is in flight,
  * remove the socket file and pidfile, exit 0. */
 START_TEST(sigterm_drains_in_flight)
@@ -93,16 +65,15 @@ START_TEST(sigterm_drains_in_flight)
 	struct daemon d;
 	int fd;
 
-	start_ready(&d, echo_conf(port, 2, "pidfile = \"@DIR@/preforkd.pid\"\nshutdown-timeout = 20s"));
+	daemon_start_ready(&d, tl_echo_conf(port, 2, "pidfile = \"@DIR@/preforkd.pid\"\n"
+					   "shutdown-timeout = 20s"), NULL);
 	ck_assert(path_exists(d.dir, "preforkd.pid"));
 	ck_assert(path_exists(d.dir, "echo.sock"));
 	fd = tl_connect_tcp("127.0.0.1", port);
 	ck_assert_int_ge(fd, 0);
 	ck_assert(tl_echo(fd, "before", 6, 5000));
 	ck_assert_int_eq(kill(d.pid, SIGTERM), 0);
-#ifdef HAVE_SYSTEMD
 	ck_assert(daemon_wait_notify(&d, "STOPPING=1", 5000));
-#endif
 	ck_assert(daemon_wait_log(&d, "stopping (SIGTERM), 1 connections in flight", 5000));
 	/* Nobody listens any more (each worker drops its listeners on SIGTERM):
 	 * a restarted server can bind while the old connection is still served. */
@@ -113,7 +84,7 @@ START_TEST(sigterm_drains_in_flight)
 	ck_assert(tl_echo(fd, "during the stop", 15, 5000));
 	ck_assert_int_eq(daemon_wait_exit(&d, 300), -1);	/* still draining */
 	close(fd);
-	ck_assert_int_eq(exit_code(daemon_wait_exit(&d, 10000)), 0);
+	ck_assert_int_eq(tl_exit_code(daemon_wait_exit(&d, 10000)), 0);
 	ck_assert(!path_exists(d.dir, "preforkd.pid"));
 	ck_assert(port_bindable(port));
 	daemon_stop(&d);
@@ -129,25 +100,25 @@ START_TEST(shutdown_timeout_and_second_signal)
 	uint64_t t0;
 	int fd;
 
-	start_ready(&d, echo_conf(port, 1, "shutdown-timeout = 700ms"));
+	daemon_start_ready(&d, tl_echo_conf(port, 1, "shutdown-timeout = 700ms"), NULL);
 	fd = tl_connect_tcp("127.0.0.1", port);
 	ck_assert(tl_echo(fd, "x", 1, 5000));
 	t0 = tl_now_ms();
 	kill(d.pid, SIGTERM);
-	ck_assert_int_eq(exit_code(daemon_wait_exit(&d, 10000)), 0);
+	ck_assert_int_eq(tl_exit_code(daemon_wait_exit(&d, 10000)), 0);
 	ck_assert_uint_ge(tl_now_ms() - t0, 600);
 	ck_assert(daemon_log_contains(&d, "still busy after shutdown-timeout: killing it"));
 	close(fd);
 	daemon_stop(&d);
 
-	start_ready(&d, echo_conf(port, 1, "shutdown-timeout = 1h"));
+	daemon_start_ready(&d, tl_echo_conf(port, 1, "shutdown-timeout = 1h"), NULL);
 	fd = tl_connect_tcp("127.0.0.1", port);
 	ck_assert(tl_echo(fd, "x", 1, 5000));
 	kill(d.pid, SIGQUIT);
 	ck_assert(daemon_wait_log(&d, "stopping (Quit)", 5000));
 	ck_assert(tl_echo(fd, "y", 1, 5000));	/* QUIT is graceful: still served */
 	kill(d.pid, SIGTERM);
-	ck_assert_int_eq(exit_code(daemon_wait_exit(&d, 5000)), 0);
+	ck_assert_int_eq(tl_exit_code(daemon_wait_exit(&d, 5000)), 0);
 	ck_assert(daemon_log_contains(&d, "Terminated: closing every connection and stopping now"));
 	close(fd);
 	daemon_stop(&d);
@@ -163,12 +134,12 @@ START_TEST(sigint_stops_fast)
 	char c;
 	int fd;
 
-	start_ready(&d, echo_conf(port, 2, "shutdown-timeout = 1h"));
+	daemon_start_ready(&d, tl_echo_conf(port, 2, "shutdown-timeout = 1h"), NULL);
 	fd = tl_connect_tcp("127.0.0.1", port);
 	ck_assert(tl_echo(fd, "x", 1, 5000));
 	t0 = tl_now_ms();
 	kill(d.pid, SIGINT);
-	ck_assert_int_eq(exit_code(daemon_wait_exit(&d, 5000)), 0);
+	ck_assert_int_eq(tl_exit_code(daemon_wait_exit(&d, 5000)), 0);
 	ck_assert_uint_lt(tl_now_ms() - t0, FAST_STOP_BOUND_MS);
 	/* Closed by the worker (EOF), not killed with the data unread. */
 	ck_assert_int_eq(recv(fd, &c, 1, 0), 0);
@@ -186,9 +157,9 @@ START_TEST(second_instance_refused)
 	struct daemon a, b;
 	char needle[96];
 
-	start_ready(&a, echo_conf(port, 1, ""));
-	daemon_start(&b, echo_conf(port, 1, ""), NULL);
-	ck_assert_int_eq(exit_code(daemon_wait_exit(&b, 10000)), 1);
+	daemon_start_ready(&a, tl_echo_conf(port, 1, ""), NULL);
+	daemon_start(&b, tl_echo_conf(port, 1, ""), NULL);
+	ck_assert_int_eq(tl_exit_code(daemon_wait_exit(&b, 10000)), 1);
 	snprintf(needle, sizeof(needle), "bind 127.0.0.1:%u: address already in use", port);
 	ck_assert_msg(daemon_log_contains(&b, needle), "log:\n%s", tl_read_file(b.log));
 	ck_assert(!daemon_log_contains(&b, ": ready: "));
@@ -210,8 +181,8 @@ START_TEST(foreign_reuseport_listener_refused)
 	int foreign = tl_listen_loopback(port, true);
 	struct daemon d;
 
-	daemon_start(&d, echo_conf(port, 1, ""), NULL);
-	ck_assert_int_eq(exit_code(daemon_wait_exit(&d, 10000)), 1);
+	daemon_start(&d, tl_echo_conf(port, 1, ""), NULL);
+	ck_assert_int_eq(tl_exit_code(daemon_wait_exit(&d, 10000)), 1);
 	ck_assert(daemon_log_contains(&d, "address already in use by another process"));
 	/* Nothing was stolen: all connections reach the foreign server. */
 	for (int i = 0; i < 10; i++) {
@@ -244,7 +215,7 @@ START_TEST(unix_socket_stale_and_live)
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
 	close(fd);
-	start_ready(&d, conf);
+	daemon_start_ready(&d, conf, NULL);
 	ck_assert(daemon_log_contains(&d, "removed stale socket file"));
 	c = tl_connect_unix(sun.sun_path);
 	ck_assert(tl_echo(c, "s", 1, 5000));
@@ -257,7 +228,7 @@ START_TEST(unix_socket_stale_and_live)
 	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
 	ck_assert_int_eq(listen(fd, 4), 0);
 	daemon_start(&d, conf, NULL);
-	ck_assert_int_eq(exit_code(daemon_wait_exit(&d, 10000)), 1);
+	ck_assert_int_eq(tl_exit_code(daemon_wait_exit(&d, 10000)), 1);
 	ck_assert(daemon_log_contains(&d, "another process is listening on this socket"));
 	c = tl_connect_unix(sun.sun_path);
 	ck_assert_int_ge(c, 0);
@@ -275,9 +246,9 @@ START_TEST(pidfile_locked)
 
 	tl_mkdtemp(dir, sizeof(dir));
 	snprintf(global, sizeof(global), "pidfile = \"%s/p.pid\"", dir);
-	start_ready(&a, echo_conf(tl_free_port(), 1, global));
-	daemon_start(&b, echo_conf(tl_free_port(), 1, global), NULL);
-	ck_assert_int_eq(exit_code(daemon_wait_exit(&b, 10000)), 1);
+	daemon_start_ready(&a, tl_echo_conf(tl_free_port(), 1, global), NULL);
+	daemon_start(&b, tl_echo_conf(tl_free_port(), 1, global), NULL);
+	ck_assert_int_eq(tl_exit_code(daemon_wait_exit(&b, 10000)), 1);
 	snprintf(needle, sizeof(needle), "locked by another preforkd (pid %ld)", (long)a.pid);
 	ck_assert_msg(daemon_log_contains(&b, needle), "log:\n%s", tl_read_file(b.log));
 	daemon_stop(&b);
@@ -295,7 +266,7 @@ START_TEST(killed_worker_is_respawned)
 	pid_t before[4], after[4];
 	int fd;
 
-	start_ready(&d, echo_conf(port, 2, ""));
+	daemon_start_ready(&d, tl_echo_conf(port, 2, ""), NULL);
 	ck_assert_uint_eq(daemon_workers(&d, before, 4), 2);
 	ck_assert_int_eq(kill(before[0], SIGKILL), 0);
 	ck_assert(daemon_wait_log(&d, "killed by signal 9", 5000));
@@ -321,7 +292,7 @@ START_TEST(crash_loop_is_throttled)
 	uint64_t first_kill = 0;
 	int kills = 0;
 
-	start_ready(&d, echo_conf(tl_free_port(), 1, ""));
+	daemon_start_ready(&d, tl_echo_conf(tl_free_port(), 1, ""), NULL);
 	/* Exactly the five workers the throttle allows: a sixth would keep the
 	 * master alive and fail the exit check below. */
 	while (daemon_wait_exit(&d, 0) == -1 && kills < 5) {
@@ -333,7 +304,7 @@ START_TEST(crash_loop_is_throttled)
 		}
 		usleep(2000);
 	}
-	ck_assert_int_eq(exit_code(daemon_wait_exit(&d, 10000)), 1);
+	ck_assert_int_eq(tl_exit_code(daemon_wait_exit(&d, 10000)), 1);
 	/* 5 failures: delays 100 + 200 + 400 + 800 ms between them. */
 	ck_assert_int_eq(kills, 5);
 	ck_assert_uint_ge(tl_now_ms() - first_kill, 1400);
@@ -352,7 +323,7 @@ START_TEST(workers_ignore_terminal_signals)
 	pid_t before[2], after[2];
 	int fd;
 
-	start_ready(&d, echo_conf(port, 2, ""));
+	daemon_start_ready(&d, tl_echo_conf(port, 2, ""), NULL);
 	ck_assert_uint_eq(daemon_workers(&d, before, 2), 2);
 	kill(before[0], SIGINT);
 	kill(before[0], SIGQUIT);
@@ -379,7 +350,7 @@ START_TEST(master_death_stops_workers)
 	pid_t workers[2];
 	uint64_t deadline;
 
-	start_ready(&d, echo_conf(port, 2, ""));
+	daemon_start_ready(&d, tl_echo_conf(port, 2, ""), NULL);
 	ck_assert_uint_eq(daemon_workers(&d, workers, 2), 2);
 	kill(d.pid, SIGKILL);
 	daemon_wait_exit(&d, 5000);
@@ -393,58 +364,67 @@ START_TEST(master_death_stops_workers)
 }
 END_TEST
 
-static long status_field(pid_t pid, const char *field)
+/* True when the real, effective, saved and filesystem ids on the "Uid:" or
+ * "Gid:" line of pid's status are all want. */
+static bool ids_are(pid_t pid, const char *field, long want)
 {
 	char path[64], *text, *p;
-	long v = -1;
+	long v[4];
+	bool ok;
 
 	snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
 	text = tl_read_file(path);
 	p = strstr(text, field);
-	if (p)
-		v = strtol(p + strlen(field), NULL, 10);
+	ok = p && sscanf(p + strlen(field), "%ld %ld %ld %ld", &v[0], &v[1], &v[2], &v[3]) == 4 &&
+	     v[0] == want && v[1] == want && v[2] == want && v[3] == want;
 	free(text);
-	return v;
+	return ok;
 }
 
+/* Started as root: the workers run as user and group, real and effective,
+ * with no way back; the master keeps root, so a reload can switch users. */
 START_TEST(workers_drop_privileges)
 {
-	struct passwd *pw = getpwnam("nobody");
+	struct passwd *pw;
+	long nobody_uid, nobody_gid, daemon_uid, daemon_gid;
 	uint16_t port = tl_free_port();
 	struct daemon d;
 	pid_t w[1];
 	int fd;
 
-	if (geteuid() != 0 || !pw) {
-		fprintf(stderr, "workers_drop_privileges: needs root and user nobody; not run\n");
+	/* getpwnam() returns the same static buffer each time: copy. */
+	pw = getpwnam("nobody");
+	nobody_uid = pw ? (long)pw->pw_uid : -1;
+	nobody_gid = pw ? (long)pw->pw_gid : -1;
+	pw = getpwnam("daemon");
+	daemon_uid = pw ? (long)pw->pw_uid : -1;
+	daemon_gid = pw ? (long)pw->pw_gid : -1;
+	if (geteuid() != 0 || nobody_uid < 0 || daemon_uid < 0) {
+		fprintf(stderr, "workers_drop_privileges: needs root and users nobody and daemon; "
+			"not run\n");
 		return;
 	}
-	start_ready(&d, echo_conf(port, 1, "user = \"nobody\""));
+	daemon_start_ready(&d, tl_echo_conf(port, 1, "user = \"nobody\""), NULL);
 	ck_assert_uint_eq(daemon_workers(&d, w, 1), 1);
-	ck_assert_int_eq(status_field(w[0], "Uid:\t"), (long)pw->pw_uid);
-	ck_assert_int_eq(status_field(w[0], "Gid:\t"), (long)pw->pw_gid);
-	ck_assert_int_eq(status_field(d.pid, "Uid:\t"), 0);	/* the master keeps root */
+	ck_assert(ids_are(w[0], "Uid:", nobody_uid));
+	ck_assert(ids_are(w[0], "Gid:", nobody_gid));
+	ck_assert(ids_are(d.pid, "Uid:", 0));	/* the master keeps root */
 	fd = tl_connect_tcp("127.0.0.1", port);
 	ck_assert(tl_echo(fd, "n", 1, 5000));
+	close(fd);
+
+	daemon_write_conf(&d, tl_echo_conf(port, 1, "user = \"daemon\""));
+	ck_assert_int_eq(daemon_reload(&d, 10000), 1);
+	ck_assert(daemon_wait_workers(&d, 1, 5000));
+	ck_assert_uint_eq(daemon_workers(&d, w, 1), 1);
+	ck_assert(ids_are(w[0], "Uid:", daemon_uid));
+	ck_assert(ids_are(w[0], "Gid:", daemon_gid));
+	fd = tl_connect_tcp("127.0.0.1", port);
+	ck_assert(tl_echo(fd, "d", 1, 5000));
 	close(fd);
 	daemon_stop(&d);
 }
 END_TEST
-
-#ifdef HAVE_SYSTEMD
-START_TEST(notifications)
-{
-	struct daemon d;
-
-	start_ready(&d, echo_conf(tl_free_port(), 2, ""));
-	ck_assert(daemon_wait_notify(&d, "STATUS=1 service, 2 of 2 workers ready", 1000));
-	kill(d.pid, SIGTERM);
-	ck_assert(daemon_wait_notify(&d, "STOPPING=1", 5000));
-	ck_assert_int_eq(exit_code(daemon_wait_exit(&d, 10000)), 0);
-	daemon_stop(&d);
-}
-END_TEST
-#endif
 
 int main(void)
 {
@@ -464,9 +444,6 @@ int main(void)
 	tcase_add_test(tc, workers_ignore_terminal_signals);
 	tcase_add_test(tc, master_death_stops_workers);
 	tcase_add_test(tc, workers_drop_privileges);
-#ifdef HAVE_SYSTEMD
-	tcase_add_test(tc, notifications);
-#endif
 	suite_add_tcase(s, tc);
 	return tl_run_suite(s);
 }

@@ -176,64 +176,117 @@ static int notify_socket_open(const char *path)
 	return fd;
 }
 
+const char *tl_echo_conf(uint16_t port, unsigned workers, const char *global)
+{
+	static char text[4096];
+
+	snprintf(text, sizeof(text),
+		 "%s\n"
+		 "service echo {\n"
+		 "  listen = { \"127.0.0.1:%u\", \"unix:@DIR@/echo.sock\" }\n"
+		 "  handler = \"echo\"\n"
+		 "  workers = %u\n"
+		 "}\n", global, port, workers);
+	return text;
+}
+
+void daemon_start_ready(struct daemon *d, const char *conf_text, const struct daemon_opts *opts)
+{
+	daemon_start(d, conf_text, opts);
+	ck_assert_msg(daemon_wait_ready(d, 10000), "not ready; log:\n%s", tl_read_file(d->log));
+}
+
+int tl_exit_code(int status)
+{
+	ck_assert_msg(status != -1, "daemon did not exit in time");
+	ck_assert_msg(WIFEXITED(status), "daemon died by signal %d", WTERMSIG(status));
+	return WEXITSTATUS(status);
+}
+
+void daemon_write_conf(struct daemon *d, const char *conf_text)
+{
+	char *text = substitute_dir(conf_text, d->dir), tmp[256];
+
+	/* Whole or not at all: a reload must never read half a file. */
+	snprintf(tmp, sizeof(tmp), "%s.new", d->conf);
+	tl_write_file(tmp, text);
+	ck_assert_int_eq(rename(tmp, d->conf), 0);
+	free(text);
+}
+
+static void exec_daemon(struct daemon *d, int logfd, const char *env_notify,
+			const struct daemon_opts *opts)
+{
+	char *argv[32];
+	int argc = 0;
+
+	/* A failed test must not leave a daemon holding ports. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (opts && opts->nofile) {
+		struct rlimit rl = { (rlim_t)opts->nofile, (rlim_t)opts->nofile };
+
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	dup2(logfd, STDOUT_FILENO);
+	dup2(logfd, STDERR_FILENO);
+	/* Only stdio, as a service manager starts us: Check's own files
+	 * would otherwise show up as descriptors of the daemon. */
+	close_range(3, ~0U, 0);
+	putenv((char *)env_notify);
+	unsetenv("JOURNAL_STREAM");
+	for (size_t i = 0; opts && opts->env && opts->env[i]; i++)
+		putenv((char *)opts->env[i]);
+	for (size_t i = 0; opts && opts->wrapper && opts->wrapper[i] && argc < 28; i++)
+		argv[argc++] = substitute_dir(opts->wrapper[i], d->dir);
+	argv[argc++] = (char *)PREFORKD_BIN;
+	argv[argc++] = (char *)"-c";
+	argv[argc++] = d->conf;
+	argv[argc] = NULL;
+	execvp(argv[0], argv);
+	_exit(127);
+}
+
 void daemon_start(struct daemon *d, const char *conf_text, const struct daemon_opts *opts)
 {
-	char notify_path[256], env_notify[300], *text;
+	char notify_path[256];
+	static char env_notify[300];	/* putenv keeps the pointer */
 	int logfd;
 
 	memset(d, 0, sizeof(*d));
 	d->exit_status = -1;
+	d->notified = calloc(1, 1);
+	ck_assert_ptr_nonnull(d->notified);
 	tl_mkdtemp(d->dir, sizeof(d->dir));
 	snprintf(d->conf, sizeof(d->conf), "%s/preforkd.conf", d->dir);
 	snprintf(d->log, sizeof(d->log), "%s/preforkd.log", d->dir);
 	snprintf(notify_path, sizeof(notify_path), "%s/notify.sock", d->dir);
 	snprintf(env_notify, sizeof(env_notify), "NOTIFY_SOCKET=%s", notify_path);
-	text = substitute_dir(conf_text, d->dir);
-	tl_write_file(d->conf, text);
-	free(text);
+	daemon_write_conf(d, conf_text);
 	d->notify_fd = notify_socket_open(notify_path);
 	logfd = open(d->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 	ck_assert_int_ge(logfd, 0);
 
 	d->pid = fork();
 	ck_assert_int_ge(d->pid, 0);
-	if (d->pid == 0) {
-		char *argv[] = { (char *)PREFORKD_BIN, (char *)"-c", d->conf, NULL };
-
-		/* A failed test must not leave a daemon holding ports. */
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (opts && opts->nofile) {
-			struct rlimit rl = { (rlim_t)opts->nofile, (rlim_t)opts->nofile };
-
-			setrlimit(RLIMIT_NOFILE, &rl);
-		}
-		dup2(logfd, STDOUT_FILENO);
-		dup2(logfd, STDERR_FILENO);
-		/* Only stdio, as a service manager starts us: Check's own files
-		 * would otherwise show up as descriptors of the daemon. */
-		close_range(3, ~0U, 0);
-		putenv(env_notify);
-		unsetenv("JOURNAL_STREAM");
-		execv(argv[0], argv);
-		_exit(127);
-	}
+	if (d->pid == 0)
+		exec_daemon(d, logfd, env_notify, opts);
 	close(logfd);
 }
 
 static void drain_notify(struct daemon *d)
 {
-	char buf[1024];
+	char buf[4096];
 	ssize_t n;
 
 	while ((n = recv(d->notify_fd, buf, sizeof(buf) - 1, 0)) > 0) {
-		size_t have = strlen(d->notified);
+		char *grown = realloc(d->notified, d->notified_len + (size_t)n + 5);
 
-		buf[n] = '\0';
-		if (have + (size_t)n + 2 < sizeof(d->notified)) {
-			memcpy(d->notified + have, buf, (size_t)n);
-			d->notified[have + (size_t)n] = '\n';
-			d->notified[have + (size_t)n + 1] = '\0';
-		}
+		ck_assert_ptr_nonnull(grown);
+		d->notified = grown;
+		memcpy(d->notified + d->notified_len, buf, (size_t)n);
+		d->notified_len += (size_t)n;
+		memcpy(d->notified + d->notified_len, "\n--\n", 5);
+		d->notified_len += 4;
 	}
 }
 
@@ -266,13 +319,52 @@ bool daemon_wait_notify(struct daemon *d, const char *needle, int timeout_ms)
 	}
 }
 
+static unsigned count_in(const char *text, const char *needle)
+{
+	unsigned n = 0;
+
+	for (const char *p = text; (p = strstr(p, needle)); p += strlen(needle))
+		n++;
+	return n;
+}
+
+unsigned daemon_count_notify(struct daemon *d, const char *needle)
+{
+	drain_notify(d);
+	return count_in(d->notified, needle);
+}
+
 bool daemon_wait_ready(struct daemon *d, int timeout_ms)
 {
-#ifdef HAVE_SYSTEMD
 	return daemon_wait_notify(d, "READY=1", timeout_ms);
-#else
-	return daemon_wait_log(d, ": ready: ", timeout_ms);
-#endif
+}
+
+int daemon_reload(struct daemon *d, int timeout_ms)
+{
+	uint64_t deadline = tl_now_ms() + (uint64_t)timeout_ms;
+	unsigned before = daemon_count_notify(d, "READY=1");
+	const char *last = NULL, *end;
+	char *msg;
+	int ok;
+
+	ck_assert_int_eq(kill(d->pid, SIGHUP), 0);
+	while (daemon_count_notify(d, "READY=1") == before) {
+		struct pollfd pfd = { .fd = d->notify_fd, .events = POLLIN };
+
+		if (daemon_exited(d) || tl_now_ms() >= deadline)
+			return -1;
+		poll(&pfd, 1, 20);
+	}
+	/* The message that ended the reload is the last READY=1; its STATUS=
+	 * ends with how the reload went. */
+	for (const char *p = d->notified; (p = strstr(p, "READY=1")); p++)
+		last = p;
+	end = strstr(last, "\n--\n");
+	msg = strndup(last, (size_t)(end - last));
+	ck_assert_ptr_nonnull(msg);
+	ok = strstr(msg, "; reload ok") != NULL;
+	free(msg);
+	return ok;
 }
 
 int daemon_wait_exit(struct daemon *d, int timeout_ms)
@@ -294,6 +386,15 @@ bool daemon_log_contains(struct daemon *d, const char *needle)
 
 	free(log);
 	return found;
+}
+
+unsigned daemon_log_count(struct daemon *d, const char *needle)
+{
+	char *log = tl_read_file(d->log);
+	unsigned n = count_in(log, needle);
+
+	free(log);
+	return n;
 }
 
 bool daemon_wait_log(struct daemon *d, const char *needle, int timeout_ms)
@@ -321,6 +422,8 @@ void daemon_stop(struct daemon *d)
 	if (d->notify_fd > 0)
 		close(d->notify_fd);
 	d->notify_fd = -1;
+	free(d->notified);
+	d->notified = NULL;
 	tl_rmtree(d->dir);
 }
 
@@ -355,19 +458,13 @@ bool daemon_wait_workers(const struct daemon *d, size_t n, int timeout_ms)
 	return true;
 }
 
-int tl_run_preforkd(char **out, const char *arg, ...)
+int tl_run(char **out, char *const argv[])
 {
-	char *argv[16] = { (char *)PREFORKD_BIN };
 	char outpath[] = "/tmp/preforkd-run.XXXXXX";
-	int fd = mkstemp(outpath), status, argc = 1;
-	va_list ap;
+	int fd = mkstemp(outpath), status;
 	pid_t pid;
 
 	ck_assert_int_ge(fd, 0);
-	va_start(ap, arg);
-	for (const char *a = arg; a && argc < 15; a = va_arg(ap, const char *))
-		argv[argc++] = (char *)a;
-	va_end(ap);
 	pid = fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
@@ -375,7 +472,8 @@ int tl_run_preforkd(char **out, const char *arg, ...)
 		dup2(fd, STDERR_FILENO);
 		unsetenv("NOTIFY_SOCKET");
 		unsetenv("JOURNAL_STREAM");
-		execv(argv[0], argv);
+		execvp(argv[0], argv);
+		fprintf(stderr, "cannot run %s: %s\n", argv[0], strerror(errno));
 		_exit(127);
 	}
 	close(fd);
@@ -383,6 +481,19 @@ int tl_run_preforkd(char **out, const char *arg, ...)
 	*out = tl_read_file(outpath);
 	unlink(outpath);
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+int tl_run_preforkd(char **out, const char *arg, ...)
+{
+	char *argv[16] = { (char *)PREFORKD_BIN };
+	int argc = 1;
+	va_list ap;
+
+	va_start(ap, arg);
+	for (const char *a = arg; a && argc < 15; a = va_arg(ap, const char *))
+		argv[argc++] = (char *)a;
+	va_end(ap);
+	return tl_run(out, argv);
 }
 
 int tl_listen_loopback(uint16_t port, bool reuseport)
@@ -458,6 +569,25 @@ int tl_connect_unix(const char *path)
 	return fd;
 }
 
+static bool echo_once(int fd, const char *msg)
+{
+	bool ok = fd >= 0 && tl_echo(fd, msg, strlen(msg), 5000);
+
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
+bool tl_echo_tcp(uint16_t port, const char *msg)
+{
+	return echo_once(tl_connect_tcp("127.0.0.1", port), msg);
+}
+
+bool tl_echo_unix(const char *path, const char *msg)
+{
+	return echo_once(tl_connect_unix(path), msg);
+}
+
 bool tl_echo(int fd, const void *buf, size_t len, int timeout_ms)
 {
 	const char *out = buf;
@@ -513,6 +643,32 @@ long tl_cpu_ms(pid_t pid)
 	}
 	free(text);
 	return (long)((utime + stime) * 1000 / (unsigned long)ticks);
+}
+
+static unsigned long listen_inode_in(const char *table, uint16_t port)
+{
+	char *text = tl_read_file(table), *line = text;
+	unsigned long inode = 0;
+
+	/* "sl local rem st ... inode": st 0A is LISTEN. */
+	while ((line = strchr(line, '\n')) && !inode) {
+		unsigned lport, st;
+		unsigned long ino;
+
+		line++;
+		if (sscanf(line, "%*d: %*[0-9A-Fa-f]:%x %*[0-9A-Fa-f]:%*x %x %*s %*s %*s %*d %*d %lu",
+			   &lport, &st, &ino) == 3 && lport == port && st == 0x0A)
+			inode = ino;
+	}
+	free(text);
+	return inode;
+}
+
+unsigned long tl_listen_inode(uint16_t port)
+{
+	unsigned long inode = listen_inode_in("/proc/net/tcp", port);
+
+	return inode ? inode : listen_inode_in("/proc/net/tcp6", port);
 }
 
 long tl_fd_flags(pid_t pid, int fd)

@@ -13,12 +13,18 @@ struct daemon {
 	char conf[192];
 	char log[192];
 	int notify_fd;		/* our end of the daemon's NOTIFY_SOCKET */
-	char notified[4096];	/* every notification received so far */
+	char *notified;		/* every notification so far, each followed by "\n--\n" */
+	size_t notified_len;
 	int exit_status;	/* once reaped: waitpid status, else -1 */
 };
 
 struct daemon_opts {
 	long nofile;		/* RLIMIT_NOFILE for the daemon; 0 leaves it */
+	/* Extra NAME=VALUE environment entries, NULL-terminated. */
+	const char *const *env;
+	/* A program (and its arguments, NULL-terminated) that runs "preforkd -c
+	 * CONF" itself, such as systemd-socket-activate; "@DIR@" is replaced. */
+	const char *const *wrapper;
 };
 
 struct Suite;
@@ -37,13 +43,29 @@ uint64_t tl_now_ms(void);
 
 /* Writes conf_text (where "@DIR@" becomes d->dir) and starts preforkd -c on it. */
 void daemon_start(struct daemon *d, const char *conf_text, const struct daemon_opts *opts);
+/* One echo service on 127.0.0.1:port and @DIR@/echo.sock, after the
+ * global lines; the text is in a static buffer. */
+const char *tl_echo_conf(uint16_t port, unsigned workers, const char *global);
+/* daemon_start, then asserts READY=1 within 10 s (showing the log if not). */
+void daemon_start_ready(struct daemon *d, const char *conf_text, const struct daemon_opts *opts);
+/* The exit code of a daemon_wait_exit() status; asserts it exited in time, by itself. */
+int tl_exit_code(int status);
+/* Replaces the config file (for a reload), "@DIR@" substituted as above. */
+void daemon_write_conf(struct daemon *d, const char *conf_text);
 /* True once the master reports READY=1 (or logs "ready:" without libsystemd). */
 bool daemon_wait_ready(struct daemon *d, int timeout_ms);
 /* True once a notification containing needle has arrived. */
 bool daemon_wait_notify(struct daemon *d, const char *needle, int timeout_ms);
+/* How many notifications so far contain needle. */
+unsigned daemon_count_notify(struct daemon *d, const char *needle);
+/* SIGHUP, then waits for the READY=1 that ends the reload: 1 when its
+ * STATUS= says the reload worked, 0 when it failed, -1 on timeout. */
+int daemon_reload(struct daemon *d, int timeout_ms);
 /* Reaps the master; returns its wait status, or -1 after timeout_ms. */
 int daemon_wait_exit(struct daemon *d, int timeout_ms);
 bool daemon_log_contains(struct daemon *d, const char *needle);
+/* How many times needle occurs in the log. */
+unsigned daemon_log_count(struct daemon *d, const char *needle);
 bool daemon_wait_log(struct daemon *d, const char *needle, int timeout_ms);
 /* SIGTERM, wait, and (unless keep_dir) remove the temp dir. Kills on timeout. */
 void daemon_stop(struct daemon *d);
@@ -52,6 +74,9 @@ size_t daemon_workers(const struct daemon *d, pid_t *pids, size_t max);
 /* Waits until the master has n children other than the ones in old[]. */
 bool daemon_wait_workers(const struct daemon *d, size_t n, int timeout_ms);
 
+/* Runs argv[0] (searched in PATH), output (stdout+stderr) in *out; returns
+ * its exit status, 128+signal if killed, 127 if it could not be run. */
+int tl_run(char **out, char *const argv[]);
 /* Runs preforkd with args (NULL-terminated), output (stdout+stderr) in *out. */
 int tl_run_preforkd(char **out, const char *arg, ...);
 
@@ -62,11 +87,17 @@ int tl_listen_loopback(uint16_t port, bool reuseport);
 /* Blocking client sockets; -1 on failure with errno. */
 int tl_connect_tcp(const char *ip, uint16_t port);
 int tl_connect_unix(const char *path);
+/* A new connection to 127.0.0.1:port or a unix path that echoes msg. */
+bool tl_echo_tcp(uint16_t port, const char *msg);
+bool tl_echo_unix(const char *path, const char *msg);
 /* Sends len bytes and reads them back, interleaved (so large payloads cannot
  * deadlock on full buffers). True when every byte came back unchanged. */
 bool tl_echo(int fd, const void *buf, size_t len, int timeout_ms);
 /* user+system CPU time of pid in milliseconds. */
 long tl_cpu_ms(pid_t pid);
+/* The inode of the TCP socket listening on port (from /proc/net/tcp and
+ * tcp6), 0 if none: the same inode means the very same socket. */
+unsigned long tl_listen_inode(uint16_t port);
 /* Flags from /proc/pid/fdinfo/fd ("flags:" field), -1 if unreadable. */
 long tl_fd_flags(pid_t pid, int fd);
 /* Raises our RLIMIT_NOFILE soft limit to the hard limit. */
