@@ -276,6 +276,13 @@ static void request_reload(struct master *m)
 		m->reload_queued = true;
 		return;
 	}
+	if (!m->ready_announced) {
+		/* The service manager has not heard READY=1 yet; a reload's READY=1
+		 * must not stand in for it. */
+		log_notice("SIGHUP while starting: queued, it runs once every worker is ready");
+		m->reload_queued = true;
+		return;
+	}
 	reload_begin(m);
 }
 
@@ -537,7 +544,7 @@ static void tend_timers(struct master *m)
 		begin_stop(m, "no workers", EXIT_RUNTIME, false);
 		return;
 	}
-	if (m->reload_queued && !m->pending)
+	if (m->reload_queued && !m->pending && m->ready_announced)
 		reload_begin(m);
 }
 
