@@ -353,18 +353,24 @@ START_TEST(sighup_during_reload_is_queued)
 }
 END_TEST
 
-/* log-level is one of the options a reload changes. */
-START_TEST(reload_changes_log_level)
+/* log-level changes on reload; pidfile needs a restart, and says so. */
+START_TEST(reload_changes_log_level_not_pidfile)
 {
 	uint16_t port = tl_free_port();
 	struct daemon d;
+	struct stat st;
 
-	daemon_start_ready(&d, echo_conf(port, 1, "log-level = \"notice\""), NULL);
+	daemon_start_ready(&d, echo_conf(port, 1, "log-level = \"notice\"\n"
+					 "pidfile = \"@DIR@/a.pid\""), NULL);
 	ck_assert(!daemon_log_contains(&d, "debug:"));
-	daemon_write_conf(&d, echo_conf(port, 1, "log-level = \"debug\""));
+	daemon_write_conf(&d, echo_conf(port, 1, "log-level = \"debug\"\n"
+					"pidfile = \"@DIR@/b.pid\""));
 	ck_assert_int_eq(daemon_reload(&d, 10000), 1);
 	ck_assert(tl_echo_tcp(port, "x"));
 	ck_assert(daemon_wait_log(&d, "debug:", 5000));
+	ck_assert(daemon_log_contains(&d, "pidfile changes take effect on restart only"));
+	ck_assert_int_eq(lstat(dir_path(&d, "a.pid"), &st), 0);
+	ck_assert_int_lt(lstat(dir_path(&d, "b.pid"), &st), 0);
 	daemon_stop(&d);
 }
 END_TEST
@@ -382,7 +388,7 @@ int main(void)
 	tcase_add_test(tc, reload_bind_failure_keeps_old_one);
 	tcase_add_test(tc, reload_fails_when_new_workers_cannot_start);
 	tcase_add_test(tc, sighup_during_reload_is_queued);
-	tcase_add_test(tc, reload_changes_log_level);
+	tcase_add_test(tc, reload_changes_log_level_not_pidfile);
 	suite_add_tcase(s, tc);
 	return tl_run_suite(s);
 }
