@@ -224,10 +224,10 @@ static bool accept_batch(struct worker *w, struct listener *l)
 	return true;
 }
 
-/* Stop accepting. Graceful: out of the epoll set first, so no wakeup can be
- * spent on us any more, then take what the kernel already queued for this
- * socket (a listener another generation shares goes on serving the rest),
- * then let go of the port. */
+/* Stop accepting. Out of the epoll set first, so that no wakeup is spent on
+ * us any more (clients arriving later wake the workers of a generation that
+ * shares the listener), then, when graceful, take every client the kernel
+ * had already queued, then let go of the port. */
 static void begin_stop(struct worker *w, const char *why, bool take_queued)
 {
 	if (!w->stopping) {

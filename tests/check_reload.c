@@ -263,6 +263,29 @@ START_TEST(reload_applies_every_change)
 }
 END_TEST
 
+/* A kept unix socket file takes the new socket-mode. */
+START_TEST(reload_applies_socket_mode)
+{
+	struct daemon d;
+	struct stat st;
+	char conf[1024];
+
+	snprintf(conf, sizeof(conf), "service echo {\n listen = { \"unix:@DIR@/m.sock\" }\n"
+		 " handler = \"echo\"\n socket-mode = %s\n}\n", "666");
+	daemon_start_ready(&d, conf, NULL);
+	ck_assert_int_eq(lstat(dir_path(&d, "m.sock"), &st), 0);
+	ck_assert_uint_eq(st.st_mode & 0777, 0666);
+	snprintf(conf, sizeof(conf), "service echo {\n listen = { \"unix:@DIR@/m.sock\" }\n"
+		 " handler = \"echo\"\n socket-mode = %s\n}\n", "600");
+	daemon_write_conf(&d, conf);
+	ck_assert_int_eq(daemon_reload(&d, 10000), 1);
+	ck_assert_int_eq(lstat(dir_path(&d, "m.sock"), &st), 0);
+	ck_assert_uint_eq(st.st_mode & 0777, 0600);
+	ck_assert(tl_echo_unix(dir_path(&d, "m.sock"), "mode"));
+	daemon_stop(&d);
+}
+END_TEST
+
 /* A new address that cannot be had fails the reload; nothing changes. An
  * address that overlaps one still open says how to change it. */
 START_TEST(reload_bind_failure_keeps_old_one)
@@ -385,6 +408,7 @@ int main(void)
 	tcase_add_test(tc, in_flight_connection_outlives_reload);
 	tcase_add_test(tc, broken_config_keeps_old_one);
 	tcase_add_test(tc, reload_applies_every_change);
+	tcase_add_test(tc, reload_applies_socket_mode);
 	tcase_add_test(tc, reload_bind_failure_keeps_old_one);
 	tcase_add_test(tc, reload_fails_when_new_workers_cannot_start);
 	tcase_add_test(tc, sighup_during_reload_is_queued);
