@@ -175,7 +175,7 @@ END_TEST
  * daemon with the sockets: TCP and Unix, named after the service. */
 START_TEST(socket_activation_tcp_and_unix)
 {
-	uint16_t port = tl_free_port();
+	uint16_t port = tl_free_port(), own = tl_free_port();
 	char listen[160], tcp_arg[32], needle[96];
 	const char *wrapper[] = { "systemd-socket-activate", "-l", tcp_arg, "-l", "@DIR@/web.sock",
 				  "--fdname=web:web", "-E", "NOTIFY_SOCKET", NULL };
@@ -187,7 +187,9 @@ START_TEST(socket_activation_tcp_and_unix)
 	int fd;
 
 	snprintf(tcp_arg, sizeof(tcp_arg), "127.0.0.1:%u", port);
-	snprintf(listen, sizeof(listen), "\"127.0.0.1:%u\", \"unix:@DIR@/web.sock\"", port);
+	/* The third address has no socket from the activator: we bind it. */
+	snprintf(listen, sizeof(listen), "\"127.0.0.1:%u\", \"unix:@DIR@/web.sock\", "
+		 "\"127.0.0.1:%u\"", port, own);
 	daemon_start(&d, echo_conf(listen, 2), &opts);
 	snprintf(sock, sizeof(sock), "%s/web.sock", d.dir);
 	/* The first client is queued by the activator and served by us. */
@@ -200,6 +202,9 @@ START_TEST(socket_activation_tcp_and_unix)
 	ck_assert(daemon_log_contains(&d, "(service web, from socket activation)"));
 	snprintf(needle, sizeof(needle), "listening on 127.0.0.1:%u (service web)\n", port);
 	ck_assert(!daemon_log_contains(&d, needle));	/* adopted, not bound again */
+	snprintf(needle, sizeof(needle), "listening on 127.0.0.1:%u (service web)\n", own);
+	ck_assert(daemon_log_contains(&d, needle));
+	ck_assert(tl_echo_tcp(own, "bound by preforkd"));
 	/* Made non-blocking and close-on-exec, whatever the activator passed. */
 	for (int i = 3; i <= 4; i++)
 		ck_assert_int_eq(tl_fd_flags(d.pid, i) & (O_NONBLOCK | O_CLOEXEC),
