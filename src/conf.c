@@ -39,6 +39,8 @@ static const struct number_rule {
 	{ "idle-timeout", NUM_DURATION, 0, 24 * 3600000L, "0 (never) to 24h" },
 	{ "shutdown-timeout", NUM_DURATION, 0, 3600000L, "0 to 1h" },
 	{ "socket-mode", NUM_OCTAL, 0, 07777, "0000 to 7777" },
+	{ "exec-timeout", NUM_DURATION, 0, 24 * 3600000L, "0 (none) to 24h" },
+	{ "exec-kill-grace", NUM_DURATION, 0, 3600000L, "0 to 1h" },
 };
 
 struct seen_option {
@@ -207,6 +209,21 @@ static int lookup_group(const char *name, gid_t *gid)
 	return 0;
 }
 
+static int check_directory(cfg_t *cfg, const char *value)
+{
+	struct stat st;
+
+	if (value[0] != '/') {
+		cfg_error(cfg, "option 'directory': \"%s\" is not an absolute path", value);
+		return -1;
+	}
+	if (stat(value, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		cfg_error(cfg, "option 'directory': \"%s\" is not a directory", value);
+		return -1;
+	}
+	return 0;
+}
+
 static int cb_string(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
 {
 	uid_t uid;
@@ -240,6 +257,57 @@ static int cb_string(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result
 	}
 	if (strcmp(opt->name, "pidfile") == 0 && value[0] != '/') {
 		cfg_error(cfg, "option 'pidfile': \"%s\" is not an absolute path", value);
+		return -1;
+	}
+	if (strcmp(opt->name, "directory") == 0 && check_directory(cfg, value) < 0)
+		return -1;
+	if (strcmp(opt->name, "exec-stderr") == 0 && strcmp(value, "log") != 0 &&
+	    strcmp(value, "null") != 0) {
+		cfg_error(cfg, "option 'exec-stderr': \"%s\" is not \"log\" or \"null\"", value);
+		return -1;
+	}
+	*(const char **)result = value;
+	return 0;
+}
+
+/* The program of "exec = {...}": checked now, so that a typo is an error
+ * with a line number rather than a failure on every connection. */
+static int cb_exec(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
+{
+	struct stat st;
+
+	/* libconfuse has added the slot for this value already. */
+	if (opt->nvalues == 1) {
+		if (seen_once(cfg, opt) < 0)
+			return -1;
+		if (value[0] != '/') {
+			cfg_error(cfg, "option 'exec': \"%s\" is not an absolute path "
+				  "(no PATH search, no shell)", value);
+			return -1;
+		}
+		if (stat(value, &st) < 0) {
+			cfg_error(cfg, "option 'exec': \"%s\": %s", value, strerror(errno));
+			return -1;
+		}
+		if (!S_ISREG(st.st_mode) || !(st.st_mode & 0111)) {
+			cfg_error(cfg, "option 'exec': \"%s\" is not an executable file", value);
+			return -1;
+		}
+	}
+	*(const char **)result = value;
+	return 0;
+}
+
+static int cb_env(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
+{
+	const char *eq = strchr(value, '=');
+
+	if (opt->nvalues == 1 && seen_once(cfg, opt) < 0)
+		return -1;
+	if (!eq || eq == value || strspn(value, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+						 "0123456789_") != (size_t)(eq - value) ||
+	    (value[0] >= '0' && value[0] <= '9')) {
+		cfg_error(cfg, "option 'env': \"%s\" is not NAME=value", value);
 		return -1;
 	}
 	*(const char **)result = value;
@@ -292,6 +360,32 @@ static bool service_has_unix_path(const char *service)
 	return false;
 }
 
+/* "exec" is what handler "exec" runs, and the other exec options mean
+ * nothing to any other handler. */
+static int check_exec_options(cfg_t *cfg, cfg_t *sec)
+{
+	static const char *const exec_only[] = {
+		"exec", "env", "directory", "exec-timeout", "exec-kill-grace", "exec-stderr",
+	};
+	bool is_exec = strcmp(cfg_getstr(sec, "handler"), "exec") == 0;
+
+	if (is_exec && cfg_size(sec, "exec") == 0) {
+		cfg_error(cfg, "service '%s': handler \"exec\" needs 'exec = { \"/path/to/program\", "
+			  "... }'", cfg_title(sec));
+		return -1;
+	}
+	for (size_t i = 0; !is_exec && i < sizeof(exec_only) / sizeof(exec_only[0]); i++) {
+		const struct seen_option *s = seen_find(sec, exec_only[i]);
+
+		if (s) {
+			cfg_error(cfg, "service '%s': '%s' (line %d) applies to handler \"exec\" only",
+				  cfg_title(sec), exec_only[i], s->line);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /* Runs at a service's closing brace, so cfg->line points there. */
 static int cb_service_done(cfg_t *cfg, cfg_opt_t *opt)
 {
@@ -321,6 +415,8 @@ static int cb_service_done(cfg_t *cfg, cfg_opt_t *opt)
 			  handler_names());
 		return -1;
 	}
+	if (check_exec_options(cfg, sec) < 0)
+		return -1;
 	for (size_t i = 0; i < sizeof(unix_only) / sizeof(unix_only[0]); i++) {
 		const struct seen_option *s = seen_find(sec, unix_only[i]);
 
@@ -343,6 +439,12 @@ static cfg_opt_t service_opts[] = {
 	CFG_INT_CB("socket-mode", 0666, CFGF_NONE, cb_number),
 	CFG_STR_CB("socket-owner", NULL, CFGF_NODEFAULT, cb_string),
 	CFG_STR_CB("socket-group", NULL, CFGF_NODEFAULT, cb_string),
+	CFG_STR_LIST_CB("exec", NULL, CFGF_NODEFAULT, cb_exec),
+	CFG_STR_LIST_CB("env", NULL, CFGF_NODEFAULT, cb_env),
+	CFG_STR_CB("directory", "/", CFGF_NONE, cb_string),
+	CFG_INT_CB("exec-timeout", 0, CFGF_NONE, cb_number),
+	CFG_INT_CB("exec-kill-grace", 5000, CFGF_NONE, cb_number),
+	CFG_STR_CB("exec-stderr", "log", CFGF_NONE, cb_string),
 	CFG_END()
 };
 
@@ -402,9 +504,44 @@ fail:
 	return NULL;
 }
 
+static void *free_list(char **v)
+{
+	for (size_t i = 0; v && v[i]; i++)
+		free(v[i]);
+	free(v);
+	return NULL;
+}
+
 static char *xstrdup_or_null(const char *s)
 {
 	return s ? strdup(s) : NULL;
+}
+
+/* A NULL-terminated copy of a string list option. */
+static char **copy_list(cfg_t *sec, const char *name)
+{
+	size_t n = cfg_size(sec, name);
+	char **v = calloc(n + 1, sizeof(*v));
+
+	for (size_t i = 0; v && i < n; i++) {
+		v[i] = strdup(cfg_getnstr(sec, name, (unsigned)i));
+		if (!v[i])
+			return free_list(v);
+	}
+	return v;
+}
+
+static int build_exec(cfg_t *sec, struct service *svc)
+{
+	if (cfg_size(sec, "exec") == 0)
+		return 0;
+	svc->exec_argv = copy_list(sec, "exec");
+	svc->exec_env = copy_list(sec, "env");
+	svc->directory = strdup(cfg_getstr(sec, "directory"));
+	svc->exec_timeout_ms = (unsigned)cfg_getint(sec, "exec-timeout");
+	svc->exec_kill_grace_ms = (unsigned)cfg_getint(sec, "exec-kill-grace");
+	svc->exec_stderr_null = strcmp(cfg_getstr(sec, "exec-stderr"), "null") == 0;
+	return svc->exec_argv && svc->exec_env && svc->directory ? 0 : -1;
 }
 
 static int build_service(cfg_t *sec, struct service *svc)
@@ -426,6 +563,8 @@ static int build_service(cfg_t *sec, struct service *svc)
 		lookup_user(owner, &svc->socket_uid, NULL);
 	if (group)
 		lookup_group(group, &svc->socket_gid);
+	if (build_exec(sec, svc) < 0)
+		return -1;
 	svc->nlisten = cfg_size(sec, "listen");
 	svc->listen = calloc(svc->nlisten, sizeof(*svc->listen));
 	if (!svc->name || !svc->listen)
@@ -520,6 +659,9 @@ void conf_free(struct config *conf)
 	for (size_t i = 0; i < conf->nservices; i++) {
 		free(conf->services[i].name);
 		free(conf->services[i].listen);
+		free_list(conf->services[i].exec_argv);
+		free_list(conf->services[i].exec_env);
+		free(conf->services[i].directory);
 	}
 	free(conf->services);
 	free(conf->path);

@@ -24,6 +24,13 @@ struct service {
 	gid_t socket_gid;		/* (gid_t)-1: leave as created */
 	struct address *listen;
 	size_t nlisten;
+	/* handler "exec": the program, NULL-terminated, and what it runs with. */
+	char **exec_argv;
+	char **exec_env;		/* NAME=value from "env", NULL-terminated */
+	char *directory;		/* working directory of the helpers */
+	unsigned exec_timeout_ms;	/* 0: none */
+	unsigned exec_kill_grace_ms;	/* from SIGTERM to SIGKILL */
+	bool exec_stderr_null;		/* else the daemon's stderr */
 };
 
 struct config {

@@ -9,15 +9,17 @@
 
 struct worker;
 struct handler;
+struct service;
 
 struct conn {
 	struct ev_source src;		/* first: epoll data points here */
-	int fd;
+	int fd;				/* the socket, or whatever the handler watches instead */
 	uint32_t events;		/* what epoll waits for now */
-	uint64_t last_active_ms;
-	struct conn *older, *newer;	/* idle order: the worker's oldest first */
+	uint64_t deadline_ms;		/* UINT64_MAX: none */
+	struct conn *older, *newer;	/* the worker's list, soonest deadline first */
 	struct worker *worker;
 	const struct handler *handler;
+	const struct service *svc;
 	char peer[ADDRESS_TEXT_MAX];
 	_Alignas(16) unsigned char state[];	/* handler->state_size bytes */
 };

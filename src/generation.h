@@ -42,6 +42,7 @@ struct generation {
 	struct slot *slots;
 	size_t nslots;
 	uint64_t deadline;	/* to be ready (reload) or to finish (drain); 0: none */
+	bool quit_sent;		/* drain overran: told to close everything, kill next */
 	struct generation *next;	/* in the master's list of draining generations */
 };
 

@@ -7,6 +7,7 @@
 
 static const struct handler *const handlers[] = {
 	&handler_echo,
+	&handler_exec,
 };
 
 const struct handler *handler_find(const char *name)

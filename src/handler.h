@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 struct conn;
+struct service;
 
 /* Returned by open/ready instead of an epoll event mask: close the connection. */
 #define HANDLER_CLOSE (-1)
@@ -20,6 +21,12 @@ struct handler {
 	int (*ready)(struct conn *c, uint32_t revents);
 	/* Before the descriptor is closed; may be NULL. */
 	void (*close)(struct conn *c);
+	/* When the connection's timeout has passed: milliseconds until it is
+	 * asked again, or HANDLER_CLOSE. NULL: close it. */
+	int (*expire)(struct conn *c);
+	/* The connection timeout of a service (0: none). NULL: idle-timeout,
+	 * renewed by every event of the connection. */
+	unsigned (*timeout)(const struct service *svc);
 };
 
 const struct handler *handler_find(const char *name);
@@ -27,5 +34,6 @@ const struct handler *handler_find(const char *name);
 const char *handler_names(void);
 
 extern const struct handler handler_echo;
+extern const struct handler handler_exec;
 
 #endif

@@ -503,8 +503,16 @@ static void tend_draining(struct master *m)
 	while (*link) {
 		struct generation *g = *link;
 
-		if (g->deadline && m->now >= g->deadline) {
-			generation_kill(g, "still busy after shutdown-timeout");
+		if (g->deadline && m->now >= g->deadline && !g->quit_sent) {
+			/* Workers close what is left themselves (an exec helper is
+			 * killed with its process group), then get killed if stuck. */
+			log_warn("generation %u: shutdown-timeout passed with connections still "
+				 "open: closing them", g->id);
+			generation_quit(g);
+			g->quit_sent = true;
+			g->deadline = m->now + FAST_STOP_GRACE_MS;
+		} else if (g->deadline && m->now >= g->deadline) {
+			generation_kill(g, "did not quit in time");
 			g->deadline = 0;
 		}
 		if (generation_alive(g)) {
@@ -528,10 +536,11 @@ static void tend_timers(struct master *m)
 		m->watchdog_due = m->now + wd;
 	}
 	if (m->stopping) {
-		if (m->stop_deadline && m->now >= m->stop_deadline) {
+		if (m->stop_deadline && m->now >= m->stop_deadline && !m->fast_stop) {
+			begin_fast_stop(m, "shutdown-timeout passed");
+		} else if (m->stop_deadline && m->now >= m->stop_deadline) {
 			for (struct generation *g = m->draining; g; g = g->next)
-				generation_kill(g, m->fast_stop ? "did not quit in time" :
-						   "still busy after shutdown-timeout");
+				generation_kill(g, "did not quit in time");
 			m->stop_deadline = 0;
 		}
 		return;

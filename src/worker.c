@@ -51,37 +51,53 @@ struct worker {
 	unsigned long starved_since_log;
 	unsigned nconns;
 	struct conn *oldest, *newest;
+	unsigned conn_timeout_ms;	/* 0: none */
 	bool stopping;
 	uint64_t now;
 	unsigned long accepted, idle_closed;
 };
 
-static void idle_unlink(struct worker *w, struct conn *c)
+/* Every connection is on one list ordered by deadline, soonest first;
+ * UINT64_MAX (no deadline) sorts last. */
+static void deadline_unlink(struct worker *w, struct conn *c)
 {
 	if (c->older)
 		c->older->newer = c->newer;
-	else
+	else if (w->oldest == c)
 		w->oldest = c->newer;
 	if (c->newer)
 		c->newer->older = c->older;
-	else
+	else if (w->newest == c)
 		w->newest = c->older;
 	c->older = c->newer = NULL;
 }
 
-static void idle_touch(struct worker *w, struct conn *c)
+static void deadline_set(struct worker *w, struct conn *c, uint64_t deadline)
 {
-	c->last_active_ms = w->now;
-	if (w->newest == c)
-		return;
-	if (c->older || c->newer || w->oldest == c)
-		idle_unlink(w, c);
-	c->older = w->newest;
-	if (w->newest)
-		w->newest->newer = c;
+	struct conn *before;
+
+	deadline_unlink(w, c);
+	c->deadline_ms = deadline;
+	/* From the latest back: a renewed timeout lands at the end in one step. */
+	for (before = w->newest; before && before->deadline_ms > deadline; before = before->older)
+		;
+	c->older = before;
+	c->newer = before ? before->newer : w->oldest;
+	if (c->newer)
+		c->newer->older = c;
+	else
+		w->newest = c;
+	if (before)
+		before->newer = c;
 	else
 		w->oldest = c;
-	w->newest = c;
+}
+
+/* Renews an idle timeout; a handler with its own timeout set it at open. */
+static void conn_touch(struct worker *w, struct conn *c)
+{
+	if (!c->handler->timeout && w->conn_timeout_ms)
+		deadline_set(w, c, w->now + w->conn_timeout_ms);
 }
 
 static void conn_close(struct worker *w, struct conn *c)
@@ -91,7 +107,7 @@ static void conn_close(struct worker *w, struct conn *c)
 	/* Explicit: a descriptor shared with a child stays in the set after close(). */
 	epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
-	idle_unlink(w, c);
+	deadline_unlink(w, c);
 	free(c);
 	w->nconns--;
 	/* A descriptor just came free: stop waiting out an EMFILE pause. */
@@ -133,16 +149,18 @@ static void conn_open(struct worker *w, int fd, const struct sockaddr *peer, soc
 	c->fd = fd;
 	c->worker = w;
 	c->handler = h;
+	c->svc = w->svc;
 	address_format(peer, plen, c->peer, sizeof(c->peer));
 	w->nconns++;
-	idle_touch(w, c);
+	deadline_set(w, c, w->conn_timeout_ms ? w->now + w->conn_timeout_ms : UINT64_MAX);
 	want = h->open(c);
 	if (want == HANDLER_CLOSE || want == 0) {
 		conn_close(w, c);
 		return;
 	}
+	/* The handler may watch another descriptor than the socket (exec: a pidfd). */
 	ev = (struct epoll_event){ .events = (uint32_t)want, .data.ptr = c };
-	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0) {
 		log_errno(LOG_ERR, errno, "epoll_ctl(ADD) %s", c->peer);
 		conn_close(w, c);
 		return;
@@ -270,14 +288,21 @@ static void handle_control(struct worker *w, uint32_t events)
 	}
 }
 
-static void expire_idle(struct worker *w)
+static void expire_deadlines(struct worker *w)
 {
-	unsigned timeout = w->svc->idle_timeout_ms;
+	while (w->oldest && w->oldest->deadline_ms <= w->now) {
+		struct conn *c = w->oldest;
+		int more = c->handler->expire ? c->handler->expire(c) : HANDLER_CLOSE;
 
-	while (timeout && w->oldest && w->oldest->last_active_ms + timeout <= w->now) {
-		log_debug("%s: idle for %u ms, closing", w->oldest->peer, timeout);
-		w->idle_closed++;
-		conn_close(w, w->oldest);
+		if (more > 0) {
+			deadline_set(w, c, w->now + (unsigned)more);
+			continue;
+		}
+		if (!c->handler->expire) {
+			log_debug("%s: idle for %u ms, closing", c->peer, w->conn_timeout_ms);
+			w->idle_closed++;
+		}
+		conn_close(w, c);
 	}
 }
 
@@ -285,12 +310,9 @@ static int next_timeout(const struct worker *w)
 {
 	uint64_t deadline = w->accept_paused_until;
 
-	if (w->svc->idle_timeout_ms && w->oldest) {
-		uint64_t idle = w->oldest->last_active_ms + w->svc->idle_timeout_ms;
-
-		if (!deadline || idle < deadline)
-			deadline = idle;
-	}
+	if (w->oldest && w->oldest->deadline_ms != UINT64_MAX &&
+	    (!deadline || w->oldest->deadline_ms < deadline))
+		deadline = w->oldest->deadline_ms;
 	return clock_timeout_until(deadline, w->now);
 }
 
@@ -305,7 +327,7 @@ static void dispatch(struct worker *w, struct epoll_event *ev)
 	case EV_CONN: {
 		struct conn *c = (struct conn *)src;
 
-		idle_touch(w, c);
+		conn_touch(w, c);
 		conn_apply(w, c, c->handler->ready(c, ev->events));
 		break;
 	}
@@ -386,6 +408,8 @@ int worker_main(const struct worker_params *p)
 	struct worker w = {
 		.svc = p->svc, .epfd = -1, .sigfd = -1, .ctlfd = p->ctl_fd,
 		.ls = p->listeners, .nls = p->nlisteners,
+		.conn_timeout_ms = p->svc->handler->timeout ? p->svc->handler->timeout(p->svc) :
+							      p->svc->idle_timeout_ms,
 	};
 	struct epoll_event events[MAX_EVENTS];
 	int rc;
@@ -407,7 +431,7 @@ int worker_main(const struct worker_params *p)
 			dispatch(&w, &events[i]);
 		if (w.accept_paused_until && w.now >= w.accept_paused_until)
 			w.accept_paused_until = 0;
-		expire_idle(&w);
+		expire_deadlines(&w);
 		update_accepting(&w);
 	}
 	log_debug("exiting: %lu connections served, %lu closed idle", w.accepted, w.idle_closed);

@@ -175,7 +175,7 @@ START_TEST(refusals)
 	assert_refused(ECHO_SVC("127.0.0.1:99999"), 2, "bad listen address");
 	assert_refused(ECHO_SVC("example.com:80"), 2, "host names are not resolved");
 	assert_refused("service a {\n  listen = { \"127.0.0.1:9\" }\n  handler = \"nope\"\n}\n", 3,
-		       "unknown handler \"nope\" (known: echo)");
+		       "unknown handler \"nope\" (known: echo, exec)");
 	assert_refused("service a {\n  listen = { \"127.0.0.1:9\" }\n}\n", 3, "has no 'handler'");
 	assert_refused("service a {\n  handler = \"echo\"\n}\n", 3, "has no 'listen' address");
 	assert_refused("service a {\n  listen = { \"127.0.0.1:9\" }\n  listen = { \"127.0.0.1:8\" }\n"
@@ -230,6 +230,55 @@ START_TEST(numbers_are_decimal_and_ranged)
 	ck_assert_int_eq(conf->services[0].socket_mode, 0660);
 	ck_assert_uint_eq(conf->services[0].workers, 10);
 	ck_assert_uint_eq(conf->services[0].idle_timeout_ms, 0);
+	conf_free(conf);
+}
+END_TEST
+
+#define EXEC_SVC(lines) "service e {\n  listen = { \"127.0.0.1:9\" }\n  handler = \"exec\"\n" \
+	lines "}\n"
+
+/* The exec handler's options: the program must exist, each line named. */
+START_TEST(exec_options)
+{
+	char err[CONF_ERR_MAX];
+	struct config *conf;
+	const struct service *svc;
+
+	assert_refused(EXEC_SVC(""), 4, "handler \"exec\" needs 'exec = {");
+	assert_refused(EXEC_SVC("  exec = { \"cat\" }\n"), 4, "\"cat\" is not an absolute path");
+	assert_refused(EXEC_SVC("  exec = { \"/no/such/prog\" }\n"), 4,
+		       "\"/no/such/prog\": No such file or directory");
+	assert_refused(EXEC_SVC("  exec = { \"/etc/passwd\" }\n"), 4, "not an executable file");
+	assert_refused(EXEC_SVC("  exec = { \"/bin/cat\" }\n  env = { \"1X=y\" }\n"), 5,
+		       "\"1X=y\" is not NAME=value");
+	assert_refused(EXEC_SVC("  exec = { \"/bin/cat\" }\n  env = { \"NOEQUALS\" }\n"), 5,
+		       "not NAME=value");
+	assert_refused(EXEC_SVC("  exec = { \"/bin/cat\" }\n  directory = \"/no/dir\"\n"), 5,
+		       "\"/no/dir\" is not a directory");
+	assert_refused(EXEC_SVC("  exec = { \"/bin/cat\" }\n  exec-stderr = \"file\"\n"), 5,
+		       "is not \"log\" or \"null\"");
+	assert_refused(EXEC_SVC("  exec = { \"/bin/cat\" }\n  exec-timeout = 25h\n"), 5,
+		       "out of range");
+	assert_refused(EXEC_SVC("  exec = { \"/bin/cat\" }\n  exec = { \"/bin/cat\" }\n"), 5,
+		       "option 'exec' is given twice (first at line 4)");
+	assert_refused("service a {\n  listen = { \"127.0.0.1:9\" }\n  handler = \"echo\"\n"
+		       "  exec = { \"/bin/cat\" }\n}\n", 5,
+		       "'exec' (line 4) applies to handler \"exec\" only");
+
+	conf = load(EXEC_SVC("  exec = { \"/bin/echo\", \"-n\", \"\" }\n"
+			     "  env = { \"LANG=C\", \"PATH=/bin\" }\n  directory = \"/tmp\"\n"
+			     "  exec-timeout = 2s\n  exec-stderr = \"null\"\n"), err, sizeof(err));
+	ck_assert_msg(conf != NULL, "%s", err);
+	svc = &conf->services[0];
+	ck_assert_str_eq(svc->exec_argv[0], "/bin/echo");
+	ck_assert_str_eq(svc->exec_argv[2], "");	/* empty arguments are arguments */
+	ck_assert_ptr_null(svc->exec_argv[3]);
+	ck_assert_str_eq(svc->exec_env[1], "PATH=/bin");
+	ck_assert_ptr_null(svc->exec_env[2]);
+	ck_assert_str_eq(svc->directory, "/tmp");
+	ck_assert_uint_eq(svc->exec_timeout_ms, 2000);
+	ck_assert_uint_eq(svc->exec_kill_grace_ms, 5000);
+	ck_assert(svc->exec_stderr_null);
 	conf_free(conf);
 }
 END_TEST
@@ -332,6 +381,7 @@ int main(void)
 	tcase_add_test(tc, refusals);
 	tcase_add_test(tc, numbers_are_decimal_and_ranged);
 	tcase_add_test(tc, unix_options_need_unix_listener);
+	tcase_add_test(tc, exec_options);
 	tcase_add_test(tc, decimal_and_duration_parsers);
 	tcase_add_test(tc, missing_file);
 	tcase_add_test(tc, check_mode);

@@ -1,0 +1,269 @@
+/* exec.c - the exec handler: runs a program per connection, inetd/UCSPI style, and supervises it.
+ *
+ * The connection becomes the helper's stdin and stdout, the daemon's stderr
+ * (or /dev/null) its stderr. Nothing else reaches it: every other descriptor
+ * of a worker is close-on-exec. The worker keeps no copy of the connection,
+ * only a pidfd of the helper in its epoll set, so the client sees EOF when
+ * the helper is done and the helper cannot keep a listener alive. What the
+ * helper started in its process group is sent SIGTERM when it exits.
+ *
+ * vfork+execve rather than posix_spawn: the helper needs PR_SET_PDEATHSIG
+ * (a worker killed with SIGKILL must not leave helpers holding clients) and
+ * its own process group (so a timeout can end what it forked, and a "kill 0"
+ * in a helper script cannot reach the worker), and posix_spawn offers the
+ * group but not the death signal. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/pidfd.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "conn.h"
+#include "handler.h"
+#include "log.h"
+
+#define DEFAULT_PATH "PATH=/usr/local/bin:/usr/bin:/bin"
+#define UCSPI_VARS 6		/* PROTO and at most five more */
+#define REAP_WAIT_MS 1000	/* after SIGKILL, for the exit to show up */
+
+struct exec_state {
+	pid_t pid;		/* 0 once reaped */
+	unsigned signals_sent;	/* 0, then SIGTERM, then SIGKILL */
+};
+
+/* The UCSPI variables of tcpserver and unixserver, so their programs run unchanged. */
+static size_t ucspi_env(int fd, char vars[UCSPI_VARS][160])
+{
+	struct sockaddr_storage local, remote;
+	socklen_t llen = sizeof(local), rlen = sizeof(remote);
+	char text[ADDRESS_TEXT_MAX], *colon;
+	size_t n = 0;
+
+	if (getsockname(fd, (struct sockaddr *)&local, &llen) < 0)
+		return 0;
+	if (local.ss_family == AF_UNIX) {
+		struct ucred cred;
+		socklen_t clen = sizeof(cred);
+
+		address_format((struct sockaddr *)&local, llen, text, sizeof(text));
+		snprintf(vars[n++], 160, "PROTO=UNIX");
+		snprintf(vars[n++], 160, "UNIXLOCALPATH=%s", text + strlen("unix:"));
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0) {
+			snprintf(vars[n++], 160, "UNIXREMOTEPID=%ld", (long)cred.pid);
+			snprintf(vars[n++], 160, "UNIXREMOTEEUID=%u", (unsigned)cred.uid);
+			snprintf(vars[n++], 160, "UNIXREMOTEEGID=%u", (unsigned)cred.gid);
+		}
+		return n;
+	}
+	snprintf(vars[n++], 160, "PROTO=TCP");
+	if (getpeername(fd, (struct sockaddr *)&remote, &rlen) < 0)
+		return n;
+	for (int side = 0; side < 2; side++) {
+		const char *prefix = side ? "TCPREMOTE" : "TCPLOCAL";
+
+		/* "1.2.3.4:80" or "[::1]:80", as every log line shows it. */
+		address_format(side ? (struct sockaddr *)&remote : (struct sockaddr *)&local,
+			       side ? rlen : llen, text, sizeof(text));
+		colon = strrchr(text, ':');
+		if (!colon)
+			continue;
+		*colon = '\0';
+		if (text[0] == '[') {
+			text[strlen(text) - 1] = '\0';
+			snprintf(vars[n++], 160, "%sIP=%s", prefix, text + 1);
+		} else {
+			snprintf(vars[n++], 160, "%sIP=%s", prefix, text);
+		}
+		snprintf(vars[n++], 160, "%sPORT=%s", prefix, colon + 1);
+	}
+	return n;
+}
+
+/* In the vfork child: only async-signal-safe calls, no memory of the parent touched. */
+static void __attribute__((noreturn)) exec_child(const struct service *svc, int sock,
+						 char **envp)
+{
+	static const int reset[] = { SIGPIPE, SIGINT, SIGQUIT, SIGHUP, SIGTERM, SIGCHLD };
+	struct sigaction dfl = { .sa_handler = SIG_DFL };
+	sigset_t none;
+	int null_fd;
+
+	setpgid(0, 0);
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	for (size_t i = 0; i < sizeof(reset) / sizeof(reset[0]); i++)
+		sigaction(reset[i], &dfl, NULL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	if (dup2(sock, STDIN_FILENO) < 0 || dup2(sock, STDOUT_FILENO) < 0)
+		_exit(126);
+	if (svc->exec_stderr_null) {
+		null_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+		if (null_fd < 0 || dup2(null_fd, STDERR_FILENO) < 0)
+			_exit(126);
+	}
+	if (chdir(svc->directory) < 0) {
+		static const char msg[] = "preforkd: exec helper: chdir failed\n";
+
+		(void)!write(STDERR_FILENO, msg, sizeof(msg) - 1);
+		_exit(126);
+	}
+	execve(svc->exec_argv[0], svc->exec_argv, envp);
+	{
+		static const char msg[] = "preforkd: exec helper: execve failed\n";
+
+		(void)!write(STDERR_FILENO, msg, sizeof(msg) - 1);
+	}
+	_exit(127);
+}
+
+static pid_t spawn(const struct service *svc, int sock)
+{
+	char vars[UCSPI_VARS][160];
+	size_t nenv = 0, nvars = ucspi_env(sock, vars), i;
+	bool has_path = false;
+	char **envp;
+	pid_t pid;
+
+	for (i = 0; svc->exec_env[i]; i++)
+		has_path |= strncmp(svc->exec_env[i], "PATH=", 5) == 0;
+	envp = calloc(i + nvars + 2, sizeof(*envp));
+	if (!envp)
+		return -1;
+	if (!has_path)
+		envp[nenv++] = (char *)DEFAULT_PATH;
+	for (i = 0; svc->exec_env[i]; i++)
+		envp[nenv++] = svc->exec_env[i];
+	for (i = 0; i < nvars; i++)
+		envp[nenv++] = vars[i];
+	pid = vfork();
+	if (pid == 0)
+		exec_child(svc, sock, envp);
+	free(envp);
+	return pid;
+}
+
+static int exec_open(struct conn *c)
+{
+	struct exec_state *st = (struct exec_state *)c->state;
+	const struct service *svc = c->svc;
+	int pidfd;
+
+	st->pid = spawn(svc, c->fd);
+	if (st->pid < 0) {
+		log_errno(LOG_ERR, errno, "%s: vfork for %s", c->peer, svc->exec_argv[0]);
+		st->pid = 0;
+		return HANDLER_CLOSE;
+	}
+	pidfd = pidfd_open(st->pid, 0);	/* close-on-exec by design */
+	if (pidfd < 0) {
+		log_errno(LOG_ERR, errno, "%s: pidfd_open %ld", c->peer, (long)st->pid);
+		kill(-st->pid, SIGKILL);
+		waitpid(st->pid, NULL, 0);	/* SIGKILL cannot be refused */
+		st->pid = 0;
+		return HANDLER_CLOSE;
+	}
+	/* The helper has the connection now; from here on we watch the helper. */
+	close(c->fd);
+	c->fd = pidfd;
+	log_debug("%s: started %s, pid %ld", c->peer, svc->exec_argv[0], (long)st->pid);
+	return EPOLLIN;
+}
+
+/* Reaps the helper if it has exited; logs an exit that was not clean. */
+static bool reap(struct conn *c)
+{
+	struct exec_state *st = (struct exec_state *)c->state;
+	siginfo_t si = { 0 };
+
+	if (!st->pid)
+		return true;
+	if (waitid(P_PIDFD, (id_t)c->fd, &si, WEXITED | WNOHANG | WNOWAIT) < 0) {
+		log_errno(LOG_ERR, errno, "%s: waitid helper %ld", c->peer, (long)st->pid);
+		st->pid = 0;
+		return true;
+	}
+	if (si.si_pid == 0)
+		return false;
+	/* What the helper left running in its group would hold the client
+	 * forever; it ends with the helper. The zombie still holds the group
+	 * id here, so the signal cannot reach anyone else. */
+	kill(-st->pid, SIGTERM);
+	waitid(P_PIDFD, (id_t)c->fd, &si, WEXITED | WNOHANG);
+	if (si.si_code == CLD_EXITED && si.si_status != 0)
+		log_warn("%s: helper %s (pid %ld) exited with status %d", c->peer,
+			 c->svc->exec_argv[0], (long)st->pid, si.si_status);
+	else if (si.si_code != CLD_EXITED)
+		log_warn("%s: helper %s (pid %ld) killed by signal %d (%s)", c->peer,
+			 c->svc->exec_argv[0], (long)st->pid, si.si_status, strsignal(si.si_status));
+	st->pid = 0;
+	return true;
+}
+
+static int exec_ready(struct conn *c, uint32_t revents)
+{
+	(void)revents;
+	return reap(c) ? HANDLER_CLOSE : EPOLLIN;
+}
+
+/* exec-timeout: SIGTERM to the helper's group, SIGKILL after the grace. */
+static int exec_expire(struct conn *c)
+{
+	struct exec_state *st = (struct exec_state *)c->state;
+
+	if (reap(c))
+		return HANDLER_CLOSE;
+	switch (st->signals_sent++) {
+	case 0:
+		log_warn("%s: helper %s (pid %ld) still running after exec-timeout (%u ms): "
+			 "sending SIGTERM", c->peer, c->svc->exec_argv[0], (long)st->pid,
+			 c->svc->exec_timeout_ms);
+		kill(-st->pid, SIGTERM);
+		return c->svc->exec_kill_grace_ms ? (int)c->svc->exec_kill_grace_ms : 1;
+	case 1:
+		log_warn("%s: helper %s (pid %ld) ignored SIGTERM: sending SIGKILL", c->peer,
+			 c->svc->exec_argv[0], (long)st->pid);
+		kill(-st->pid, SIGKILL);
+		return REAP_WAIT_MS;
+	default:
+		return HANDLER_CLOSE;	/* unkillable for now; init reaps it later */
+	}
+}
+
+/* The worker is quitting (or gave up waiting): the helper goes with it. */
+static void exec_close(struct conn *c)
+{
+	struct exec_state *st = (struct exec_state *)c->state;
+
+	if (reap(c))
+		return;
+	log_notice("%s: killing helper %s (pid %ld)", c->peer, c->svc->exec_argv[0],
+		   (long)st->pid);
+	kill(-st->pid, SIGKILL);
+}
+
+static unsigned exec_timeout(const struct service *svc)
+{
+	return svc->exec_timeout_ms;
+}
+
+const struct handler handler_exec = {
+	.name = "exec",
+	.state_size = sizeof(struct exec_state),
+	.open = exec_open,
+	.ready = exec_ready,
+	.close = exec_close,
+	.expire = exec_expire,
+	.timeout = exec_timeout,
+};
