@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -37,6 +38,7 @@
 #define DEFAULT_PATH "PATH=/usr/local/bin:/usr/bin:/bin"
 #define UCSPI_VARS 6		/* PROTO and at most five more */
 #define REAP_WAIT_MS 1000	/* after SIGKILL, for the exit to show up */
+#define CLOSE_REAP_WAIT_MS 100	/* the same, when the worker is closing everything */
 
 struct exec_state {
 	pid_t pid;		/* 0 once reaped */
@@ -158,8 +160,13 @@ static int exec_open(struct conn *c)
 {
 	struct exec_state *st = (struct exec_state *)c->state;
 	const struct service *svc = c->svc;
-	int pidfd;
+	int pidfd, flags = fcntl(c->fd, F_GETFL);
 
+	/* accept4 made it non-blocking for us; programs expect a blocking stdin. */
+	if (flags < 0 || fcntl(c->fd, F_SETFL, flags & ~O_NONBLOCK) < 0) {
+		log_errno(LOG_ERR, errno, "%s: fcntl", c->peer);
+		return HANDLER_CLOSE;
+	}
 	st->pid = spawn(svc, c->fd);
 	if (st->pid < 0) {
 		log_errno(LOG_ERR, errno, "%s: vfork for %s", c->peer, svc->exec_argv[0]);
@@ -251,6 +258,10 @@ static void exec_close(struct conn *c)
 	log_notice("%s: killing helper %s (pid %ld)", c->peer, c->svc->exec_argv[0],
 		   (long)st->pid);
 	kill(-st->pid, SIGKILL);
+	/* Reap it ourselves if it dies in time (SIGKILL is not refused, only a
+	 * process stuck in the kernel takes longer); init gets it otherwise. */
+	if (poll(&(struct pollfd){ .fd = c->fd, .events = POLLIN }, 1, CLOSE_REAP_WAIT_MS) > 0)
+		reap(c);
 }
 
 static unsigned exec_timeout(const struct service *svc)

@@ -1,0 +1,392 @@
+/* check_exec.c - the exec handler through the real daemon: descriptor hygiene,
+ * UCSPI environment, many helpers at once, timeouts, stop, bytes through cat. */
+#include "config.h"
+
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "testlib.h"
+
+#define CAT_ROUNDS 1000
+#define CONCURRENT_HELPERS 50
+
+static char conf_text[4096];
+
+/* One exec service on 127.0.0.1:port, [::1]:port (where there is IPv6) and
+ * @DIR@/x.sock. */
+static const char *exec_conf(uint16_t port, const char *exec, const char *extra)
+{
+	char v6[32] = "";
+
+	if (tl_ipv6_loopback())
+		snprintf(v6, sizeof(v6), ", \"[::1]:%u\"", port);
+	snprintf(conf_text, sizeof(conf_text),
+		 "shutdown-timeout = 1h\n"
+		 "service x {\n"
+		 "  listen = { \"127.0.0.1:%u\", \"unix:@DIR@/x.sock\"%s }\n"
+		 "  handler = \"exec\"\n"
+		 "  exec = { %s }\n"
+		 "  workers = 1\n"
+		 "  max-connections = 200\n"
+		 "%s"
+		 "}\n", port, v6, exec, extra);
+	return conf_text;
+}
+
+/* Everything the peer sends until EOF, within timeout_ms; NULL on timeout. */
+static char *read_all(int fd, int timeout_ms)
+{
+	uint64_t deadline = tl_now_ms() + (uint64_t)timeout_ms;
+	size_t len = 0, cap = 8192;
+	char *buf = malloc(cap);
+
+	ck_assert_ptr_nonnull(buf);
+	for (;;) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+
+		if (tl_now_ms() >= deadline) {
+			free(buf);
+			return NULL;
+		}
+		if (poll(&pfd, 1, 50) <= 0)
+			continue;
+		n = recv(fd, buf + len, cap - len - 1, 0);
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		if (cap - len < 1024) {
+			cap *= 2;
+			buf = realloc(buf, cap);
+			ck_assert_ptr_nonnull(buf);
+		}
+	}
+	buf[len] = '\0';
+	return buf;
+}
+
+/* SIGINT: helpers still running are killed, not waited for (shutdown-timeout is 1 h). */
+static void stop_fast(struct daemon *d)
+{
+	kill(d->pid, SIGINT);
+	ck_assert_int_eq(tl_exit_code(daemon_wait_exit(d, 5000)), 0);
+	daemon_stop(d);
+}
+
+static char *dir_path(const struct daemon *d, const char *name)
+{
+	static char path[256];
+
+	snprintf(path, sizeof(path), "%s/%s", d->dir, name);
+	return path;
+}
+
+/* The helper's only descriptors are 0, 1 and 2: seen by the helper itself
+ * (ls adds its own directory fd, 3) and from outside, in /proc. */
+START_TEST(helper_gets_only_stdio)
+{
+	uint16_t port = tl_free_port();
+	struct daemon d;
+	char *out, path[64];
+	pid_t workers[1], helper = 0;
+	int fd, n = 0;
+	DIR *dir;
+	struct dirent *e;
+
+	daemon_start_ready(&d, exec_conf(port, "\"/bin/ls\", \"/proc/self/fd\"", ""), NULL);
+	fd = tl_connect_tcp("127.0.0.1", port);
+	out = read_all(fd, 5000);
+	ck_assert_ptr_nonnull(out);
+	ck_assert_str_eq(out, "0\n1\n2\n3\n");
+	free(out);
+	close(fd);
+	daemon_stop(&d);
+
+	daemon_start_ready(&d, exec_conf(port, "\"/bin/sleep\", \"30\"", ""), NULL);
+	fd = tl_connect_tcp("127.0.0.1", port);
+	ck_assert_uint_eq(daemon_workers(&d, workers, 1), 1);
+	for (uint64_t t0 = tl_now_ms(); !helper; usleep(5000)) {
+		char *kids;
+
+		snprintf(path, sizeof(path), "/proc/%ld/task/%ld/children", (long)workers[0],
+			 (long)workers[0]);
+		kids = tl_read_file(path);
+		helper = (pid_t)strtol(kids, NULL, 10);
+		free(kids);
+		ck_assert_msg(tl_now_ms() - t0 < 5000, "no helper started");
+	}
+	snprintf(path, sizeof(path), "/proc/%ld/fd", (long)helper);
+	ck_assert_ptr_nonnull(dir = opendir(path));
+	while ((e = readdir(dir)))
+		if (e->d_name[0] != '.') {
+			ck_assert_msg(strcmp(e->d_name, "0") == 0 || strcmp(e->d_name, "1") == 0 ||
+				      strcmp(e->d_name, "2") == 0, "helper has fd %s", e->d_name);
+			n++;
+		}
+	closedir(dir);
+	ck_assert_int_eq(n, 3);
+	close(fd);
+	stop_fast(&d);
+	ck_assert_int_eq(kill(helper, 0), -1);	/* the helper went with the worker */
+}
+END_TEST
+
+static bool has_line(const char *text, const char *line)
+{
+	size_t len = strlen(line);
+
+	for (const char *p = text; (p = strstr(p, line)); p += len)
+		if ((p == text || p[-1] == '\n') && (p[len] == '\n' || p[len] == '\0'))
+			return true;
+	return false;
+}
+
+static char *env_of_connection(int fd)
+{
+	char *out;
+
+	ck_assert_int_ge(fd, 0);
+	out = read_all(fd, 5000);
+	ck_assert_ptr_nonnull(out);
+	close(fd);
+	return out;
+}
+
+/* tcpserver's and unixserver's variables, a clean environment, nothing of ours. */
+START_TEST(ucspi_environment)
+{
+	uint16_t port = tl_free_port();
+	struct daemon d;
+	char line[320], *out;
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int fd;
+
+	daemon_start_ready(&d, exec_conf(port, "\"/usr/bin/env\"", "  env = { \"GREETING=hi\" }\n"),
+			   NULL);
+	fd = tl_connect_tcp("127.0.0.1", port);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&ss, &len), 0);
+	out = env_of_connection(fd);
+	ck_assert_msg(has_line(out, "PROTO=TCP"), "%s", out);
+	ck_assert(has_line(out, "TCPLOCALIP=127.0.0.1"));
+	snprintf(line, sizeof(line), "TCPLOCALPORT=%u", port);
+	ck_assert(has_line(out, line));
+	ck_assert(has_line(out, "TCPREMOTEIP=127.0.0.1"));
+	snprintf(line, sizeof(line), "TCPREMOTEPORT=%u", ntohs(((struct sockaddr_in *)&ss)->sin_port));
+	ck_assert(has_line(out, line));
+	ck_assert(has_line(out, "GREETING=hi"));
+	ck_assert(has_line(out, "PATH=/usr/local/bin:/usr/bin:/bin"));
+	ck_assert(!strstr(out, "NOTIFY_SOCKET") && !strstr(out, "HOME=") && !strstr(out, "LISTEN_"));
+	free(out);
+
+	if (tl_ipv6_loopback()) {
+		out = env_of_connection(tl_connect_tcp("::1", port));
+		ck_assert_msg(has_line(out, "TCPLOCALIP=::1"), "%s", out);
+		ck_assert(has_line(out, "TCPREMOTEIP=::1"));
+		free(out);
+	}
+
+	out = env_of_connection(tl_connect_unix(dir_path(&d, "x.sock")));
+	ck_assert_msg(has_line(out, "PROTO=UNIX"), "%s", out);
+	snprintf(line, sizeof(line), "UNIXLOCALPATH=%s", dir_path(&d, "x.sock"));
+	ck_assert(has_line(out, line));
+	snprintf(line, sizeof(line), "UNIXREMOTEPID=%ld", (long)getpid());
+	ck_assert(has_line(out, line));
+	snprintf(line, sizeof(line), "UNIXREMOTEEUID=%u", (unsigned)geteuid());
+	ck_assert(has_line(out, line));
+	snprintf(line, sizeof(line), "UNIXREMOTEEGID=%u", (unsigned)getegid());
+	ck_assert(has_line(out, line));
+	ck_assert(!has_line(out, "PROTO=TCP"));
+	free(out);
+	daemon_stop(&d);
+}
+END_TEST
+
+/* A thousand connections through /bin/cat: every byte back, in order. */
+START_TEST(cat_round_trips_exactly)
+{
+	uint16_t port = tl_free_port();
+	struct daemon d;
+	char buf[4096];
+
+	daemon_start_ready(&d, exec_conf(port, "\"/bin/cat\"", ""), NULL);
+	srand(42);
+	for (int i = 0; i < CAT_ROUNDS; i++) {
+		size_t len = 1 + (size_t)rand() % sizeof(buf);
+		int fd = i % 2 ? tl_connect_unix(dir_path(&d, "x.sock")) :
+				 tl_connect_tcp("127.0.0.1", port);
+		char c;
+
+		for (size_t j = 0; j < len; j++)
+			buf[j] = (char)rand();
+		ck_assert_int_ge(fd, 0);
+		ck_assert_msg(tl_echo(fd, buf, len, 5000), "round %d", i);
+		shutdown(fd, SHUT_WR);
+		ck_assert_int_eq(recv(fd, &c, 1, 0), 0);	/* cat saw EOF and exited */
+		close(fd);
+	}
+	ck_assert(!daemon_log_contains(&d, "warning:"));
+	daemon_stop(&d);
+}
+END_TEST
+
+/* One worker supervises many helpers at once and keeps accepting. */
+START_TEST(many_helpers_at_once)
+{
+	uint16_t port = tl_free_port();
+	int fds[CONCURRENT_HELPERS];
+	struct daemon d;
+
+	daemon_start_ready(&d, exec_conf(port, "\"/bin/cat\"", ""), NULL);
+	for (int i = 0; i < CONCURRENT_HELPERS; i++) {
+		fds[i] = tl_connect_tcp("127.0.0.1", port);
+		ck_assert_int_ge(fds[i], 0);
+		ck_assert_msg(tl_echo(fds[i], "held", 4, 5000), "helper %d", i);
+	}
+	ck_assert(tl_echo_tcp(port, "one more while 50 run"));
+	for (int i = 0; i < CONCURRENT_HELPERS; i++)
+		ck_assert(tl_echo(fds[i], "still", 5, 5000));
+	for (int i = 0; i < CONCURRENT_HELPERS; i++)
+		close(fds[i]);
+	daemon_stop(&d);
+}
+END_TEST
+
+/* Helpers that exit at once, fail, never read, or leave a background child. */
+START_TEST(helper_behaviours)
+{
+	uint16_t port = tl_free_port();
+	struct daemon d;
+	char *out, needle[96];
+	int fd;
+
+	daemon_start_ready(&d, exec_conf(port, "\"/bin/false\"", ""), NULL);
+	fd = tl_connect_tcp("127.0.0.1", port);
+	out = read_all(fd, 5000);
+	ck_assert_ptr_nonnull(out);	/* EOF at once */
+	free(out);
+	close(fd);
+	snprintf(needle, sizeof(needle), "helper /bin/false (pid ");
+	ck_assert(daemon_wait_log(&d, needle, 5000));
+	ck_assert(daemon_log_contains(&d, ") exited with status 1"));
+	daemon_stop(&d);
+
+	/* The shell answers and exits; its background sleep would hold the
+	 * client for 300 s, but it ends with the helper. */
+	daemon_start_ready(&d, exec_conf(port, "\"/bin/sh\", \"-c\", \"sleep 300 & echo started\"", ""),
+			   NULL);
+	fd = tl_connect_tcp("127.0.0.1", port);
+	out = read_all(fd, 5000);
+	ck_assert_ptr_nonnull(out);
+	ck_assert_str_eq(out, "started\n");
+	free(out);
+	close(fd);
+	daemon_stop(&d);
+}
+END_TEST
+
+/* exec-timeout: SIGTERM first, SIGKILL for a helper that ignores it. */
+START_TEST(exec_timeout_ends_hung_helpers)
+{
+	uint16_t port = tl_free_port();
+	struct daemon d;
+	uint64_t t0;
+	char *out;
+	int fd;
+
+	daemon_start_ready(&d, exec_conf(port, "\"/bin/sleep\", \"300\"", "  exec-timeout = 300ms\n"),
+			   NULL);
+	t0 = tl_now_ms();
+	fd = tl_connect_tcp("127.0.0.1", port);
+	out = read_all(fd, 5000);
+	ck_assert_ptr_nonnull(out);
+	ck_assert_uint_lt(tl_now_ms() - t0, 3000);
+	free(out);
+	close(fd);
+	ck_assert(daemon_wait_log(&d, "still running after exec-timeout (300 ms): sending SIGTERM", 2000));
+	daemon_stop(&d);
+
+	daemon_start_ready(&d, exec_conf(port, "\"/bin/sh\", \"-c\", \"trap '' TERM; sleep 300\"",
+					 "  exec-timeout = 300ms\n  exec-kill-grace = 300ms\n"), NULL);
+	t0 = tl_now_ms();
+	fd = tl_connect_tcp("127.0.0.1", port);
+	out = read_all(fd, 5000);
+	ck_assert_ptr_nonnull(out);
+	ck_assert_uint_lt(tl_now_ms() - t0, 3000);
+	free(out);
+	close(fd);
+	ck_assert(daemon_wait_log(&d, "ignored SIGTERM: sending SIGKILL", 2000));
+	ck_assert(daemon_wait_log(&d, "killed by signal 9", 2000));
+	daemon_stop(&d);
+}
+END_TEST
+
+/* A stop while a helper still runs: the port and the path are free at once
+ * for a new instance, and a fast stop then ends the helper. */
+START_TEST(stop_with_helper_running)
+{
+	uint16_t port = tl_free_port();
+	struct daemon a, b;
+	char conf[4096], path[256], *p, *out;
+	int fd, c;
+
+	daemon_start_ready(&a, exec_conf(port, "\"/bin/sleep\", \"300\"", ""), NULL);
+	fd = tl_connect_tcp("127.0.0.1", port);
+	ck_assert_int_ge(fd, 0);
+	ck_assert(daemon_wait_log(&a, "stopping", 0) == false);
+	kill(a.pid, SIGTERM);
+	ck_assert(daemon_wait_log(&a, "1 connections in flight", 5000));
+
+	/* b: the same port and a's socket path, helpers that answer at once. */
+	snprintf(conf, sizeof(conf), "%s", exec_conf(port, "\"/bin/echo\", \"b\"", ""));
+	p = strstr(conf, "@DIR@");
+	snprintf(path, sizeof(path), "%s%s", a.dir, p + 5);
+	snprintf(p, sizeof(conf) - (size_t)(p - conf), "%s", path);
+	daemon_start_ready(&b, conf, NULL);
+	c = tl_connect_tcp("127.0.0.1", port);
+	ck_assert_str_eq(out = read_all(c, 5000), "b\n");
+	free(out);
+	close(c);
+	c = tl_connect_unix(dir_path(&a, "x.sock"));
+	ck_assert_str_eq(out = read_all(c, 5000), "b\n");
+	free(out);
+	close(c);
+	daemon_stop(&b);
+
+	kill(a.pid, SIGINT);
+	ck_assert_int_eq(tl_exit_code(daemon_wait_exit(&a, 5000)), 0);
+	out = read_all(fd, 5000);	/* the helper is gone: EOF */
+	ck_assert_ptr_nonnull(out);
+	free(out);
+	close(fd);
+	daemon_stop(&a);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("exec");
+	TCase *tc = tcase_create("exec");
+
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, helper_gets_only_stdio);
+	tcase_add_test(tc, ucspi_environment);
+	tcase_add_test(tc, cat_round_trips_exactly);
+	tcase_add_test(tc, many_helpers_at_once);
+	tcase_add_test(tc, helper_behaviours);
+	tcase_add_test(tc, exec_timeout_ends_hung_helpers);
+	tcase_add_test(tc, stop_with_helper_running);
+	suite_add_tcase(s, tc);
+	return tl_run_suite(s);
+}
