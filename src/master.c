@@ -59,7 +59,6 @@ struct master {
 	uint64_t reload_started;
 	char last_reload[CONF_ERR_MAX + 64];	/* for STATUS=: how the last reload went */
 	bool stopping, fast_stop;
-	uint64_t stop_deadline;
 	uint64_t watchdog_due;
 	int exit_status;
 };
@@ -125,19 +124,31 @@ static void sweep_listeners(struct master *m)
 	listen_set_sweep(&m->listeners);
 }
 
+/* The second phase of every drain that must end now: workers close what is
+ * left themselves (an exec helper is killed with its process group), and are
+ * killed if still there FAST_STOP_GRACE_MS later. */
+static void quit_generation(struct master *m, struct generation *g)
+{
+	generation_quit(g);
+	g->quit_sent = true;
+	g->deadline = m->now + FAST_STOP_GRACE_MS;
+}
+
 static void begin_fast_stop(struct master *m, const char *why)
 {
 	log_notice("%s: closing every connection and stopping now", why);
 	m->fast_stop = true;
 	for (struct generation *g = m->draining; g; g = g->next)
-		generation_quit(g);
-	m->stop_deadline = m->now + FAST_STOP_GRACE_MS;
+		if (!g->quit_sent)
+			quit_generation(m, g);
 }
 
 /* Graceful unless fast: the listeners close at once (the port is free as soon
  * as the workers drop their copies), the workers finish what they have. */
 static void begin_stop(struct master *m, const char *why, int status, bool fast)
 {
+	uint64_t stop_at;
+
 	if (m->stopping) {
 		if (!m->fast_stop)
 			begin_fast_stop(m, why);
@@ -145,7 +156,7 @@ static void begin_stop(struct master *m, const char *why, int status, bool fast)
 	}
 	m->stopping = true;
 	m->exit_status = status;
-	m->stop_deadline = m->now + m->current->conf->shutdown_timeout_ms;
+	stop_at = m->now + m->current->conf->shutdown_timeout_ms;
 	if (!fast)
 		log_notice("stopping (%s): finishing in-flight connections for up to %u ms",
 			   why, m->current->conf->shutdown_timeout_ms);
@@ -155,6 +166,10 @@ static void begin_stop(struct master *m, const char *why, int status, bool fast)
 	drain_generation(m, m->current);
 	m->pending = NULL;
 	m->current = NULL;
+	/* No drain outlasts the stop's own shutdown-timeout. */
+	for (struct generation *g = m->draining; g; g = g->next)
+		if (!g->quit_sent && g->deadline > stop_at)
+			g->deadline = stop_at;
 	if (fast)
 		begin_fast_stop(m, why);
 }
@@ -475,7 +490,7 @@ static uint64_t earliest(uint64_t a, uint64_t b)
 
 static int next_timeout(const struct master *m)
 {
-	uint64_t deadline = m->stopping ? m->stop_deadline : 0;
+	uint64_t deadline = 0;
 	const struct generation *g = m->current;
 
 	for (size_t i = 0; g && i < g->nslots; i++)
@@ -495,7 +510,7 @@ static bool serving_alive(const struct generation *g)
 	return generation_alive(g) || generation_count(g, SLOT_WAITING) > 0;
 }
 
-/* Kills the draining workers that overstayed, frees the generations that are done. */
+/* Ends the drains that overstayed (quit, then kill), frees the generations that are done. */
 static void tend_draining(struct master *m)
 {
 	struct generation **link = &m->draining;
@@ -504,13 +519,9 @@ static void tend_draining(struct master *m)
 		struct generation *g = *link;
 
 		if (g->deadline && m->now >= g->deadline && !g->quit_sent) {
-			/* Workers close what is left themselves (an exec helper is
-			 * killed with its process group), then get killed if stuck. */
-			log_warn("generation %u: shutdown-timeout passed with connections still "
-				 "open: closing them", g->id);
-			generation_quit(g);
-			g->quit_sent = true;
-			g->deadline = m->now + FAST_STOP_GRACE_MS;
+			log_warn("shutdown-timeout passed: closing every connection of generation %u",
+				 g->id);
+			quit_generation(m, g);
 		} else if (g->deadline && m->now >= g->deadline) {
 			generation_kill(g, "did not quit in time");
 			g->deadline = 0;
@@ -535,16 +546,8 @@ static void tend_timers(struct master *m)
 		notify_watchdog();
 		m->watchdog_due = m->now + wd;
 	}
-	if (m->stopping) {
-		if (m->stop_deadline && m->now >= m->stop_deadline && !m->fast_stop) {
-			begin_fast_stop(m, "shutdown-timeout passed");
-		} else if (m->stop_deadline && m->now >= m->stop_deadline) {
-			for (struct generation *g = m->draining; g; g = g->next)
-				generation_kill(g, "did not quit in time");
-			m->stop_deadline = 0;
-		}
-		return;
-	}
+	if (m->stopping)
+		return;	/* the drains have their deadlines */
 	if (m->pending && m->now >= m->pending->deadline)
 		reload_abort(m, "the new workers were not ready in time");
 	respawn_due(m);
