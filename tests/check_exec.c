@@ -84,6 +84,18 @@ static void stop_fast(struct daemon *d)
 	daemon_stop(d);
 }
 
+/* What a new connection's helper writes until EOF (within 5 s); closes fd. */
+static char *output_of(int fd)
+{
+	char *out;
+
+	ck_assert_int_ge(fd, 0);
+	out = read_all(fd, 5000);
+	ck_assert_ptr_nonnull(out);
+	close(fd);
+	return out;
+}
+
 static char *dir_path(const struct daemon *d, const char *name)
 {
 	static char path[256];
@@ -105,12 +117,9 @@ START_TEST(helper_gets_only_stdio)
 	struct dirent *e;
 
 	daemon_start_ready(&d, exec_conf(port, "\"/bin/ls\", \"/proc/self/fd\"", ""), NULL);
-	fd = tl_connect_tcp("127.0.0.1", port);
-	out = read_all(fd, 5000);
-	ck_assert_ptr_nonnull(out);
+	out = output_of(tl_connect_tcp("127.0.0.1", port));
 	ck_assert_str_eq(out, "0\n1\n2\n3\n");
 	free(out);
-	close(fd);
 	daemon_stop(&d);
 
 	daemon_start_ready(&d, exec_conf(port, "\"/bin/sleep\", \"30\"", ""), NULL);
@@ -152,17 +161,6 @@ static bool has_line(const char *text, const char *line)
 	return false;
 }
 
-static char *env_of_connection(int fd)
-{
-	char *out;
-
-	ck_assert_int_ge(fd, 0);
-	out = read_all(fd, 5000);
-	ck_assert_ptr_nonnull(out);
-	close(fd);
-	return out;
-}
-
 /* tcpserver's and unixserver's variables, a clean environment, nothing of ours. */
 START_TEST(ucspi_environment)
 {
@@ -177,7 +175,7 @@ START_TEST(ucspi_environment)
 			   NULL);
 	fd = tl_connect_tcp("127.0.0.1", port);
 	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&ss, &len), 0);
-	out = env_of_connection(fd);
+	out = output_of(fd);
 	ck_assert_msg(has_line(out, "PROTO=TCP"), "%s", out);
 	ck_assert(has_line(out, "TCPLOCALIP=127.0.0.1"));
 	snprintf(line, sizeof(line), "TCPLOCALPORT=%u", port);
@@ -191,13 +189,13 @@ START_TEST(ucspi_environment)
 	free(out);
 
 	if (tl_ipv6_loopback()) {
-		out = env_of_connection(tl_connect_tcp("::1", port));
+		out = output_of(tl_connect_tcp("::1", port));
 		ck_assert_msg(has_line(out, "TCPLOCALIP=::1"), "%s", out);
 		ck_assert(has_line(out, "TCPREMOTEIP=::1"));
 		free(out);
 	}
 
-	out = env_of_connection(tl_connect_unix(dir_path(&d, "x.sock")));
+	out = output_of(tl_connect_unix(dir_path(&d, "x.sock")));
 	ck_assert_msg(has_line(out, "PROTO=UNIX"), "%s", out);
 	snprintf(line, sizeof(line), "UNIXLOCALPATH=%s", dir_path(&d, "x.sock"));
 	ck_assert(has_line(out, line));
@@ -269,14 +267,9 @@ START_TEST(helper_behaviours)
 	uint16_t port = tl_free_port();
 	struct daemon d;
 	char *out, needle[96];
-	int fd;
 
 	daemon_start_ready(&d, exec_conf(port, "\"/bin/false\"", ""), NULL);
-	fd = tl_connect_tcp("127.0.0.1", port);
-	out = read_all(fd, 5000);
-	ck_assert_ptr_nonnull(out);	/* EOF at once */
-	free(out);
-	close(fd);
+	free(output_of(tl_connect_tcp("127.0.0.1", port)));	/* EOF at once */
 	snprintf(needle, sizeof(needle), "helper /bin/false (pid ");
 	ck_assert(daemon_wait_log(&d, needle, 5000));
 	ck_assert(daemon_log_contains(&d, ") exited with status 1"));
@@ -286,12 +279,9 @@ START_TEST(helper_behaviours)
 	 * client for 300 s, but it ends with the helper. */
 	daemon_start_ready(&d, exec_conf(port, "\"/bin/sh\", \"-c\", \"sleep 300 & echo started\"", ""),
 			   NULL);
-	fd = tl_connect_tcp("127.0.0.1", port);
-	out = read_all(fd, 5000);
-	ck_assert_ptr_nonnull(out);
+	out = output_of(tl_connect_tcp("127.0.0.1", port));
 	ck_assert_str_eq(out, "started\n");
 	free(out);
-	close(fd);
 	daemon_stop(&d);
 }
 END_TEST
@@ -301,13 +291,9 @@ END_TEST
 static void assert_ended_by_timeout(uint16_t port)
 {
 	uint64_t t0 = tl_now_ms();
-	int fd = tl_connect_tcp("127.0.0.1", port);
-	char *out = read_all(fd, 5000);
 
-	ck_assert_ptr_nonnull(out);
+	free(output_of(tl_connect_tcp("127.0.0.1", port)));
 	ck_assert_uint_lt(tl_now_ms() - t0, 3000);
-	free(out);
-	close(fd);
 }
 
 START_TEST(exec_timeout_ends_hung_helpers)
@@ -338,7 +324,7 @@ START_TEST(stop_with_helper_running)
 	uint16_t port = tl_free_port();
 	struct daemon a, b;
 	char conf[4096], path[256], *p, *out;
-	int fd, c;
+	int fd;
 
 	daemon_start_ready(&a, exec_conf(port, "\"/bin/sleep\", \"300\"", ""), NULL);
 	fd = tl_connect_tcp("127.0.0.1", port);
@@ -353,22 +339,15 @@ START_TEST(stop_with_helper_running)
 	snprintf(path, sizeof(path), "%s%s", a.dir, p + 5);
 	snprintf(p, sizeof(conf) - (size_t)(p - conf), "%s", path);
 	daemon_start_ready(&b, conf, NULL);
-	c = tl_connect_tcp("127.0.0.1", port);
-	ck_assert_str_eq(out = read_all(c, 5000), "b\n");
+	ck_assert_str_eq(out = output_of(tl_connect_tcp("127.0.0.1", port)), "b\n");
 	free(out);
-	close(c);
-	c = tl_connect_unix(dir_path(&a, "x.sock"));
-	ck_assert_str_eq(out = read_all(c, 5000), "b\n");
+	ck_assert_str_eq(out = output_of(tl_connect_unix(dir_path(&a, "x.sock"))), "b\n");
 	free(out);
-	close(c);
 	daemon_stop(&b);
 
 	kill(a.pid, SIGINT);
 	ck_assert_int_eq(tl_exit_code(daemon_wait_exit(&a, 5000)), 0);
-	out = read_all(fd, 5000);	/* the helper is gone: EOF */
-	ck_assert_ptr_nonnull(out);
-	free(out);
-	close(fd);
+	free(output_of(fd));	/* the helper is gone: EOF */
 	daemon_stop(&a);
 }
 END_TEST

@@ -170,6 +170,17 @@ START_TEST(activation_match_rules)
 }
 END_TEST
 
+/* systemd-socket-activate listens before it runs the daemon: once connect()
+ * succeeds, the client waits in the backlog until the daemon accepts it. */
+static int connect_activator(uint16_t port)
+{
+	int fd;
+
+	for (uint64_t t0 = tl_now_ms(); (fd = tl_connect_tcp("127.0.0.1", port)) < 0;)
+		ck_assert_msg(tl_now_ms() - t0 < 5000, "activator not listening");
+	return fd;
+}
+
 #ifdef HAVE_SYSTEMD
 /* systemd-socket-activate binds, waits for the first client, then runs the
  * daemon with the sockets: TCP and Unix, named after the service. */
@@ -193,8 +204,7 @@ START_TEST(socket_activation_tcp_and_unix)
 	daemon_start(&d, echo_conf(listen, 2), &opts);
 	snprintf(sock, sizeof(sock), "%s/web.sock", d.dir);
 	/* The first client is queued by the activator and served by us. */
-	for (uint64_t t0 = tl_now_ms(); (fd = tl_connect_tcp("127.0.0.1", port)) < 0;)
-		ck_assert_msg(tl_now_ms() - t0 < 5000, "activator not listening");
+	fd = connect_activator(port);
 	ck_assert(tl_echo(fd, "first", 5, 10000));
 	close(fd);
 	ck_assert(daemon_wait_ready(&d, 10000));
@@ -240,8 +250,7 @@ START_TEST(socket_activation_loose_match)
 	snprintf(port_arg, sizeof(port_arg), "%u", port);
 	snprintf(listen, sizeof(listen), "\"0.0.0.0:%u\"", port);
 	daemon_start(&d, echo_conf(listen, 1), &opts);
-	for (uint64_t t0 = tl_now_ms(); (fd = tl_connect_tcp("127.0.0.1", port)) < 0;)
-		ck_assert_msg(tl_now_ms() - t0 < 5000, "activator not listening");
+	fd = connect_activator(port);
 	ck_assert(tl_echo(fd, "v4 client", 9, 10000));
 	close(fd);
 	ck_assert(daemon_wait_ready(&d, 10000));
@@ -264,8 +273,7 @@ START_TEST(socket_activation_unmatched_socket_refused)
 	snprintf(tcp_arg, sizeof(tcp_arg), "127.0.0.1:%u", port);
 	snprintf(extra_arg, sizeof(extra_arg), "127.0.0.1:%u", extra);
 	daemon_start(&d, tcp_conf(port), &opts);
-	for (uint64_t t0 = tl_now_ms(); (fd = tl_connect_tcp("127.0.0.1", extra)) < 0;)
-		ck_assert_msg(tl_now_ms() - t0 < 5000, "activator not listening");
+	fd = connect_activator(extra);
 	ck_assert_int_eq(tl_exit_code(daemon_wait_exit(&d, 10000)), 78);
 	snprintf(needle, sizeof(needle), "fd 4 (127.0.0.1:%u, name \"unknown\") matches no listen "
 		 "address of the config", extra);
@@ -287,8 +295,7 @@ START_TEST(socket_activation_needs_libsystemd)
 
 	snprintf(tcp_arg, sizeof(tcp_arg), "127.0.0.1:%u", port);
 	daemon_start(&d, tcp_conf(port), &opts);
-	for (uint64_t t0 = tl_now_ms(); (fd = tl_connect_tcp("127.0.0.1", port)) < 0;)
-		ck_assert_msg(tl_now_ms() - t0 < 5000, "activator not listening");
+	fd = connect_activator(port);
 	ck_assert_int_eq(tl_exit_code(daemon_wait_exit(&d, 10000)), 78);
 	ck_assert(daemon_log_contains(&d, "built without libsystemd"));
 	close(fd);
