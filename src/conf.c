@@ -41,7 +41,11 @@ static const struct number_rule {
 	{ "socket-mode", NUM_OCTAL, 0, 07777, "0000 to 7777" },
 	{ "exec-timeout", NUM_DURATION, 0, 24 * 3600000L, "0 (none) to 24h" },
 	{ "exec-kill-grace", NUM_DURATION, 0, 3600000L, "0 to 1h" },
+	{ "max-per-source", NUM_COUNT, 0, 1000000, "0 (no limit) to 1000000" },
+	{ "max-service-connections", NUM_COUNT, 0, 1000000, "0 (no limit) to 1000000" },
 };
+
+#define BUSY_MESSAGE_MAX 1024	/* sent without waiting: must fit a fresh socket's buffer */
 
 struct seen_option {
 	const cfg_t *section;
@@ -261,6 +265,10 @@ static int cb_string(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result
 	}
 	if (strcmp(opt->name, "directory") == 0 && check_directory(cfg, value) < 0)
 		return -1;
+	if (strcmp(opt->name, "busy-message") == 0 && strlen(value) > BUSY_MESSAGE_MAX) {
+		cfg_error(cfg, "option 'busy-message' is longer than %d bytes", BUSY_MESSAGE_MAX);
+		return -1;
+	}
 	if (strcmp(opt->name, "exec-stderr") == 0 && strcmp(value, "log") != 0 &&
 	    strcmp(value, "null") != 0) {
 		cfg_error(cfg, "option 'exec-stderr': \"%s\" is not \"log\" or \"null\"", value);
@@ -314,6 +322,40 @@ static int cb_env(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
 	return 0;
 }
 
+/* "allow" and "deny": address ranges. */
+static int cb_range(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
+{
+	char why[CONF_ERR_MAX / 2];
+	struct cidr range;
+
+	if (opt->nvalues == 1 && seen_once(cfg, opt) < 0)
+		return -1;
+	if (cidr_parse(value, &range, why, sizeof(why)) < 0) {
+		cfg_error(cfg, "option '%s': %s", opt->name, why);
+		return -1;
+	}
+	*(const char **)result = value;
+	return 0;
+}
+
+/* "allow-users" and "allow-groups": names or ids that exist now. */
+static int cb_principal(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
+{
+	bool users = strcmp(opt->name, "allow-users") == 0;
+	uid_t uid;
+	gid_t gid;
+
+	if (opt->nvalues == 1 && seen_once(cfg, opt) < 0)
+		return -1;
+	if (users ? lookup_user(value, &uid, NULL) < 0 : lookup_group(value, &gid) < 0) {
+		cfg_error(cfg, "option '%s': no such %s \"%s\"", opt->name,
+			  users ? "user" : "group", value);
+		return -1;
+	}
+	*(const char **)result = value;
+	return 0;
+}
+
 static int cb_listen(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
 {
 	struct seen_address *grown;
@@ -350,14 +392,57 @@ static int cb_listen(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result
 	return 0;
 }
 
+enum listen_kind { LISTEN_UNIX_PATH, LISTEN_UNIX, LISTEN_IP };
+
+static bool address_is(const struct address *a, enum listen_kind kind)
+{
+	switch (kind) {
+	case LISTEN_UNIX_PATH:
+		return address_unix_path(a) != NULL;
+	case LISTEN_UNIX:
+		return a->family == AF_UNIX;
+	default:
+		return a->family != AF_UNIX;
+	}
+}
+
 /* From the addresses cb_listen recorded: the list was parsed once already. */
-static bool service_has_unix_path(const char *service)
+static bool service_listens_on(const char *service, enum listen_kind kind)
 {
 	for (size_t i = 0; i < ctx->naddrs; i++)
 		if (strcmp(ctx->addrs[i].service, service) == 0 &&
-		    address_unix_path(&ctx->addrs[i].addr))
+		    address_is(&ctx->addrs[i].addr, kind))
 			return true;
 	return false;
+}
+
+/* Options that mean something only for some kinds of listen address. */
+static int check_listen_kinds(cfg_t *cfg, cfg_t *sec)
+{
+	static const struct {
+		const char *option;
+		enum listen_kind needs;
+		const char *what;
+	} rules[] = {
+		{ "socket-mode", LISTEN_UNIX_PATH, "a unix:/path" },
+		{ "socket-owner", LISTEN_UNIX_PATH, "a unix:/path" },
+		{ "socket-group", LISTEN_UNIX_PATH, "a unix:/path" },
+		{ "allow-users", LISTEN_UNIX, "a unix:" },
+		{ "allow-groups", LISTEN_UNIX, "a unix:" },
+		{ "allow", LISTEN_IP, "an IPv4 or IPv6" },
+		{ "deny", LISTEN_IP, "an IPv4 or IPv6" },
+	};
+
+	for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++) {
+		const struct seen_option *s = seen_find(sec, rules[i].option);
+
+		if (s && !service_listens_on(cfg_title(sec), rules[i].needs)) {
+			cfg_error(cfg, "service '%s': '%s' (line %d) needs %s listen address",
+				  cfg_title(sec), rules[i].option, s->line, rules[i].what);
+			return -1;
+		}
+	}
+	return 0;
 }
 
 /* "exec" is what handler "exec" runs, and the other exec options mean
@@ -390,8 +475,7 @@ static int check_exec_options(cfg_t *cfg, cfg_t *sec)
 static int cb_service_done(cfg_t *cfg, cfg_opt_t *opt)
 {
 	cfg_t *sec = cfg_opt_getnsec(opt, cfg_opt_size(opt) - 1);
-	static const char *const unix_only[] = { "socket-mode", "socket-owner", "socket-group" };
-
+	const struct seen_option *busy = seen_find(sec, "busy-message");
 	size_t recorded = 0;
 	int first_line = 0;
 
@@ -415,16 +499,13 @@ static int cb_service_done(cfg_t *cfg, cfg_opt_t *opt)
 			  handler_names());
 		return -1;
 	}
-	if (check_exec_options(cfg, sec) < 0)
+	if (check_exec_options(cfg, sec) < 0 || check_listen_kinds(cfg, sec) < 0)
 		return -1;
-	for (size_t i = 0; i < sizeof(unix_only) / sizeof(unix_only[0]); i++) {
-		const struct seen_option *s = seen_find(sec, unix_only[i]);
-
-		if (s && !service_has_unix_path(cfg_title(sec))) {
-			cfg_error(cfg, "service '%s': '%s' (line %d) needs a unix:/path listen "
-				  "address", cfg_title(sec), unix_only[i], s->line);
-			return -1;
-		}
+	if (busy && !cfg_getint(sec, "max-per-source") && !cfg_getint(sec, "max-service-connections")) {
+		cfg_error(cfg, "service '%s': 'busy-message' (line %d) is sent when max-per-source "
+			  "or max-service-connections turns a client away; neither is set",
+			  cfg_title(sec), busy->line);
+		return -1;
 	}
 	return 0;
 }
@@ -445,6 +526,13 @@ static cfg_opt_t service_opts[] = {
 	CFG_INT_CB("exec-timeout", 0, CFGF_NONE, cb_number),
 	CFG_INT_CB("exec-kill-grace", 5000, CFGF_NONE, cb_number),
 	CFG_STR_CB("exec-stderr", "log", CFGF_NONE, cb_string),
+	CFG_STR_LIST_CB("allow", NULL, CFGF_NODEFAULT, cb_range),
+	CFG_STR_LIST_CB("deny", NULL, CFGF_NODEFAULT, cb_range),
+	CFG_STR_LIST_CB("allow-users", NULL, CFGF_NODEFAULT, cb_principal),
+	CFG_STR_LIST_CB("allow-groups", NULL, CFGF_NODEFAULT, cb_principal),
+	CFG_INT_CB("max-per-source", 0, CFGF_NONE, cb_number),
+	CFG_INT_CB("max-service-connections", 0, CFGF_NONE, cb_number),
+	CFG_STR_CB("busy-message", NULL, CFGF_NODEFAULT, cb_string),
 	CFG_END()
 };
 
@@ -544,6 +632,37 @@ static int build_exec(cfg_t *sec, struct service *svc)
 	return svc->exec_argv && svc->exec_env && svc->directory ? 0 : -1;
 }
 
+/* Everything was checked as it was parsed; only memory can fail here. */
+static int build_access(cfg_t *sec, struct service *svc)
+{
+	char why[CONF_ERR_MAX];
+	const char *busy = cfg_getstr(sec, "busy-message");
+
+	svc->nallow = cfg_size(sec, "allow");
+	svc->ndeny = cfg_size(sec, "deny");
+	svc->nallow_users = cfg_size(sec, "allow-users");
+	svc->nallow_groups = cfg_size(sec, "allow-groups");
+	svc->allow = calloc(svc->nallow + 1, sizeof(*svc->allow));
+	svc->deny = calloc(svc->ndeny + 1, sizeof(*svc->deny));
+	svc->allow_users = calloc(svc->nallow_users + 1, sizeof(*svc->allow_users));
+	svc->allow_groups = calloc(svc->nallow_groups + 1, sizeof(*svc->allow_groups));
+	svc->busy_message = xstrdup_or_null(busy);
+	if (!svc->allow || !svc->deny || !svc->allow_users || !svc->allow_groups ||
+	    (busy && !svc->busy_message))
+		return -1;
+	for (size_t i = 0; i < svc->nallow; i++)
+		cidr_parse(cfg_getnstr(sec, "allow", (unsigned)i), &svc->allow[i], why, sizeof(why));
+	for (size_t i = 0; i < svc->ndeny; i++)
+		cidr_parse(cfg_getnstr(sec, "deny", (unsigned)i), &svc->deny[i], why, sizeof(why));
+	for (size_t i = 0; i < svc->nallow_users; i++)
+		lookup_user(cfg_getnstr(sec, "allow-users", (unsigned)i), &svc->allow_users[i], NULL);
+	for (size_t i = 0; i < svc->nallow_groups; i++)
+		lookup_group(cfg_getnstr(sec, "allow-groups", (unsigned)i), &svc->allow_groups[i]);
+	svc->max_per_source = (unsigned)cfg_getint(sec, "max-per-source");
+	svc->max_service_connections = (unsigned)cfg_getint(sec, "max-service-connections");
+	return 0;
+}
+
 static int build_service(cfg_t *sec, struct service *svc)
 {
 	char why[CONF_ERR_MAX];
@@ -563,7 +682,7 @@ static int build_service(cfg_t *sec, struct service *svc)
 		lookup_user(owner, &svc->socket_uid, NULL);
 	if (group)
 		lookup_group(group, &svc->socket_gid);
-	if (build_exec(sec, svc) < 0)
+	if (build_exec(sec, svc) < 0 || build_access(sec, svc) < 0)
 		return -1;
 	svc->nlisten = cfg_size(sec, "listen");
 	svc->listen = calloc(svc->nlisten, sizeof(*svc->listen));
@@ -662,6 +781,11 @@ void conf_free(struct config *conf)
 		free_list(conf->services[i].exec_argv);
 		free_list(conf->services[i].exec_env);
 		free(conf->services[i].directory);
+		free(conf->services[i].allow);
+		free(conf->services[i].deny);
+		free(conf->services[i].allow_users);
+		free(conf->services[i].allow_groups);
+		free(conf->services[i].busy_message);
 	}
 	free(conf->services);
 	free(conf->path);

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "access.h"
 #include "address.h"
 
 struct handler;
@@ -31,6 +32,16 @@ struct service {
 	unsigned exec_timeout_ms;	/* 0: none */
 	unsigned exec_kill_grace_ms;	/* from SIGTERM to SIGKILL */
 	bool exec_stderr_null;		/* else the daemon's stderr */
+	/* Who may connect, and how many at once. */
+	struct cidr *allow, *deny;
+	size_t nallow, ndeny;
+	uid_t *allow_users;
+	size_t nallow_users;
+	gid_t *allow_groups;
+	size_t nallow_groups;
+	unsigned max_per_source;	/* 0: no limit */
+	unsigned max_service_connections;	/* 0: no limit */
+	char *busy_message;		/* sent to a client a limit turns away; NULL: none */
 };
 
 struct config {

@@ -2,10 +2,13 @@
 #ifndef PREFORKD_CONN_H
 #define PREFORKD_CONN_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
+#include "access.h"
 #include "address.h"
 #include "evsource.h"
+#include "limits.h"
 
 struct worker;
 struct handler;
@@ -20,7 +23,10 @@ struct conn {
 	struct worker *worker;
 	const struct handler *handler;
 	const struct service *svc;
-	char peer[ADDRESS_TEXT_MAX];
+	char peer[ADDRESS_TEXT_MAX];	/* text form, for every message */
+	struct peer client;		/* address or credentials, for access and UCSPI */
+	bool counted;			/* holds a place in the service's limits */
+	struct source_key source;
 	_Alignas(16) unsigned char state[];	/* handler->state_size bytes */
 };
 

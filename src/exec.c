@@ -46,8 +46,9 @@ struct exec_state {
 };
 
 /* The UCSPI variables of tcpserver and unixserver, so their programs run unchanged. */
-static size_t ucspi_env(int fd, char vars[UCSPI_VARS][160])
+static size_t ucspi_env(const struct conn *c, char vars[UCSPI_VARS][160])
 {
+	int fd = c->fd;
 	struct sockaddr_storage local, remote;
 	socklen_t llen = sizeof(local), rlen = sizeof(remote);
 	char text[ADDRESS_TEXT_MAX], *colon;
@@ -56,16 +57,13 @@ static size_t ucspi_env(int fd, char vars[UCSPI_VARS][160])
 	if (getsockname(fd, (struct sockaddr *)&local, &llen) < 0)
 		return 0;
 	if (local.ss_family == AF_UNIX) {
-		struct ucred cred;
-		socklen_t clen = sizeof(cred);
-
 		address_format((struct sockaddr *)&local, llen, text, sizeof(text));
 		snprintf(vars[n++], 160, "PROTO=UNIX");
 		snprintf(vars[n++], 160, "UNIXLOCALPATH=%s", text + strlen("unix:"));
-		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0) {
-			snprintf(vars[n++], 160, "UNIXREMOTEPID=%ld", (long)cred.pid);
-			snprintf(vars[n++], 160, "UNIXREMOTEEUID=%u", (unsigned)cred.uid);
-			snprintf(vars[n++], 160, "UNIXREMOTEEGID=%u", (unsigned)cred.gid);
+		if (c->client.has_cred) {
+			snprintf(vars[n++], 160, "UNIXREMOTEPID=%ld", (long)c->client.pid);
+			snprintf(vars[n++], 160, "UNIXREMOTEEUID=%u", (unsigned)c->client.uid);
+			snprintf(vars[n++], 160, "UNIXREMOTEEGID=%u", (unsigned)c->client.gid);
 		}
 		return n;
 	}
@@ -130,10 +128,11 @@ static void __attribute__((noreturn)) exec_child(const struct service *svc, int 
 	_exit(127);
 }
 
-static pid_t spawn(const struct service *svc, int sock)
+static pid_t spawn(const struct conn *c)
 {
+	const struct service *svc = c->svc;
 	char vars[UCSPI_VARS][160];
-	size_t nenv = 0, nvars = ucspi_env(sock, vars), i;
+	size_t nenv = 0, nvars = ucspi_env(c, vars), i;
 	bool has_path = false;
 	char **envp;
 	pid_t pid;
@@ -151,7 +150,7 @@ static pid_t spawn(const struct service *svc, int sock)
 		envp[nenv++] = vars[i];
 	pid = vfork();
 	if (pid == 0)
-		exec_child(svc, sock, envp);
+		exec_child(svc, c->fd, envp);
 	free(envp);
 	return pid;
 }
@@ -167,7 +166,7 @@ static int exec_open(struct conn *c)
 		log_errno(LOG_ERR, errno, "%s: fcntl", c->peer);
 		return HANDLER_CLOSE;
 	}
-	st->pid = spawn(svc, c->fd);
+	st->pid = spawn(c);
 	if (st->pid < 0) {
 		log_errno(LOG_ERR, errno, "%s: vfork for %s", c->peer, svc->exec_argv[0]);
 		st->pid = 0;

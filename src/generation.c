@@ -16,6 +16,7 @@
 
 #include "conf.h"
 #include "fdutil.h"
+#include "limits.h"
 #include "listener.h"
 #include "log.h"
 #include "worker.h"
@@ -33,11 +34,18 @@ struct generation *generation_new(struct config *conf, unsigned id)
 		n += conf->services[i].workers;
 	g->svc_ls = calloc(conf->nservices, sizeof(*g->svc_ls));
 	g->slots = calloc(n, sizeof(*g->slots));
-	if (!g->svc_ls || !g->slots) {
-		free(g->svc_ls);
-		free(g->slots);
-		free(g);
-		return NULL;
+	g->limits = calloc(conf->nservices, sizeof(*g->limits));
+	if (!g->svc_ls || !g->slots || !g->limits)
+		goto fail;
+	for (size_t i = 0; i < conf->nservices; i++) {
+		const struct service *svc = &conf->services[i];
+
+		if (!svc->max_per_source && !svc->max_service_connections)
+			continue;
+		g->limits[i] = limits_new(svc->workers, svc->max_per_source,
+					  svc->max_service_connections, svc->max_connections);
+		if (!g->limits[i])
+			goto fail;
 	}
 	for (size_t i = 0; i < conf->nservices; i++)
 		for (unsigned j = 0; j < conf->services[i].workers; j++)
@@ -46,14 +54,25 @@ struct generation *generation_new(struct config *conf, unsigned id)
 				.state = SLOT_WAITING, .ctl_fd = -1,
 			};
 	return g;
+fail:
+	for (size_t i = 0; g->limits && i < conf->nservices; i++)
+		limits_free(g->limits[i]);
+	free(g->limits);
+	free(g->svc_ls);
+	free(g->slots);
+	free(g);
+	return NULL;
 }
 
 void generation_free(struct generation *g)
 {
 	if (!g)
 		return;
-	for (size_t i = 0; i < g->conf->nservices; i++)
+	for (size_t i = 0; i < g->conf->nservices; i++) {
 		free(g->svc_ls[i].ls);
+		limits_free(g->limits[i]);
+	}
+	free(g->limits);
 	free(g->svc_ls);
 	free(g->slots);
 	conf_free(g->conf);
@@ -80,6 +99,7 @@ static void __attribute__((noreturn)) run_worker(struct slot *s, int ctl_fd, pid
 		.conf = s->gen->conf, .svc = &s->gen->conf->services[s->service],
 		.listeners = ls, .nlisteners = sl->n, .ctl_fd = ctl_fd,
 		.slot = s->index, .generation = s->gen->id, .master_pid = master_pid,
+		.limits = s->gen->limits[s->service],
 	};
 
 	if (!ls || !keep)
@@ -132,6 +152,11 @@ void slot_close_control(struct slot *s, int epfd)
 		return;
 	epoll_ctl(epfd, EPOLL_CTL_DEL, s->ctl_fd, NULL);
 	fd_close(&s->ctl_fd);
+}
+
+void slot_exited(struct slot *s)
+{
+	limits_row_dead(s->gen->limits[s->service], s->index);
 }
 
 struct slot *generation_find_pid(struct generation *g, pid_t pid)

@@ -11,6 +11,7 @@
 #include "listenset.h"
 
 struct config;
+struct limits;
 
 enum slot_state {
 	SLOT_WAITING,		/* no process; respawn_at_ms says when */
@@ -39,6 +40,7 @@ struct generation {
 	unsigned id;
 	struct config *conf;
 	struct service_listeners *svc_ls;	/* per service */
+	struct limits **limits;			/* per service; NULL where it sets none */
 	struct slot *slots;
 	size_t nslots;
 	uint64_t deadline;	/* to be ready (reload) or to finish (drain); 0: none */
@@ -57,6 +59,8 @@ bool slot_alive(const struct slot *s);
 int slot_spawn(struct slot *s, int epfd, pid_t master_pid, uint64_t now);
 /* Takes the control socket out of epfd and closes it. */
 void slot_close_control(struct slot *s, int epfd);
+/* The worker of s has exited: what it held is released. */
+void slot_exited(struct slot *s);
 struct slot *generation_find_pid(struct generation *g, pid_t pid);
 unsigned generation_count(const struct generation *g, enum slot_state state);
 bool generation_alive(const struct generation *g);

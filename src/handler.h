@@ -35,5 +35,7 @@ const char *handler_names(void);
 
 extern const struct handler handler_echo;
 extern const struct handler handler_exec;
+/* Not for the config: what a worker uses to turn away a client over a limit. */
+extern const struct handler handler_refuse;
 
 #endif

@@ -358,6 +358,7 @@ static void worker_exited(struct master *m, struct slot *s, int status)
 
 	describe_exit(status, how, sizeof(how));
 	slot_close_control(s, m->epfd);
+	slot_exited(s);
 	s->pid = 0;
 	if (s->state == SLOT_STOPPING) {
 		log_info("worker %s#%u (pid %ld, generation %u) %s", slot_name(s), s->index,

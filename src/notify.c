@@ -23,8 +23,7 @@
 
 #include "clock.h"
 #include "log.h"
-
-#define DROP_LOG_INTERVAL_MS 10000
+#include "ratelimit.h"
 
 static struct {
 	int fd;
@@ -32,8 +31,7 @@ static struct {
 	socklen_t addrlen;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
 	uint64_t watchdog_ms;
-	unsigned long dropped, dropped_since_log;
-	uint64_t last_drop_log;
+	struct ratelimit drops;
 	bool ready_sent;
 } notify = { .fd = -1 };
 
@@ -89,15 +87,12 @@ static void report_drops(bool final)
 {
 	uint64_t now = clock_now_ms();
 
-	if (!notify.dropped_since_log)
-		return;
-	if (!final && notify.last_drop_log && now - notify.last_drop_log < DROP_LOG_INTERVAL_MS)
+	if (!ratelimit_pending(&notify.drops, now, final))
 		return;
 	log_warn("NOTIFY_SOCKET %s: %lu notification%s dropped since the last report, %lu in all "
-		 "(the service manager is not reading)", notify.path, notify.dropped_since_log,
-		 notify.dropped_since_log == 1 ? "" : "s", notify.dropped);
-	notify.dropped_since_log = 0;
-	notify.last_drop_log = now;
+		 "(the service manager is not reading)", notify.path, notify.drops.since_log,
+		 notify.drops.since_log == 1 ? "" : "s", notify.drops.total);
+	ratelimit_logged(&notify.drops, now);
 }
 
 static void notify_send(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -124,9 +119,8 @@ static void notify_send(const char *fmt, ...)
 	while (n < 0 && errno == EINTR);
 	if (n >= 0)
 		return;
-	notify.dropped++;
-	notify.dropped_since_log++;
-	if (errno != EAGAIN && errno != ENOBUFS && notify.dropped == 1)
+	ratelimit_event(&notify.drops, clock_now_ms());
+	if (errno != EAGAIN && errno != ENOBUFS && notify.drops.total == 1)
 		log_errno(LOG_WARNING, errno, "sendto NOTIFY_SOCKET %s", notify.path);
 	report_drops(false);
 }
@@ -176,7 +170,7 @@ void notify_watchdog(void)
 
 unsigned long notify_dropped(void)
 {
-	return notify.dropped;
+	return notify.drops.total;
 }
 
 void notify_close(void)

@@ -24,17 +24,22 @@
 
 #include "clock.h"
 #include "conf.h"
+#include "access.h"
 #include "conn.h"
 #include "fdutil.h"
 #include "handler.h"
+#include "limits.h"
 #include "listener.h"
 #include "log.h"
 #include "privdrop.h"
+#include "ratelimit.h"
 
 #define ACCEPT_BATCH 64		/* per listener per wakeup: others get a turn */
 #define ACCEPT_PAUSE_MS 100	/* after EMFILE/ENFILE, unless a close frees one sooner */
-#define RATELIMIT_MS 10000
 #define MAX_EVENTS 64
+/* Clients turned away by a limit, each read until it closes (refuse.c); past
+ * this many at once, the next ones are closed at once. */
+#define LINGERING_MAX 32
 
 struct worker {
 	const struct service *svc;
@@ -47,11 +52,15 @@ struct worker {
 	size_t nls;
 	bool armed;
 	uint64_t accept_paused_until;
-	uint64_t last_starved_log;
-	unsigned long starved_since_log;
-	unsigned nconns;
+	struct ratelimit starved;
+	unsigned nconns;		/* every open connection, served or turned away */
+	unsigned nlingering;		/* of those, turned away (handler_refuse) */
 	struct conn *oldest, *newest;
-	unsigned conn_timeout_ms;	/* 0: none */
+	struct limits *limits;
+	unsigned slot;			/* our row in limits */
+	struct ratelimit denied, refused;
+	const char *last_denied, *last_refused;	/* why, for the next report */
+	char last_denied_peer[ADDRESS_TEXT_MAX], last_refused_peer[ADDRESS_TEXT_MAX];
 	bool stopping;
 	uint64_t now;
 	unsigned long accepted, idle_closed;
@@ -96,18 +105,30 @@ static void deadline_set(struct worker *w, struct conn *c, uint64_t deadline)
 /* Renews an idle timeout; a handler with its own timeout set it at open. */
 static void conn_touch(struct worker *w, struct conn *c)
 {
-	if (!c->handler->timeout && w->conn_timeout_ms)
-		deadline_set(w, c, w->now + w->conn_timeout_ms);
+	if (!c->handler->timeout && w->svc->idle_timeout_ms)
+		deadline_set(w, c, w->now + w->svc->idle_timeout_ms);
+}
+
+/* Connections we serve, the ones max-connections counts. */
+static unsigned serving(const struct worker *w)
+{
+	return w->nconns - w->nlingering;
 }
 
 static void conn_close(struct worker *w, struct conn *c)
 {
 	if (c->handler->close)
 		c->handler->close(c);
+	/* Before the close: a client that saw its EOF may connect again at
+	 * once, to another worker, and must find its place free. */
+	if (c->counted)
+		limits_release(w->limits, w->slot, &c->source);
 	/* Explicit: a descriptor shared with a child stays in the set after close(). */
 	epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
 	deadline_unlink(w, c);
+	if (c->handler == &handler_refuse)
+		w->nlingering--;
 	free(c);
 	w->nconns--;
 	/* A descriptor just came free: stop waiting out an EMFILE pause. */
@@ -133,15 +154,19 @@ static void conn_apply(struct worker *w, struct conn *c, int want)
 	c->events = (uint32_t)want;
 }
 
-static void conn_open(struct worker *w, int fd, const struct sockaddr *peer, socklen_t plen)
+/* Takes over fd (closed on every failure) and what the admission counted. */
+static void conn_open(struct worker *w, int fd, const struct handler *h, const char *peer,
+		      const struct peer *client, const struct source_key *counted)
 {
-	const struct handler *h = w->svc->handler;
 	struct conn *c = calloc(1, sizeof(*c) + h->state_size);
+	unsigned timeout = h->timeout ? h->timeout(w->svc) : w->svc->idle_timeout_ms;
 	struct epoll_event ev;
 	int want;
 
 	if (!c) {
 		log_error("out of memory for a connection; closing it");
+		if (counted)
+			limits_release(w->limits, w->slot, counted);
 		close(fd);
 		return;
 	}
@@ -150,9 +175,14 @@ static void conn_open(struct worker *w, int fd, const struct sockaddr *peer, soc
 	c->worker = w;
 	c->handler = h;
 	c->svc = w->svc;
-	address_format(peer, plen, c->peer, sizeof(c->peer));
+	snprintf(c->peer, sizeof(c->peer), "%s", peer);
+	c->client = *client;
+	c->counted = counted != NULL;
+	if (counted)
+		c->source = *counted;
 	w->nconns++;
-	deadline_set(w, c, w->conn_timeout_ms ? w->now + w->conn_timeout_ms : UINT64_MAX);
+	w->nlingering += h == &handler_refuse;
+	deadline_set(w, c, timeout ? w->now + timeout : UINT64_MAX);
 	want = h->open(c);
 	if (want == HANDLER_CLOSE || want == 0) {
 		conn_close(w, c);
@@ -170,7 +200,7 @@ static void conn_open(struct worker *w, int fd, const struct sockaddr *peer, soc
 
 static bool want_accepting(const struct worker *w)
 {
-	return !w->stopping && w->accept_paused_until == 0 && w->nconns < w->svc->max_connections;
+	return !w->stopping && w->accept_paused_until == 0 && serving(w) < w->svc->max_connections;
 }
 
 /* Puts the listeners in or takes them out of the epoll set. EPOLLEXCLUSIVE
@@ -196,13 +226,81 @@ static void update_accepting(struct worker *w)
 static void note_starved(struct worker *w, const struct listener *l, int err)
 {
 	w->accept_paused_until = w->now + ACCEPT_PAUSE_MS;
-	w->starved_since_log++;
-	if (w->last_starved_log && w->now - w->last_starved_log < RATELIMIT_MS)
+	if (!ratelimit_event(&w->starved, w->now))
 		return;
 	log_errno(LOG_WARNING, err, "accept4 %s: pausing accepts, %u connections open, "
-		  "%lu times since last report", l->addr.text, w->nconns, w->starved_since_log);
-	w->last_starved_log = w->now;
-	w->starved_since_log = 0;
+		  "%lu times since last report", l->addr.text, w->nconns, w->starved.since_log);
+	ratelimit_logged(&w->starved, w->now);
+}
+
+/* Denials and refusals: the first is logged at once, the rest summed up
+ * every RATELIMIT_INTERVAL_MS and at exit, so a flood cannot flood the log. */
+static void report_turned_away(struct worker *w, bool final)
+{
+	if (ratelimit_pending(&w->denied, w->now, final)) {
+		log_notice("denied %lu connection%s (last: %s, %s), %lu in all",
+			   w->denied.since_log, w->denied.since_log == 1 ? "" : "s",
+			   w->last_denied_peer, w->last_denied, w->denied.total);
+		ratelimit_logged(&w->denied, w->now);
+	}
+	if (ratelimit_pending(&w->refused, w->now, final)) {
+		log_notice("turned away %lu connection%s (last: %s, %s), %lu in all",
+			   w->refused.since_log, w->refused.since_log == 1 ? "" : "s",
+			   w->last_refused_peer, w->last_refused, w->refused.total);
+		ratelimit_logged(&w->refused, w->now);
+	}
+}
+
+static void note_turned_away(struct worker *w, struct ratelimit *rl, char *peer_out,
+			     const char **why_out, const char *why, const char *peer)
+{
+	snprintf(peer_out, ADDRESS_TEXT_MAX, "%s", peer);
+	*why_out = why;
+	if (ratelimit_event(rl, w->now))
+		report_turned_away(w, false);
+}
+
+static const char *const limit_reasons[] = {
+	[LIMITS_SOURCE] = "max-per-source reached",
+	[LIMITS_TOTAL] = "max-service-connections reached",
+	[LIMITS_UNAVAILABLE] = "connection counts unavailable",
+};
+
+/* Access control and limits for a connection just accepted; then it is
+ * served, turned away with the busy message, or closed. */
+static void admit(struct worker *w, int fd, const struct sockaddr *sa, socklen_t len)
+{
+	char peer[ADDRESS_TEXT_MAX];
+	struct peer client;
+	struct source_key key;
+	enum limits_verdict v;
+
+	address_format(sa, len, peer, sizeof(peer));
+	peer_identify(fd, sa, len, &client);
+	if (!access_allows(w->svc, &client, fd)) {
+		note_turned_away(w, &w->denied, w->last_denied_peer, &w->last_denied,
+				 client.family == AF_UNIX ? "user not allowed" : "address not allowed",
+				 peer);
+		close(fd);
+		return;
+	}
+	if (!w->limits) {
+		conn_open(w, fd, w->svc->handler, peer, &client, NULL);
+		return;
+	}
+	source_key_of(&client, &key);
+	v = limits_take(w->limits, w->slot, &key);
+	if (v == LIMITS_OK) {
+		conn_open(w, fd, w->svc->handler, peer, &client, &key);
+		return;
+	}
+	note_turned_away(w, &w->refused, w->last_refused_peer, &w->last_refused,
+			 limit_reasons[v], peer);
+	if (w->nlingering < LINGERING_MAX) {
+		conn_open(w, fd, &handler_refuse, peer, &client, NULL);
+		return;
+	}
+	close(fd);
 }
 
 /* Accepts up to ACCEPT_BATCH connections; true when the queue may hold more. */
@@ -213,12 +311,12 @@ static bool accept_batch(struct worker *w, struct listener *l)
 		socklen_t len = sizeof(ss);
 		int fd;
 
-		if (l->fd < 0 || w->nconns >= w->svc->max_connections)
+		if (l->fd < 0 || serving(w) >= w->svc->max_connections)
 			return false;
 		fd = accept4(l->fd, (struct sockaddr *)&ss, &len, SOCK_CLOEXEC | SOCK_NONBLOCK);
 		if (fd >= 0) {
 			w->accepted++;
-			conn_open(w, fd, (struct sockaddr *)&ss, len);
+			admit(w, fd, (struct sockaddr *)&ss, len);
 			continue;
 		}
 		switch (errno) {
@@ -298,8 +396,8 @@ static void expire_deadlines(struct worker *w)
 			deadline_set(w, c, w->now + (unsigned)more);
 			continue;
 		}
-		if (!c->handler->expire) {
-			log_debug("%s: idle for %u ms, closing", c->peer, w->conn_timeout_ms);
+		if (!c->handler->timeout) {
+			log_debug("%s: idle for %u ms, closing", c->peer, w->svc->idle_timeout_ms);
 			w->idle_closed++;
 		}
 		conn_close(w, c);
@@ -309,6 +407,15 @@ static void expire_deadlines(struct worker *w)
 static int next_timeout(const struct worker *w)
 {
 	uint64_t deadline = w->accept_paused_until;
+
+	/* A summary of turned-away clients is due even if nothing else happens. */
+	for (int i = 0; i < 2; i++) {
+		const struct ratelimit *rl = i ? &w->refused : &w->denied;
+		uint64_t due = rl->last_log + RATELIMIT_INTERVAL_MS;
+
+		if (rl->since_log && (!deadline || due < deadline))
+			deadline = due;
+	}
 
 	if (w->oldest && w->oldest->deadline_ms != UINT64_MAX &&
 	    (!deadline || w->oldest->deadline_ms < deadline))
@@ -395,6 +502,7 @@ static int worker_setup(struct worker *w, const struct worker_params *p)
 	}
 	w->sig_src.kind = EV_SIGNAL;
 	w->ctl_src.kind = EV_CONTROL;
+	limits_row_claim(w->limits, w->slot);
 	if (add_fd(w, w->sigfd, &w->sig_src) < 0 || add_fd(w, w->ctlfd, &w->ctl_src) < 0)
 		return WORKER_EXIT_FATAL;
 	update_accepting(w);
@@ -408,8 +516,7 @@ int worker_main(const struct worker_params *p)
 	struct worker w = {
 		.svc = p->svc, .epfd = -1, .sigfd = -1, .ctlfd = p->ctl_fd,
 		.ls = p->listeners, .nls = p->nlisteners,
-		.conn_timeout_ms = p->svc->handler->timeout ? p->svc->handler->timeout(p->svc) :
-							      p->svc->idle_timeout_ms,
+		.limits = p->limits, .slot = p->slot,
 	};
 	struct epoll_event events[MAX_EVENTS];
 	int rc;
@@ -432,8 +539,10 @@ int worker_main(const struct worker_params *p)
 		if (w.accept_paused_until && w.now >= w.accept_paused_until)
 			w.accept_paused_until = 0;
 		expire_deadlines(&w);
+		report_turned_away(&w, false);
 		update_accepting(&w);
 	}
+	report_turned_away(&w, true);
 	log_debug("exiting: %lu connections served, %lu closed idle", w.accepted, w.idle_closed);
 	return 0;
 }

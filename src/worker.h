@@ -8,6 +8,7 @@
 struct config;
 struct service;
 struct listener;
+struct limits;
 
 /* Exit status that tells the master not to respawn this slot: the worker can
  * never work (privileges cannot be dropped, the kernel refuses epoll...). */
@@ -27,6 +28,7 @@ struct worker_params {
 	unsigned slot;
 	unsigned generation;
 	pid_t master_pid;
+	struct limits *limits;		/* shared with the service's other workers; or NULL */
 };
 
 /* Runs in the child after fork; returns the process exit status. */

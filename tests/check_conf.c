@@ -123,6 +123,8 @@ START_TEST(bundled_config_is_valid)
 
 	ck_assert_msg(conf != NULL, "%s", err);
 	ck_assert_ptr_nonnull(conf_find_service(conf, "echo"));
+	ck_assert_uint_eq(conf_find_service(conf, "echo")->nallow, 2);
+	ck_assert_str_eq(conf_find_service(conf, "echo")->busy_message, "busy, try again later\r\n");
 	conf_free(conf);
 }
 END_TEST
@@ -292,6 +294,68 @@ START_TEST(unix_options_need_unix_listener)
 }
 END_TEST
 
+#define ACCESS_SVC(listen, extra) \
+	"service a {\n  listen = { " listen " }\n  handler = \"echo\"\n" extra "}\n"
+
+START_TEST(access_options)
+{
+	char err[CONF_ERR_MAX];
+	struct config *conf;
+	const struct service *svc;
+
+	assert_refused(ACCESS_SVC("\"127.0.0.1:9\"", "  allow = { \"10.0.0.0/8\", \"10.1.2.3/8\" }\n"),
+		       4, "option 'allow': \"10.1.2.3/8\" has bits set past its /8 prefix");
+	assert_refused(ACCESS_SVC("\"127.0.0.1:9\"", "  deny = { \"1.2.3.4/33\" }\n"), 4,
+		       "the prefix length must be 0 to 32");
+	assert_refused(ACCESS_SVC("\"127.0.0.1:9\"", "  deny = { \"::1/129\" }\n"), 4,
+		       "the prefix length must be 0 to 128");
+	assert_refused(ACCESS_SVC("\"127.0.0.1:9\"", "  deny = { \"10.0.0.0/08\" }\n"), 4,
+		       "the prefix length");
+	assert_refused(ACCESS_SVC("\"127.0.0.1:9\"", "  allow = { \"localhost\" }\n"), 4,
+		       "\"localhost\" is not an IPv4 or IPv6 address");
+	assert_refused(ACCESS_SVC("\"127.0.0.1:9\"", "  allow = { \"/8\" }\n"), 4,
+		       "is not an address range");
+	assert_refused(ACCESS_SVC("\"unix:@a\"", "  allow = { \"10.0.0.0/8\" }\n"), 5,
+		       "'allow' (line 4) needs an IPv4 or IPv6 listen address");
+	assert_refused(ACCESS_SVC("\"127.0.0.1:9\"", "  allow-users = { \"root\" }\n"), 5,
+		       "'allow-users' (line 4) needs a unix: listen address");
+	assert_refused(ACCESS_SVC("\"unix:@a\"", "  allow-users = { \"root\", \"no-such-user-x\" }\n"),
+		       4, "option 'allow-users': no such user \"no-such-user-x\"");
+	assert_refused(ACCESS_SVC("\"unix:@a\"", "  allow-groups = { \"no-such-group-x\" }\n"), 4,
+		       "no such group \"no-such-group-x\"");
+	assert_refused(ACCESS_SVC("\"127.0.0.1:9\"", "  busy-message = \"busy\"\n"), 5,
+		       "'busy-message' (line 4) is sent when max-per-source or "
+		       "max-service-connections turns a client away; neither is set");
+	assert_refused(ACCESS_SVC("\"127.0.0.1:9\"", "  max-per-source = -1\n"), 4,
+		       "is not a decimal number");
+	assert_refused(ACCESS_SVC("\"127.0.0.1:9\"", "  allow = { \"::1\" }\n  allow = { \"::2\" }\n"),
+		       5, "option 'allow' is given twice (first at line 4)");
+
+	conf = load(ACCESS_SVC("\"*:9\", \"unix:@a\"",
+			       "  allow = { \"10.0.0.0/8\", \"2001:db8::/32\" }\n"
+			       "  allow += { \"192.168.1.1\" }\n"
+			       "  deny = { \"10.66.0.0/16\" }\n"
+			       "  allow-users = { \"root\", \"0\" }\n  allow-groups = { \"root\" }\n"
+			       "  max-per-source = 4\n  max-service-connections = 100\n"
+			       "  busy-message = \"busy\\r\\n\"\n"), err, sizeof(err));
+	ck_assert_msg(conf != NULL, "%s", err);
+	svc = &conf->services[0];
+	ck_assert_uint_eq(svc->nallow, 3);
+	ck_assert(svc->allow[0].v4);
+	ck_assert_uint_eq(svc->allow[0].prefix, 96 + 8);
+	ck_assert(!svc->allow[1].v4);
+	ck_assert_uint_eq(svc->allow[2].prefix, 128);
+	ck_assert_uint_eq(svc->ndeny, 1);
+	ck_assert_uint_eq(svc->nallow_users, 2);
+	ck_assert_uint_eq(svc->allow_users[1], 0);
+	ck_assert_uint_eq(svc->nallow_groups, 1);
+	ck_assert_uint_eq(svc->max_per_source, 4);
+	ck_assert_uint_eq(svc->max_service_connections, 100);
+	ck_assert_str_eq(svc->busy_message, "busy\r\n");
+	conf_free(conf);
+}
+END_TEST
+
 START_TEST(decimal_and_duration_parsers)
 {
 	long v;
@@ -381,6 +445,7 @@ int main(void)
 	tcase_add_test(tc, refusals);
 	tcase_add_test(tc, numbers_are_decimal_and_ranged);
 	tcase_add_test(tc, unix_options_need_unix_listener);
+	tcase_add_test(tc, access_options);
 	tcase_add_test(tc, exec_options);
 	tcase_add_test(tc, decimal_and_duration_parsers);
 	tcase_add_test(tc, missing_file);

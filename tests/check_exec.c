@@ -44,38 +44,6 @@ static const char *exec_conf(uint16_t port, const char *exec, const char *extra)
 	return conf_text;
 }
 
-/* Everything the peer sends until EOF, within timeout_ms; NULL on timeout. */
-static char *read_all(int fd, int timeout_ms)
-{
-	uint64_t deadline = tl_now_ms() + (uint64_t)timeout_ms;
-	size_t len = 0, cap = 8192;
-	char *buf = malloc(cap);
-
-	ck_assert_ptr_nonnull(buf);
-	for (;;) {
-		struct pollfd pfd = { .fd = fd, .events = POLLIN };
-		ssize_t n;
-
-		if (tl_now_ms() >= deadline) {
-			free(buf);
-			return NULL;
-		}
-		if (poll(&pfd, 1, 50) <= 0)
-			continue;
-		n = recv(fd, buf + len, cap - len - 1, 0);
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-		if (cap - len < 1024) {
-			cap *= 2;
-			buf = realloc(buf, cap);
-			ck_assert_ptr_nonnull(buf);
-		}
-	}
-	buf[len] = '\0';
-	return buf;
-}
-
 /* SIGINT: helpers still running are killed, not waited for (shutdown-timeout is 1 h). */
 static void stop_fast(struct daemon *d)
 {
@@ -90,10 +58,30 @@ static char *output_of(int fd)
 	char *out;
 
 	ck_assert_int_ge(fd, 0);
-	out = read_all(fd, 5000);
+	out = tl_read_to_eof(fd, 5000, NULL);
 	ck_assert_ptr_nonnull(out);
 	close(fd);
 	return out;
+}
+
+/* The next bytes from fd, within 5 s, are want (and the connection stays open). */
+static bool reads(int fd, const char *want)
+{
+	char buf[256];
+	size_t got = 0, len = strlen(want);
+	uint64_t end = tl_now_ms() + 5000;
+
+	while (got < len && tl_now_ms() < end) {
+		ssize_t n;
+
+		if (poll(&(struct pollfd){ .fd = fd, .events = POLLIN }, 1, 100) <= 0)
+			continue;
+		n = recv(fd, buf + got, len - got, 0);
+		if (n <= 0)
+			return false;
+		got += (size_t)n;
+	}
+	return got == len && memcmp(buf, want, len) == 0;
 }
 
 static char *dir_path(const struct daemon *d, const char *name)
@@ -286,6 +274,130 @@ START_TEST(helper_behaviours)
 }
 END_TEST
 
+/* A helper that never reads: the client's bytes fill the socket buffers,
+ * but only that client waits; the worker serves others meanwhile, and the
+ * timeout ends it. */
+START_TEST(helper_that_never_reads)
+{
+	uint16_t port = tl_free_port();
+	static char chunk[65536];
+	size_t sent = 0;
+	struct daemon d;
+	uint64_t t0;
+	char *out;
+	int fd;
+
+	daemon_start_ready(&d, exec_conf(port, "\"/bin/sh\", \"-c\", \"echo ready; exec sleep 300\"",
+					 "  exec-timeout = 1s\n"), NULL);
+	fd = tl_connect_tcp("127.0.0.1", port);
+	ck_assert_int_ge(fd, 0);
+	for (int i = 0; i < 1000; i++) {
+		ssize_t n = send(fd, chunk, sizeof(chunk), MSG_DONTWAIT | MSG_NOSIGNAL);
+
+		if (n < 0)
+			break;
+		sent += (size_t)n;
+	}
+	ck_assert_int_eq(errno, EAGAIN);	/* full, not closed */
+	ck_assert_uint_gt(sent, 0);
+	ck_assert(reads(fd, "ready\n"));
+	/* Another client is served meanwhile, by the same worker. */
+	t0 = tl_now_ms();
+	ck_assert_str_eq(out = output_of(tl_connect_tcp("127.0.0.1", port)), "ready\n");
+	free(out);
+	ck_assert_uint_lt(tl_now_ms() - t0, 3000);
+	/* The stuck one ends too (a reset: the helper left bytes unread). */
+	out = tl_read_to_eof(fd, 5000, NULL);
+	ck_assert_ptr_nonnull(out);
+	ck_assert_str_eq(out, "");
+	free(out);
+	close(fd);
+	ck_assert(daemon_wait_log(&d, "still running after exec-timeout", 2000));
+	daemon_stop(&d);
+}
+END_TEST
+
+/* A helper that closes its end of the connection and runs on: the client
+ * sees EOF then, not when the helper ends; the helper is still supervised. */
+START_TEST(helper_closes_its_end_early)
+{
+	uint16_t port = tl_free_port();
+	struct daemon d;
+	uint64_t t0;
+	char *out;
+
+	daemon_start_ready(&d, exec_conf(port, "\"/bin/sh\", \"-c\", "
+					 "\"echo bye; exec 0<&- 1>&-; exec sleep 300\"",
+					 "  exec-timeout = 500ms\n"), NULL);
+	t0 = tl_now_ms();
+	ck_assert_str_eq(out = output_of(tl_connect_tcp("127.0.0.1", port)), "bye\n");
+	free(out);
+	ck_assert_uint_lt(tl_now_ms() - t0, 400);	/* before the timeout */
+	ck_assert(daemon_wait_log(&d, "still running after exec-timeout (500 ms)", 3000));
+	daemon_stop(&d);
+}
+END_TEST
+
+/* After a reload, within 2 s: an old worker may take a client or two in
+ * the moment before it takes its SIGTERM. */
+static bool new_generation_answers(uint16_t port, const char *want)
+{
+	for (uint64_t end = tl_now_ms() + 2000; tl_now_ms() < end; ) {
+		int fd = tl_connect_tcp("127.0.0.1", port);
+		char *out = fd >= 0 ? tl_read_to_eof(fd, 5000, NULL) : NULL;
+		bool ok = out && strcmp(out, want) == 0;
+
+		if (fd >= 0)
+			close(fd);
+		free(out);
+		if (ok)
+			return true;
+	}
+	return false;
+}
+
+/* A reload leaves a running helper of the old generation to finish; one
+ * that outlives shutdown-timeout is killed with what it started. */
+START_TEST(reload_with_helper_running)
+{
+	uint16_t port = tl_free_port();
+	char conf[4096];
+	struct daemon d;
+	char *out;
+	int talking, stuck;
+
+	snprintf(conf, sizeof(conf), "%s",
+		 exec_conf(port, "\"/bin/sh\", \"-c\", \"read line; echo old:$line\"", ""));
+	daemon_start_ready(&d, strstr(conf, "service"), NULL);	/* shutdown-timeout: 30 s */
+	talking = tl_connect_tcp("127.0.0.1", port);
+	ck_assert_int_ge(talking, 0);
+	daemon_write_conf(&d, exec_conf(port, "\"/bin/echo\", \"new\"", ""));
+	ck_assert_int_eq(daemon_reload(&d, 10000), 1);
+	ck_assert(new_generation_answers(port, "new\n"));
+	ck_assert_int_eq(send(talking, "x\n", 2, MSG_NOSIGNAL), 2);
+	ck_assert_str_eq(out = output_of(talking), "old:x\n");
+	free(out);
+
+	/* Now one that would run for 300 s, with its own child, and a 1 s drain. */
+	snprintf(conf, sizeof(conf), "shutdown-timeout = 1s\n%s",
+		 strstr(exec_conf(port, "\"/bin/sh\", \"-c\", \"echo up; sleep 300 & sleep 300\"",
+				  ""), "service"));
+	daemon_write_conf(&d, conf);
+	ck_assert_int_eq(daemon_reload(&d, 10000), 1);
+	stuck = tl_connect_tcp("127.0.0.1", port);
+	ck_assert_int_ge(stuck, 0);
+	ck_assert(reads(stuck, "up\n"));
+	daemon_write_conf(&d, exec_conf(port, "\"/bin/echo\", \"newer\"", ""));
+	ck_assert_int_eq(daemon_reload(&d, 10000), 1);
+	ck_assert(new_generation_answers(port, "newer\n"));
+	/* EOF once the drain is over: both sleeps are gone. */
+	ck_assert_str_eq(out = output_of(stuck), "");
+	free(out);
+	ck_assert(daemon_wait_log(&d, "killing helper /bin/sh", 3000));
+	daemon_stop(&d);
+}
+END_TEST
+
 /* exec-timeout: SIGTERM first, SIGKILL for a helper that ignores it. */
 /* A client of a hung helper gets EOF well before the helper's own 300 s. */
 static void assert_ended_by_timeout(uint16_t port)
@@ -363,6 +475,9 @@ int main(void)
 	tcase_add_test(tc, cat_round_trips_exactly);
 	tcase_add_test(tc, many_helpers_at_once);
 	tcase_add_test(tc, helper_behaviours);
+	tcase_add_test(tc, helper_that_never_reads);
+	tcase_add_test(tc, helper_closes_its_end_early);
+	tcase_add_test(tc, reload_with_helper_running);
 	tcase_add_test(tc, exec_timeout_ends_hung_helpers);
 	tcase_add_test(tc, stop_with_helper_running);
 	suite_add_tcase(s, tc);

@@ -512,38 +512,49 @@ int tl_listen_loopback(uint16_t port, bool reuseport)
 	return fd;
 }
 
-int tl_connect_tcp(const char *ip, uint16_t port)
+/* ip ("1.2.3.4" or "::1") and port as a socket address. */
+static socklen_t ip_sockaddr(const char *ip, uint16_t port, struct sockaddr_storage *ss)
 {
-	struct sockaddr_storage ss = { 0 };
-	socklen_t len;
-	int fd;
-
+	memset(ss, 0, sizeof(*ss));
 	if (strchr(ip, ':')) {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
 
 		sin6->sin6_family = AF_INET6;
 		sin6->sin6_port = htons(port);
 		ck_assert_int_eq(inet_pton(AF_INET6, ip, &sin6->sin6_addr), 1);
-		len = sizeof(*sin6);
-	} else {
-		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(port);
-		ck_assert_int_eq(inet_pton(AF_INET, ip, &sin->sin_addr), 1);
-		len = sizeof(*sin);
+		return sizeof(*sin6);
 	}
-	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+
+	sin->sin_family = AF_INET;
+	sin->sin_port = htons(port);
+	ck_assert_int_eq(inet_pton(AF_INET, ip, &sin->sin_addr), 1);
+	return sizeof(*sin);
+}
+
+int tl_connect_tcp_from(const char *src, const char *ip, uint16_t port)
+{
+	struct sockaddr_storage ss, from;
+	socklen_t len = ip_sockaddr(ip, port, &ss);
+	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0), err;
+
 	if (fd < 0)
 		return -1;
-	if (connect(fd, (struct sockaddr *)&ss, len) < 0) {
-		int err = errno;
-
-		close(fd);
-		errno = err;
-		return -1;
-	}
+	if (src && bind(fd, (struct sockaddr *)&from, ip_sockaddr(src, 0, &from)) < 0)
+		goto fail;
+	if (connect(fd, (struct sockaddr *)&ss, len) < 0)
+		goto fail;
 	return fd;
+fail:
+	err = errno;
+	close(fd);
+	errno = err;
+	return -1;
+}
+
+int tl_connect_tcp(const char *ip, uint16_t port)
+{
+	return tl_connect_tcp_from(NULL, ip, port);
 }
 
 int tl_connect_unix(const char *path)
@@ -559,7 +570,10 @@ int tl_connect_unix(const char *path)
 		return -1;
 	}
 	memcpy(sun.sun_path, path, strlen(path));
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+	if (path[0] == '@')
+		sun.sun_path[0] = '\0';	/* abstract, as preforkd writes it */
+	if (connect(fd, (struct sockaddr *)&sun, path[0] == '@' ?
+		    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path)) : sizeof(sun)) < 0) {
 		int err = errno;
 
 		close(fd);
@@ -586,6 +600,44 @@ bool tl_echo_tcp(uint16_t port, const char *msg)
 bool tl_echo_unix(const char *path, const char *msg)
 {
 	return echo_once(tl_connect_unix(path), msg);
+}
+
+/* Everything the peer sends until EOF, within timeout_ms; NULL on timeout. */
+char *tl_read_to_eof(int fd, int timeout_ms, bool *reset)
+{
+	uint64_t deadline = tl_now_ms() + (uint64_t)timeout_ms;
+	size_t len = 0, cap = 8192;
+	char *buf = malloc(cap);
+
+	ck_assert_ptr_nonnull(buf);
+	if (reset)
+		*reset = false;
+	for (;;) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+
+		if (tl_now_ms() >= deadline) {
+			free(buf);
+			return NULL;
+		}
+		if (poll(&pfd, 1, 50) <= 0)
+			continue;
+		n = recv(fd, buf + len, cap - len - 1, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && reset)
+			*reset = errno == ECONNRESET;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		if (cap - len < 1024) {
+			cap *= 2;
+			buf = realloc(buf, cap);
+			ck_assert_ptr_nonnull(buf);
+		}
+	}
+	buf[len] = '\0';
+	return buf;
 }
 
 bool tl_echo(int fd, const void *buf, size_t len, int timeout_ms)

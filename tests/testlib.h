@@ -86,13 +86,18 @@ int tl_listen_loopback(uint16_t port, bool reuseport);
 
 /* Blocking client sockets; -1 on failure with errno. */
 int tl_connect_tcp(const char *ip, uint16_t port);
-int tl_connect_unix(const char *path);
+/* The same from the local address src (127.0.0.2, ...), or any when NULL. */
+int tl_connect_tcp_from(const char *src, const char *ip, uint16_t port);
+int tl_connect_unix(const char *path);	/* "@name": abstract */
 /* A new connection to 127.0.0.1:port or a unix path that echoes msg. */
 bool tl_echo_tcp(uint16_t port, const char *msg);
 bool tl_echo_unix(const char *path, const char *msg);
 /* Sends len bytes and reads them back, interleaved (so large payloads cannot
  * deadlock on full buffers). True when every byte came back unchanged. */
 bool tl_echo(int fd, const void *buf, size_t len, int timeout_ms);
+/* Malloc'd: everything the peer sends until EOF or an error, within
+ * timeout_ms; NULL on timeout. *reset (if given) tells a reset from EOF. */
+char *tl_read_to_eof(int fd, int timeout_ms, bool *reset);
 /* user+system CPU time of pid in milliseconds. */
 long tl_cpu_ms(pid_t pid);
 /* The inode of the TCP socket listening on port (from /proc/net/tcp and

@@ -1,0 +1,42 @@
+/* access.h - who may connect to a service: the peer of a connection, address ranges, local users. */
+#ifndef PREFORKD_ACCESS_H
+#define PREFORKD_ACCESS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+struct service;
+
+/* An IPv4 or IPv6 range. IPv4 is kept as ::ffff:a.b.c.d with the prefix
+ * counted from bit 0 of that form, so one comparison serves both families. */
+struct cidr {
+	bool v4;
+	unsigned prefix;	/* 0..128 */
+	uint8_t addr[16];
+};
+
+/* Who is on the other end of an accepted connection. */
+struct peer {
+	int family;		/* AF_INET (also IPv4 on a dual-stack socket), AF_INET6, AF_UNIX */
+	uint8_t addr[16];	/* IP peers: IPv4 as ::ffff:a.b.c.d */
+	bool has_cred;		/* unix peers: SO_PEERCRED worked */
+	pid_t pid;
+	uid_t uid;
+	gid_t gid;
+};
+
+/* Parses "10.0.0.0/8", "2001:db8::/32" or a bare address (one host).
+ * Host bits set past the prefix are an error: "10.1.2.3/8" is a typo. */
+int cidr_parse(const char *text, struct cidr *out, char *err, size_t errlen);
+
+/* Fills p from the accepted socket fd and the address accept4() returned. */
+void peer_identify(int fd, const struct sockaddr *sa, socklen_t len, struct peer *p);
+
+/* The service's allow/deny ranges (IP peers) or allowed users and groups
+ * (unix peers) let p in. fd is the connection, for the peer's groups. */
+bool access_allows(const struct service *svc, const struct peer *p, int fd);
+
+#endif
