@@ -533,6 +533,8 @@ static cfg_opt_t service_opts[] = {
 	CFG_INT_CB("max-per-source", 0, CFGF_NONE, cb_number),
 	CFG_INT_CB("max-service-connections", 0, CFGF_NONE, cb_number),
 	CFG_STR_CB("busy-message", NULL, CFGF_NODEFAULT, cb_string),
+	CFG_STR_CB("user", NULL, CFGF_NODEFAULT, cb_string),
+	CFG_STR_CB("group", NULL, CFGF_NODEFAULT, cb_string),
 	CFG_END()
 };
 
@@ -663,7 +665,38 @@ static int build_access(cfg_t *sec, struct service *svc)
 	return 0;
 }
 
-static int build_service(cfg_t *sec, struct service *svc)
+/* A service's user replaces the global user and its group; a service's
+ * group alone replaces the global group only. */
+static int build_identity(cfg_t *sec, const struct identity *inherit, struct identity *id)
+{
+	const char *user = cfg_getstr(sec, "user"), *group = cfg_getstr(sec, "group");
+
+	*id = (struct identity){ .uid = (uid_t)-1, .gid = (gid_t)-1 };
+	if (!user && inherit) {
+		user = inherit->user;
+		id->uid = inherit->uid;
+		id->gid = inherit->gid;
+		if (!group)
+			group = inherit->group;
+	}
+	id->user = xstrdup_or_null(user);
+	id->group = xstrdup_or_null(group);
+	if ((user && !id->user) || (group && !id->group))
+		return -1;
+	if (user)
+		lookup_user(user, &id->uid, &id->gid);
+	if (group)
+		lookup_group(group, &id->gid);
+	return 0;
+}
+
+static void free_identity(struct identity *id)
+{
+	free(id->user);
+	free(id->group);
+}
+
+static int build_service(cfg_t *sec, const struct config *conf, struct service *svc)
 {
 	char why[CONF_ERR_MAX];
 	const char *owner = cfg_getstr(sec, "socket-owner");
@@ -682,7 +715,8 @@ static int build_service(cfg_t *sec, struct service *svc)
 		lookup_user(owner, &svc->socket_uid, NULL);
 	if (group)
 		lookup_group(group, &svc->socket_gid);
-	if (build_exec(sec, svc) < 0 || build_access(sec, svc) < 0)
+	if (build_exec(sec, svc) < 0 || build_access(sec, svc) < 0 ||
+	    build_identity(sec, &conf->run_as, &svc->run_as) < 0)
 		return -1;
 	svc->nlisten = cfg_size(sec, "listen");
 	svc->listen = calloc(svc->nlisten, sizeof(*svc->listen));
@@ -702,15 +736,9 @@ static struct config *build_config(cfg_t *cfg, const char *path)
 	if (!conf)
 		return NULL;
 	conf->path = strdup(path);
-	conf->user = xstrdup_or_null(cfg_getstr(cfg, "user"));
-	conf->group = xstrdup_or_null(cfg_getstr(cfg, "group"));
 	conf->pidfile = xstrdup_or_null(cfg_getstr(cfg, "pidfile"));
-	conf->uid = (uid_t)-1;
-	conf->gid = (gid_t)-1;
-	if (conf->user)
-		lookup_user(conf->user, &conf->uid, &conf->gid);
-	if (conf->group)
-		lookup_group(conf->group, &conf->gid);
+	if (build_identity(cfg, NULL, &conf->run_as) < 0)
+		goto fail;
 	conf->log_level = log_level_from_name(cfg_getstr(cfg, "log-level"));
 	conf->shutdown_timeout_ms = (unsigned)cfg_getint(cfg, "shutdown-timeout");
 	conf->nservices = cfg_size(cfg, "service");
@@ -718,7 +746,8 @@ static struct config *build_config(cfg_t *cfg, const char *path)
 	if (!conf->path || !conf->services)
 		goto fail;
 	for (size_t i = 0; i < conf->nservices; i++)
-		if (build_service(cfg_getnsec(cfg, "service", (unsigned)i), &conf->services[i]) < 0)
+		if (build_service(cfg_getnsec(cfg, "service", (unsigned)i), conf,
+				  &conf->services[i]) < 0)
 			goto fail;
 	return conf;
 fail:
@@ -786,11 +815,11 @@ void conf_free(struct config *conf)
 		free(conf->services[i].allow_users);
 		free(conf->services[i].allow_groups);
 		free(conf->services[i].busy_message);
+		free_identity(&conf->services[i].run_as);
 	}
 	free(conf->services);
 	free(conf->path);
-	free(conf->user);
-	free(conf->group);
+	free_identity(&conf->run_as);
 	free(conf->pidfile);
 	free(conf);
 }

@@ -13,8 +13,16 @@ struct handler;
 
 #define CONF_ERR_MAX 512
 
+/* Who a worker runs as when preforkd starts as root. */
+struct identity {
+	char *user, *group;	/* NULL: not set */
+	uid_t uid;		/* (uid_t)-1 without user */
+	gid_t gid;		/* user's primary group, or group; (gid_t)-1 without either */
+};
+
 struct service {
 	char *name;
+	struct identity run_as;	/* its own user/group, or the global ones */
 	const struct handler *handler;
 	unsigned workers;
 	int backlog;
@@ -46,9 +54,7 @@ struct service {
 
 struct config {
 	char *path;
-	char *user, *group;	/* NULL: not set */
-	uid_t uid;
-	gid_t gid;
+	struct identity run_as;	/* the global user/group */
 	char *pidfile;		/* NULL: no pidfile */
 	int log_level;
 	unsigned shutdown_timeout_ms;

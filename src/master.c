@@ -232,9 +232,12 @@ static void warn_restart_only(const struct master *m, const struct config *conf)
 
 	if (strcmp(now, want) != 0)
 		log_warn("reload: pidfile changes take effect on restart only; still %s", now);
-	if ((conf->user || conf->group) && geteuid() != 0)
-		log_warn("not started as root: 'user'/'group' ignored, workers run as uid %u",
-			 (unsigned)geteuid());
+	for (size_t i = 0; i < conf->nservices && geteuid() != 0; i++)
+		if (conf->services[i].run_as.user || conf->services[i].run_as.group) {
+			log_warn("not started as root: 'user'/'group' ignored, workers run as "
+				 "uid %u", (unsigned)geteuid());
+			break;
+		}
 }
 
 static void reload_begin(struct master *m)

@@ -10,33 +10,33 @@
 #include "conf.h"
 #include "log.h"
 
-int privdrop_apply(const struct config *conf)
+int privdrop_apply(const struct identity *id)
 {
-	if (!conf->user && !conf->group)
+	if (!id->user && !id->group)
 		return 0;
 	if (geteuid() != 0)
 		return 0;	/* the master said so once, at start-up */
-	if (conf->user) {
-		if (initgroups(conf->user, conf->gid) < 0) {
-			log_errno(LOG_ERR, errno, "initgroups %s", conf->user);
+	if (id->user) {
+		if (initgroups(id->user, id->gid) < 0) {
+			log_errno(LOG_ERR, errno, "initgroups %s", id->user);
 			return -1;
 		}
-	} else if (setgroups(1, &conf->gid) < 0) {
-		log_errno(LOG_ERR, errno, "setgroups %s", conf->group);
+	} else if (setgroups(1, &id->gid) < 0) {
+		log_errno(LOG_ERR, errno, "setgroups %s", id->group);
 		return -1;
 	}
-	if (setresgid(conf->gid, conf->gid, conf->gid) < 0) {
-		log_errno(LOG_ERR, errno, "setresgid %u", (unsigned)conf->gid);
+	if (setresgid(id->gid, id->gid, id->gid) < 0) {
+		log_errno(LOG_ERR, errno, "setresgid %u", (unsigned)id->gid);
 		return -1;
 	}
-	if (!conf->user)
+	if (!id->user)
 		return 0;
-	if (setresuid(conf->uid, conf->uid, conf->uid) < 0) {
-		log_errno(LOG_ERR, errno, "setresuid %s", conf->user);
+	if (setresuid(id->uid, id->uid, id->uid) < 0) {
+		log_errno(LOG_ERR, errno, "setresuid %s", id->user);
 		return -1;
 	}
-	if (conf->uid != 0 && (setuid(0) == 0 || seteuid(0) == 0)) {
-		log_error("privilege drop to %s failed: root could be regained", conf->user);
+	if (id->uid != 0 && (setuid(0) == 0 || seteuid(0) == 0)) {
+		log_error("privilege drop to %s failed: root could be regained", id->user);
 		return -1;
 	}
 	return 0;

@@ -2,10 +2,10 @@
 #ifndef PREFORKD_PRIVDROP_H
 #define PREFORKD_PRIVDROP_H
 
-struct config;
+struct identity;
 
-/* Switches to conf->user/group when running as root. Returns 0, or -1 after
- * logging; a worker that cannot drop privileges must not serve. */
-int privdrop_apply(const struct config *conf);
+/* Switches to id's user and group when running as root. Returns 0, or -1
+ * after logging; a worker that cannot drop privileges must not serve. */
+int privdrop_apply(const struct identity *id);
 
 #endif

@@ -493,7 +493,7 @@ static int worker_setup(struct worker *w, const struct worker_params *p)
 		return -1;
 	if (setup_signals(w) < 0)
 		return WORKER_EXIT_FATAL;
-	if (privdrop_apply(p->conf) < 0)
+	if (privdrop_apply(&p->svc->run_as) < 0)
 		return WORKER_EXIT_FATAL;
 	w->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (w->epfd < 0) {

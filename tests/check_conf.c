@@ -2,6 +2,8 @@
 #include "config.h"
 
 #include <check.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,8 +80,8 @@ START_TEST(good_config)
 
 	ck_assert_msg(conf != NULL, "%s", err);
 	ck_assert_uint_eq(conf->nservices, 2);
-	ck_assert_str_eq(conf->user, "nobody");
-	ck_assert_uint_ne(conf->uid, 0);
+	ck_assert_str_eq(conf->run_as.user, "nobody");
+	ck_assert_uint_ne(conf->run_as.uid, 0);
 	ck_assert_str_eq(conf->pidfile, "/run/x.pid");
 	ck_assert_int_eq(conf->log_level, LOG_DEBUG);
 	ck_assert_uint_eq(conf->shutdown_timeout_ms, 1500);
@@ -108,7 +110,7 @@ START_TEST(good_config)
 
 	conf = load(ECHO_SVC("127.0.0.1:1"), err, sizeof(err));
 	ck_assert_msg(conf != NULL, "%s", err);
-	ck_assert_ptr_null(conf->user);
+	ck_assert_ptr_null(conf->run_as.user);
 	ck_assert_ptr_null(conf->pidfile);
 	ck_assert_int_eq(conf->log_level, LOG_INFO);
 	ck_assert_uint_eq(conf->shutdown_timeout_ms, 30000);
@@ -356,6 +358,36 @@ START_TEST(access_options)
 }
 END_TEST
 
+/* A service's user brings its own primary group; its group alone keeps the global user. */
+START_TEST(service_identity)
+{
+	char err[CONF_ERR_MAX];
+	struct config *conf;
+	struct passwd *pw = getpwnam("daemon");
+	uid_t daemon_uid = pw->pw_uid;
+	gid_t daemon_gid = pw->pw_gid;
+
+	conf = load("user = \"nobody\"\ngroup = \"root\"\n"
+		    "service a {\n  listen = { \"127.0.0.1:9\" }\n  handler = \"echo\"\n}\n"
+		    "service b {\n  listen = { \"127.0.0.1:10\" }\n  handler = \"echo\"\n"
+		    "  user = \"daemon\"\n}\n"
+		    "service c {\n  listen = { \"127.0.0.1:11\" }\n  handler = \"echo\"\n"
+		    "  group = \"daemon\"\n}\n", err, sizeof(err));
+	ck_assert_msg(conf != NULL, "%s", err);
+	ck_assert_str_eq(conf->services[0].run_as.user, "nobody");
+	ck_assert_uint_eq(conf->services[0].run_as.gid, 0);
+	ck_assert_str_eq(conf->services[1].run_as.user, "daemon");
+	ck_assert_ptr_null(conf->services[1].run_as.group);
+	ck_assert_uint_eq(conf->services[1].run_as.uid, daemon_uid);
+	ck_assert_uint_eq(conf->services[1].run_as.gid, daemon_gid);
+	ck_assert_str_eq(conf->services[2].run_as.user, "nobody");
+	ck_assert_uint_eq(conf->services[2].run_as.gid, getgrnam("daemon")->gr_gid);
+	conf_free(conf);
+	assert_refused("service a {\n  listen = { \"127.0.0.1:9\" }\n  handler = \"echo\"\n"
+		       "  user = \"no-such-user-x\"\n}\n", 4, "option 'user': no such user");
+}
+END_TEST
+
 START_TEST(decimal_and_duration_parsers)
 {
 	long v;
@@ -446,6 +478,7 @@ int main(void)
 	tcase_add_test(tc, numbers_are_decimal_and_ranged);
 	tcase_add_test(tc, unix_options_need_unix_listener);
 	tcase_add_test(tc, access_options);
+	tcase_add_test(tc, service_identity);
 	tcase_add_test(tc, exec_options);
 	tcase_add_test(tc, decimal_and_duration_parsers);
 	tcase_add_test(tc, missing_file);

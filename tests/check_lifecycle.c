@@ -426,6 +426,39 @@ START_TEST(workers_drop_privileges)
 }
 END_TEST
 
+/* A service's own user: its workers, and the helpers they run, are that user. */
+START_TEST(service_runs_as_its_own_user)
+{
+	struct passwd *pw = getpwnam("daemon");
+	uint16_t port = tl_free_port(), port2 = tl_free_port();
+	char conf[1024], *out;
+	long daemon_uid = pw ? (long)pw->pw_uid : -1;
+	struct daemon d;
+	int fd;
+
+	if (geteuid() != 0 || daemon_uid < 0 || !getpwnam("nobody")) {
+		fprintf(stderr, "service_runs_as_its_own_user: needs root, nobody and daemon; not run\n");
+		return;
+	}
+	snprintf(conf, sizeof(conf),
+		 "user = \"nobody\"\n"
+		 "service a {\n  listen = { \"127.0.0.1:%u\" }\n  handler = \"echo\"\n}\n"
+		 "service b {\n  listen = { \"127.0.0.1:%u\" }\n  handler = \"exec\"\n"
+		 "  exec = { \"/usr/bin/id\", \"-u\" }\n  user = \"daemon\"\n}\n", port, port2);
+	daemon_start_ready(&d, conf, NULL);
+	fd = tl_connect_tcp("127.0.0.1", port2);
+	ck_assert_int_ge(fd, 0);
+	out = tl_read_to_eof(fd, 5000, NULL);
+	close(fd);
+	ck_assert_ptr_nonnull(out);
+	ck_assert_int_eq(strtol(out, NULL, 10), daemon_uid);
+	ck_assert_str_ne(out, "");
+	free(out);
+	ck_assert(tl_echo_tcp(port, "a"));
+	daemon_stop(&d);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("lifecycle");
@@ -444,6 +477,7 @@ int main(void)
 	tcase_add_test(tc, workers_ignore_terminal_signals);
 	tcase_add_test(tc, master_death_stops_workers);
 	tcase_add_test(tc, workers_drop_privileges);
+	tcase_add_test(tc, service_runs_as_its_own_user);
 	suite_add_tcase(s, tc);
 	return tl_run_suite(s);
 }
