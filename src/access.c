@@ -97,7 +97,7 @@ void peer_identify(int fd, const struct sockaddr *sa, socklen_t len, struct peer
 
 		/* An unbound unix client comes back with an empty address. */
 		p->family = AF_UNIX;
-		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0) {
+		if (fd >= 0 && getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0) {
 			p->has_cred = true;
 			p->pid = cred.pid;
 			p->uid = cred.uid;

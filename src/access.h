@@ -32,7 +32,8 @@ struct peer {
  * Host bits set past the prefix are an error: "10.1.2.3/8" is a typo. */
 int cidr_parse(const char *text, struct cidr *out, char *err, size_t errlen);
 
-/* Fills p from the accepted socket fd and the address accept4() returned. */
+/* Fills p from the accepted socket fd and the address accept4() returned;
+ * fd -1 for a datagram, whose credentials come with it (SCM_CREDENTIALS). */
 void peer_identify(int fd, const struct sockaddr *sa, socklen_t len, struct peer *p);
 
 /* The service's allow/deny ranges (IP peers) or allowed users and groups

@@ -12,16 +12,32 @@
 #include <string.h>
 #include <sys/un.h>
 
-/* Scheme prefixes. Datagram forms ("udp:", "unixgram:") slot in here. */
+/* Scheme prefixes. */
 static const struct address_scheme {
 	const char *prefix;
 	int family;		/* AF_UNIX, or 0 for "an IP address follows" */
 	int socktype;
 } schemes[] = {
+	{ "unixgram:", AF_UNIX, SOCK_DGRAM },
 	{ "unix:", AF_UNIX, SOCK_STREAM },
+	{ "udp:", 0, SOCK_DGRAM },
 	{ "tcp:", 0, SOCK_STREAM },
 	{ "", 0, SOCK_STREAM },
 };
+
+/* Datagram addresses say so in every message: "udp:1.2.3.4:53", "unixgram:/p". */
+static void mark_datagram(struct address *a)
+{
+	char plain[ADDRESS_TEXT_MAX];
+
+	if (a->socktype != SOCK_DGRAM)
+		return;
+	snprintf(plain, sizeof(plain), "%s", a->text);
+	if (a->family == AF_UNIX)
+		snprintf(a->text, sizeof(a->text), "unixgram:%.110s", plain + strlen("unix:"));
+	else
+		snprintf(a->text, sizeof(a->text), "udp:%.120s", plain);
+}
 
 __attribute__((format(printf, 3, 4)))
 static int fail(char *err, size_t errlen, const char *fmt, ...)
@@ -162,9 +178,11 @@ int address_parse(const char *spec, struct address *out, char *err, size_t errle
 		if (strncmp(spec, schemes[i].prefix, plen) != 0)
 			continue;
 		out->socktype = schemes[i].socktype;
-		if (schemes[i].family == AF_UNIX)
-			return parse_unix(spec + plen, out, err, errlen);
-		return parse_ip(spec + plen, out, err, errlen);
+		if ((schemes[i].family == AF_UNIX ? parse_unix(spec + plen, out, err, errlen) :
+						    parse_ip(spec + plen, out, err, errlen)) < 0)
+			return -1;
+		mark_datagram(out);
+		return 0;
 	}
 	return fail(err, errlen, "\"%s\": unknown address form", spec);
 }
@@ -190,6 +208,9 @@ bool address_overlaps(const struct address *a, const struct address *b)
 {
 	if (address_equal(a, b))
 		return true;
+	/* One file or abstract name holds one socket, of whatever type. */
+	if (a->family == AF_UNIX && b->family == AF_UNIX)
+		return a->len == b->len && memcmp(&a->sa, &b->sa, a->len) == 0;
 	if (a->family == AF_UNIX || b->family == AF_UNIX || a->socktype != b->socktype ||
 	    address_port(a) != address_port(b))
 		return false;
@@ -227,6 +248,7 @@ int address_of_socket(int fd, struct address *out)
 		return -1;
 	out->family = out->sa.ss_family;
 	address_format((struct sockaddr *)&out->sa, out->len, out->text, sizeof(out->text));
+	mark_datagram(out);
 	return 0;
 }
 

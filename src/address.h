@@ -11,14 +11,16 @@
 
 struct address {
 	int family;		/* AF_INET, AF_INET6 or AF_UNIX */
-	int socktype;		/* SOCK_STREAM; datagram forms come later */
+	int socktype;		/* SOCK_STREAM, or SOCK_DGRAM for udp: and unixgram: */
 	bool wildcard;		/* "*:PORT": every local address, IPv4 and IPv6 */
 	socklen_t len;
 	struct sockaddr_storage sa;
 	char text[ADDRESS_TEXT_MAX];	/* canonical form, used in every message */
 };
 
-/* Parses HOST:PORT, [IPV6]:PORT, *:PORT, unix:/path or unix:@abstract.
+/* Parses HOST:PORT, [IPV6]:PORT, *:PORT, unix:/path or unix:@abstract, each
+ * with an optional tcp: before the IP forms; udp: and unixgram: before the
+ * same forms make datagram addresses.
  * On error returns -1 with a reason in err. */
 int address_parse(const char *spec, struct address *out, char *err, size_t errlen);
 bool address_equal(const struct address *a, const struct address *b);

@@ -67,9 +67,19 @@ static int echo_ready(struct conn *c, uint32_t revents)
 	return st->off < st->len ? EPOLLOUT : EPOLLIN;
 }
 
+/* RFC 862 over UDP: the datagram goes back as it came. */
+static const void *echo_datagram(const struct service *svc, const void *in, size_t len,
+				 size_t *reply_len)
+{
+	(void)svc;
+	*reply_len = len;
+	return in;
+}
+
 const struct handler handler_echo = {
 	.name = "echo",
 	.state_size = sizeof(struct echo_state),
 	.open = echo_open,
 	.ready = echo_ready,
+	.datagram = echo_datagram,
 };

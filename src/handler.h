@@ -27,6 +27,11 @@ struct handler {
 	/* The connection timeout of a service (0: none). NULL: idle-timeout,
 	 * renewed by every event of the connection. */
 	unsigned (*timeout)(const struct service *svc);
+	/* Datagram services: the reply to a datagram (it may be the datagram
+	 * itself) and its length in *reply_len; NULL if there is none. NULL
+	 * hook: the handler serves streams only. Must not block. */
+	const void *(*datagram)(const struct service *svc, const void *in, size_t len,
+				size_t *reply_len);
 };
 
 const struct handler *handler_find(const char *name);

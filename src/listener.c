@@ -28,7 +28,12 @@ static int set_int_opt(int fd, int level, int name, int value)
 	return setsockopt(fd, level, name, &value, sizeof(value));
 }
 
-static int inet_socket(const struct address *addr, bool reuseport)
+/* shared: the listener itself (SO_REUSEADDR and SO_REUSEPORT); else the
+ * probe of the exclusive-bind guard, which must collide with anyone there.
+ * The TCP probe still sets SO_REUSEADDR, or connections of an earlier run
+ * in TIME_WAIT would fail it; on UDP, SO_REUSEADDR on both sides is
+ * itself a way to share the port, so the UDP probe goes without. */
+static int inet_socket(const struct address *addr, bool shared)
 {
 	int fd = socket(addr->family, addr->socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 
@@ -36,11 +41,12 @@ static int inet_socket(const struct address *addr, bool reuseport)
 		log_errno(LOG_ERR, errno, "socket %s", addr->text);
 		return -1;
 	}
-	if (set_int_opt(fd, SOL_SOCKET, SO_REUSEADDR, 1) < 0) {
+	if ((shared || addr->socktype == SOCK_STREAM) &&
+	    set_int_opt(fd, SOL_SOCKET, SO_REUSEADDR, 1) < 0) {
 		log_errno(LOG_ERR, errno, "setsockopt(SO_REUSEADDR) %s", addr->text);
 		goto fail;
 	}
-	if (reuseport && set_int_opt(fd, SOL_SOCKET, SO_REUSEPORT, 1) < 0) {
+	if (shared && set_int_opt(fd, SOL_SOCKET, SO_REUSEPORT, 1) < 0) {
 		log_errno(LOG_ERR, errno, "setsockopt(SO_REUSEPORT) %s", addr->text);
 		goto fail;
 	}
@@ -137,11 +143,13 @@ static int unix_clear_stale(const struct address *addr)
 			  addr->text);
 		return -1;
 	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	fd = socket(AF_UNIX, addr->socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0) {
 		log_errno(LOG_ERR, errno, "socket %s", addr->text);
 		return -1;
 	}
+	/* A datagram socket connects too, and is refused the same way when
+	 * nobody has the file bound. */
 	rc = connect(fd, (const struct sockaddr *)&addr->sa, addr->len);
 	err = errno;
 	close(fd);
@@ -206,6 +214,12 @@ static int unix_open(struct listener *l, const struct address *addr, const struc
 			log_errno(LOG_ERR, errno, "bind %s", addr->text);
 		return -1;
 	}
+	/* Each datagram then carries its sender's pid, uid and gid, for
+	 * allow-users and the UCSPI variables. */
+	if (addr->socktype == SOCK_DGRAM && set_int_opt(l->fd, SOL_SOCKET, SO_PASSCRED, 1) < 0) {
+		log_errno(LOG_ERR, errno, "setsockopt(SO_PASSCRED) %s", addr->text);
+		return -1;
+	}
 	if (!path)
 		return 0;
 	if (lstat(path, &st) < 0) {
@@ -238,7 +252,7 @@ int listener_open(struct listener *l, const struct address *addr, const struct s
 	*l = (struct listener){ .src = { EV_LISTENER }, .addr = *addr, .spec = *addr, .fd = -1,
 				.backlog = svc->backlog };
 	rc = addr->family == AF_UNIX ? unix_open(l, addr, svc) : inet_open(l, addr);
-	if (rc == 0 && listen(l->fd, svc->backlog) < 0) {
+	if (rc == 0 && addr->socktype == SOCK_STREAM && listen(l->fd, svc->backlog) < 0) {
 		log_errno(LOG_ERR, errno, "listen %s", addr->text);
 		rc = -1;
 	}
@@ -246,7 +260,10 @@ int listener_open(struct listener *l, const struct address *addr, const struct s
 		listener_close(l, true);
 		return -1;
 	}
-	warn_backlog_capped(addr, svc->backlog);
+	if (addr->socktype == SOCK_STREAM)
+		warn_backlog_capped(addr, svc->backlog);
+	else
+		l->backlog = 0;	/* datagram sockets have no queue of connections */
 	log_info("listening on %s (service %s)", addr->text, svc->name);
 	return 0;
 }
@@ -259,9 +276,14 @@ int listener_adopt(struct listener *l, const struct address *spec, int fd,
 
 	*l = (struct listener){ .src = { EV_LISTENER }, .addr = *actual, .spec = *spec, .fd = fd,
 				.adopted = true };
+	if (actual->family == AF_UNIX && actual->socktype == SOCK_DGRAM &&
+	    set_int_opt(fd, SOL_SOCKET, SO_PASSCRED, 1) < 0)
+		log_errno(LOG_WARNING, errno, "setsockopt(SO_PASSCRED) %s: senders' credentials "
+			  "will be unknown", actual->text);
 	/* SO_REUSEPORT, backlog, mode and owner are the socket unit's to set;
 	 * a socket passed before listen() gets the service's backlog. */
-	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) < 0 || !listening) {
+	if (actual->socktype == SOCK_STREAM &&
+	    (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) < 0 || !listening)) {
 		if (listen(fd, svc->backlog) < 0) {
 			log_errno(LOG_ERR, errno, "listen %s (from socket activation)", actual->text);
 			return -1;
@@ -276,7 +298,7 @@ void listener_update(struct listener *l, const struct service *svc)
 {
 	if (l->adopted)
 		return;
-	if (svc->backlog != l->backlog) {
+	if (l->addr.socktype == SOCK_STREAM && svc->backlog != l->backlog) {
 		/* listen() again on a listening socket only resizes its queue. */
 		if (listen(l->fd, svc->backlog) < 0)
 			log_errno(LOG_ERR, errno, "listen %s (new backlog %d)", l->addr.text,

@@ -18,6 +18,7 @@ struct listener {
 	int backlog;		/* the one we passed to listen(); 0 when adopted */
 	bool adopted;		/* from socket activation: the service manager owns its options */
 	bool marked;		/* used by a live generation (listen_set mark and sweep) */
+	bool armed;		/* in a worker: in its epoll set */
 	/* The unix socket file we created, so we remove that one and no other. */
 	bool owns_file;
 	dev_t file_dev;

@@ -26,6 +26,7 @@
 #include "conf.h"
 #include "access.h"
 #include "conn.h"
+#include "dgram.h"
 #include "fdutil.h"
 #include "handler.h"
 #include "limits.h"
@@ -37,6 +38,7 @@
 #define ACCEPT_BATCH 64		/* per listener per wakeup: others get a turn */
 #define ACCEPT_PAUSE_MS 100	/* after EMFILE/ENFILE, unless a close frees one sooner */
 #define MAX_EVENTS 64
+#define STOP_DGRAM_BATCHES 64	/* datagrams taken at a graceful stop: this many batches at most */
 /* Clients turned away by a limit, each read until it closes (refuse.c); past
  * this many at once, the next ones are closed at once. */
 #define LINGERING_MAX 32
@@ -50,7 +52,7 @@ struct worker {
 	int ctlfd;
 	struct listener *ls;
 	size_t nls;
-	bool armed;
+	struct dgram *dgram;		/* the service has datagram sockets; else NULL */
 	uint64_t accept_paused_until;
 	struct ratelimit starved;
 	unsigned nconns;		/* every open connection, served or turned away */
@@ -203,24 +205,32 @@ static bool want_accepting(const struct worker *w)
 	return !w->stopping && w->accept_paused_until == 0 && serving(w) < w->svc->max_connections;
 }
 
+static bool is_datagram(const struct listener *l)
+{
+	return l->addr.socktype == SOCK_DGRAM;
+}
+
 /* Puts the listeners in or takes them out of the epoll set. EPOLLEXCLUSIVE
- * registrations cannot be modified, only deleted and added again. */
+ * registrations cannot be modified, only deleted and added again. Datagram
+ * sockets hold no connections and take no descriptors: only a stop stops
+ * reading them. */
 static void update_accepting(struct worker *w)
 {
-	bool want = want_accepting(w);
+	bool accepting = want_accepting(w);
 
-	if (want == w->armed)
-		return;
 	for (size_t i = 0; i < w->nls; i++) {
-		struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = &w->ls[i] };
+		struct listener *l = &w->ls[i];
+		struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = l };
+		bool want = is_datagram(l) ? !w->stopping : accepting;
 
-		if (w->ls[i].fd < 0)
+		if (l->fd < 0 || want == l->armed)
 			continue;
-		if (epoll_ctl(w->epfd, want ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, w->ls[i].fd, &ev) < 0)
+		if (epoll_ctl(w->epfd, want ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, l->fd, &ev) < 0)
 			log_errno(LOG_ERR, errno, "epoll_ctl(%s) %s", want ? "ADD" : "DEL",
-				  w->ls[i].addr.text);
+				  l->addr.text);
+		else
+			l->armed = want;
 	}
-	w->armed = want;
 }
 
 static void note_starved(struct worker *w, const struct listener *l, int err)
@@ -340,25 +350,41 @@ static bool accept_batch(struct worker *w, struct listener *l)
 	return true;
 }
 
+/* Takes what the kernel has queued on l when a graceful stop begins. A
+ * datagram flood could keep a socket readable forever: batches are bounded. */
+static void take_queued(struct worker *w, struct listener *l)
+{
+	if (!is_datagram(l)) {
+		while (accept_batch(w, l))
+			;
+		return;
+	}
+	for (int batch = 0; batch < STOP_DGRAM_BATCHES && dgram_read(w->dgram, l, w->now); batch++)
+		;
+}
+
 /* Stop accepting. Out of the epoll set first, so that no wakeup is spent on
  * us any more (clients arriving later wake the workers of a generation that
  * shares the listener), then, when graceful, take every client the kernel
- * had already queued, then let go of the port. */
-static void begin_stop(struct worker *w, const char *why, bool take_queued)
+ * had already queued, then let go of the port. A datagram socket is kept
+ * until the replies queued on it are sent or dropped. */
+static void begin_stop(struct worker *w, const char *why, bool graceful)
 {
 	if (!w->stopping) {
 		w->stopping = true;
 		update_accepting(w);
-		for (size_t i = 0; i < w->nls && take_queued; i++)
-			while (accept_batch(w, &w->ls[i]))
-				;
+		for (size_t i = 0; i < w->nls && graceful; i++)
+			if (w->ls[i].fd >= 0)
+				take_queued(w, &w->ls[i]);
 		for (size_t i = 0; i < w->nls; i++)
-			fd_close(&w->ls[i].fd);
+			if (!is_datagram(&w->ls[i]))
+				fd_close(&w->ls[i].fd);
 		log_info("stopping (%s), %u connections in flight", why, w->nconns);
 	}
-	if (!take_queued) {
+	if (!graceful) {
 		while (w->oldest)
 			conn_close(w, w->oldest);
+		dgram_drop_queue(w->dgram);
 	}
 }
 
@@ -416,6 +442,10 @@ static int next_timeout(const struct worker *w)
 		if (rl->since_log && (!deadline || due < deadline))
 			deadline = due;
 	}
+	uint64_t dgram_due = dgram_next_deadline(w->dgram, w->now);
+
+	if (dgram_due && (!deadline || dgram_due < deadline))
+		deadline = dgram_due;
 
 	if (w->oldest && w->oldest->deadline_ms != UINT64_MAX &&
 	    (!deadline || w->oldest->deadline_ms < deadline))
@@ -429,7 +459,10 @@ static void dispatch(struct worker *w, struct epoll_event *ev)
 
 	switch (src->kind) {
 	case EV_LISTENER:
-		accept_batch(w, (struct listener *)src);
+		if (is_datagram((struct listener *)src))
+			dgram_read(w->dgram, (struct listener *)src, w->now);
+		else
+			accept_batch(w, (struct listener *)src);
 		break;
 	case EV_CONN: {
 		struct conn *c = (struct conn *)src;
@@ -505,6 +538,9 @@ static int worker_setup(struct worker *w, const struct worker_params *p)
 	limits_row_claim(w->limits, w->slot);
 	if (add_fd(w, w->sigfd, &w->sig_src) < 0 || add_fd(w, w->ctlfd, &w->ctl_src) < 0)
 		return WORKER_EXIT_FATAL;
+	for (size_t i = 0; i < w->nls && !w->dgram; i++)
+		if (is_datagram(&w->ls[i]) && !(w->dgram = dgram_new(w->svc)))
+			return WORKER_EXIT_FATAL;
 	update_accepting(w);
 	if (send(w->ctlfd, &ready, 1, MSG_NOSIGNAL) < 0)
 		log_errno(LOG_WARNING, errno, "send ready to master");
@@ -526,7 +562,7 @@ int worker_main(const struct worker_params *p)
 	if (rc != 0)
 		return rc < 0 ? 0 : rc;
 	log_debug("serving (generation %u, pid %ld)", p->generation, (long)getpid());
-	while (!(w.stopping && w.nconns == 0)) {
+	while (!(w.stopping && w.nconns == 0 && dgram_idle(w.dgram))) {
 		int n = epoll_wait(w.epfd, events, MAX_EVENTS, next_timeout(&w));
 
 		if (n < 0 && errno != EINTR) {
@@ -539,10 +575,13 @@ int worker_main(const struct worker_params *p)
 		if (w.accept_paused_until && w.now >= w.accept_paused_until)
 			w.accept_paused_until = 0;
 		expire_deadlines(&w);
+		dgram_flush(w.dgram, w.now);
+		dgram_report(w.dgram, w.now);
 		report_turned_away(&w, false);
 		update_accepting(&w);
 	}
 	report_turned_away(&w, true);
+	dgram_free(w.dgram);
 	log_debug("exiting: %lu connections served, %lu closed idle", w.accepted, w.idle_closed);
 	return 0;
 }

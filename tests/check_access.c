@@ -268,16 +268,6 @@ static int hold(const char *src, const char *ip, uint16_t port)
 	return fd;
 }
 
-static char conf_text[4096];
-
-static const char *svc_conf(const char *listen, unsigned workers, const char *extra)
-{
-	snprintf(conf_text, sizeof(conf_text),
-		 "service a {\n  listen = { %s }\n  handler = \"echo\"\n  workers = %u\n%s}\n",
-		 listen, workers, extra);
-	return conf_text;
-}
-
 START_TEST(ranges_over_ipv4)
 {
 	uint16_t port = tl_free_port();
@@ -285,7 +275,7 @@ START_TEST(ranges_over_ipv4)
 	struct daemon d;
 
 	snprintf(listen, sizeof(listen), "\"127.0.0.1:%u\"", port);
-	daemon_start_ready(&d, svc_conf(listen, 1, "  allow = { \"127.0.0.0/8\" }\n"
+	daemon_start_ready(&d, tl_service_conf(listen, 1, "  allow = { \"127.0.0.0/8\" }\n"
 					   "  deny = { \"127.0.0.0/24\" }\n"
 					   "  allow += { \"127.0.0.3\" }\n"), NULL);
 	ck_assert(served("127.0.1.1", "127.0.0.1", port));
@@ -307,19 +297,19 @@ START_TEST(ranges_over_ipv6)
 		return;
 	/* A dual-stack socket: IPv4 clients are matched by IPv4 ranges. */
 	snprintf(listen, sizeof(listen), "\"*:%u\"", port);
-	daemon_start_ready(&d, svc_conf(listen, 1, "  allow = { \"127.0.0.0/8\" }\n"), NULL);
+	daemon_start_ready(&d, tl_service_conf(listen, 1, "  allow = { \"127.0.0.0/8\" }\n"), NULL);
 	ck_assert(served("127.0.0.5", "127.0.0.1", port));
 	ck_assert(denied("::1", "::1", port));
 	daemon_stop(&d);
 
 	snprintf(listen, sizeof(listen), "\"*:%u\"", port6);
-	daemon_start_ready(&d, svc_conf(listen, 1, "  deny = { \"::/0\" }\n"
+	daemon_start_ready(&d, tl_service_conf(listen, 1, "  deny = { \"::/0\" }\n"
 					   "  allow = { \"::1/128\" }\n"), NULL);
 	ck_assert(served("::1", "::1", port6));
 	ck_assert(denied("127.0.0.1", "127.0.0.1", port6));	/* not in the allow list */
 	daemon_stop(&d);
 
-	daemon_start_ready(&d, svc_conf(listen, 1, "  deny = { \"::1\" }\n"), NULL);
+	daemon_start_ready(&d, tl_service_conf(listen, 1, "  deny = { \"::1\" }\n"), NULL);
 	ck_assert(denied("::1", "::1", port6));
 	ck_assert(served("127.0.0.1", "127.0.0.1", port6));
 	daemon_stop(&d);
@@ -337,7 +327,7 @@ START_TEST(per_source_limit_across_workers)
 	int a, b;
 
 	snprintf(listen, sizeof(listen), "\"127.0.0.1:%u\"", port);
-	daemon_start_ready(&d, svc_conf(listen, 3, "  max-connections = 1\n  max-per-source = 2\n"
+	daemon_start_ready(&d, tl_service_conf(listen, 3, "  max-connections = 1\n  max-per-source = 2\n"
 					   "  busy-message = \"busy\\n\"\n"), NULL);
 	a = hold("127.0.0.1", "127.0.0.1", port);
 	b = hold("127.0.0.1", "127.0.0.1", port);
@@ -363,7 +353,7 @@ START_TEST(per_source_limit_over_ipv6)
 	if (!tl_ipv6_loopback())
 		return;
 	snprintf(listen, sizeof(listen), "\"*:%u\"", port);
-	daemon_start_ready(&d, svc_conf(listen, 2, "  max-per-source = 1\n"
+	daemon_start_ready(&d, tl_service_conf(listen, 2, "  max-per-source = 1\n"
 					   "  busy-message = \"busy\\n\"\n"), NULL);
 	a = hold("::1", "::1", port);
 	ck_assert_str_eq(exchange("::1", "::1", port, "x"), "busy\n");
@@ -381,7 +371,7 @@ START_TEST(service_limit)
 	int a, b;
 
 	snprintf(listen, sizeof(listen), "\"127.0.0.1:%u\"", port);
-	daemon_start_ready(&d, svc_conf(listen, 2, "  max-service-connections = 2\n"), NULL);
+	daemon_start_ready(&d, tl_service_conf(listen, 2, "  max-service-connections = 2\n"), NULL);
 	a = hold("127.0.0.1", "127.0.0.1", port);
 	b = hold("127.0.0.2", "127.0.0.1", port);
 	/* No busy-message: a clean close, not a reset, even after a request. */
@@ -405,7 +395,7 @@ START_TEST(dead_worker_releases_its_count)
 	int a;
 
 	snprintf(listen, sizeof(listen), "\"127.0.0.1:%u\"", port);
-	daemon_start_ready(&d, svc_conf(listen, 1, "  max-per-source = 1\n"), NULL);
+	daemon_start_ready(&d, tl_service_conf(listen, 1, "  max-per-source = 1\n"), NULL);
 	a = hold("127.0.0.1", "127.0.0.1", port);
 	ck_assert_uint_eq(daemon_workers(&d, worker, 2), 1);
 	kill(worker[0], SIGKILL);
@@ -463,14 +453,14 @@ START_TEST(unix_users_and_groups)
 	snprintf(path, sizeof(path), "@preforkd-access-%ld", (long)getpid());
 	snprintf(listen, sizeof(listen), "\"unix:%s\"", path);
 
-	daemon_start_ready(&d, svc_conf(listen, 1, "  allow-users = { \"nobody\" }\n"), NULL);
+	daemon_start_ready(&d, tl_service_conf(listen, 1, "  allow-users = { \"nobody\" }\n"), NULL);
 	ck_assert_int_eq(unix_served_as(path, 0, 0, (gid_t)-1, -1), 0);
 	ck_assert_int_eq(unix_served_as(path, nobody->pw_uid, nobody->pw_gid, (gid_t)-1, -1), 1);
 	ck_assert(daemon_wait_log(&d, "user not allowed", 5000));
 	daemon_stop(&d);
 
 	/* A group matches as the primary group or as a supplementary one. */
-	daemon_start_ready(&d, svc_conf(listen, 1, "  allow-groups = { \"daemon\" }\n"), NULL);
+	daemon_start_ready(&d, tl_service_conf(listen, 1, "  allow-groups = { \"daemon\" }\n"), NULL);
 	ck_assert_int_eq(unix_served_as(path, nobody->pw_uid, nobody->pw_gid, (gid_t)-1, -1), 0);
 	ck_assert_int_eq(unix_served_as(path, nobody->pw_uid, daemon_group->gr_gid, (gid_t)-1, -1),
 			 1);
@@ -480,7 +470,7 @@ START_TEST(unix_users_and_groups)
 
 	/* Per source, a unix client's source is its user. */
 	snprintf(extra, sizeof(extra), "  max-per-source = 1\n  busy-message = \"busy\\n\"\n");
-	daemon_start_ready(&d, svc_conf(listen, 1, extra), NULL);
+	daemon_start_ready(&d, tl_service_conf(listen, 1, extra), NULL);
 	held = tl_connect_unix(path);
 	ck_assert_int_ge(held, 0);
 	ck_assert(tl_echo(held, "held", 4, 5000));
@@ -500,7 +490,7 @@ START_TEST(denials_are_counted_not_flooded)
 	struct daemon d;
 
 	snprintf(listen, sizeof(listen), "\"127.0.0.1:%u\"", port);
-	daemon_start_ready(&d, svc_conf(listen, 1, "  deny = { \"127.0.0.2\" }\n"), NULL);
+	daemon_start_ready(&d, tl_service_conf(listen, 1, "  deny = { \"127.0.0.2\" }\n"), NULL);
 	for (int i = 0; i < FLOOD; i++)
 		ck_assert(denied("127.0.0.2", "127.0.0.1", port));
 	ck_assert(served("127.0.0.1", "127.0.0.1", port));

@@ -145,6 +145,39 @@ START_TEST(overlaps)
 }
 END_TEST
 
+START_TEST(datagram_forms)
+{
+	static const struct { const char *spec; int family; const char *text; } ok[] = {
+		{ "udp:127.0.0.1:53", AF_INET, "udp:127.0.0.1:53" },
+		{ "udp:[::1]:53", AF_INET6, "udp:[::1]:53" },
+		{ "udp:*:53", AF_INET6, "udp:*:53" },
+		{ "unixgram:/run/x.sock", AF_UNIX, "unixgram:/run/x.sock" },
+		{ "unixgram:@x", AF_UNIX, "unixgram:@x" },
+	};
+	struct address a, tcp, udp, ustream, ugram;
+	char err[128];
+
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		ck_assert_msg(address_parse(ok[i].spec, &a, err, sizeof(err)) == 0, "%s: %s",
+			      ok[i].spec, err);
+		ck_assert_int_eq(a.family, ok[i].family);
+		ck_assert_int_eq(a.socktype, SOCK_DGRAM);
+		ck_assert_str_eq(a.text, ok[i].text);
+	}
+	assert_rejected("udp:localhost:53", "not a numeric IPv4 address");
+	assert_rejected("unixgram:relative", "is not absolute");
+	assert_rejected("udp:127.0.0.1:0", "port must be");
+	/* TCP and UDP on one port are two addresses; one unix path is one address. */
+	ck_assert_int_eq(address_parse("*:53", &tcp, err, sizeof(err)), 0);
+	ck_assert_int_eq(address_parse("udp:*:53", &udp, err, sizeof(err)), 0);
+	ck_assert(!address_overlaps(&tcp, &udp));
+	ck_assert_int_eq(address_parse("unix:/run/x", &ustream, err, sizeof(err)), 0);
+	ck_assert_int_eq(address_parse("unixgram:/run/x", &ugram, err, sizeof(err)), 0);
+	ck_assert(!address_equal(&ustream, &ugram));
+	ck_assert(address_overlaps(&ustream, &ugram));
+}
+END_TEST
+
 START_TEST(format_peers)
 {
 	struct sockaddr_in6 mapped = { .sin6_family = AF_INET6, .sin6_port = htons(5) };
@@ -174,6 +207,7 @@ int main(void)
 	tcase_add_test(tc, unix_paths);
 	tcase_add_test(tc, malformed);
 	tcase_add_test(tc, overlaps);
+	tcase_add_test(tc, datagram_forms);
 	tcase_add_test(tc, format_peers);
 	suite_add_tcase(s, tc);
 	return tl_run_suite(s);

@@ -512,8 +512,7 @@ int tl_listen_loopback(uint16_t port, bool reuseport)
 	return fd;
 }
 
-/* ip ("1.2.3.4" or "::1") and port as a socket address. */
-static socklen_t ip_sockaddr(const char *ip, uint16_t port, struct sockaddr_storage *ss)
+socklen_t tl_ip_sockaddr(const char *ip, uint16_t port, struct sockaddr_storage *ss)
 {
 	memset(ss, 0, sizeof(*ss));
 	if (strchr(ip, ':')) {
@@ -535,12 +534,12 @@ static socklen_t ip_sockaddr(const char *ip, uint16_t port, struct sockaddr_stor
 int tl_connect_tcp_from(const char *src, const char *ip, uint16_t port)
 {
 	struct sockaddr_storage ss, from;
-	socklen_t len = ip_sockaddr(ip, port, &ss);
+	socklen_t len = tl_ip_sockaddr(ip, port, &ss);
 	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0), err;
 
 	if (fd < 0)
 		return -1;
-	if (src && bind(fd, (struct sockaddr *)&from, ip_sockaddr(src, 0, &from)) < 0)
+	if (src && bind(fd, (struct sockaddr *)&from, tl_ip_sockaddr(src, 0, &from)) < 0)
 		goto fail;
 	if (connect(fd, (struct sockaddr *)&ss, len) < 0)
 		goto fail;
@@ -550,6 +549,16 @@ fail:
 	close(fd);
 	errno = err;
 	return -1;
+}
+
+const char *tl_service_conf(const char *listen, unsigned workers, const char *extra)
+{
+	static char text[4096];
+
+	snprintf(text, sizeof(text),
+		 "service a {\n  listen = { %s }\n  handler = \"echo\"\n  workers = %u\n%s}\n",
+		 listen, workers, extra);
+	return text;
 }
 
 int tl_connect_tcp(const char *ip, uint16_t port)

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 struct daemon {
@@ -83,6 +84,12 @@ int tl_run_preforkd(char **out, const char *arg, ...);
 /* A listening socket on 127.0.0.1:port (asserts it can be had), optionally
  * with SO_REUSEPORT as a foreign server sharing-minded would set it. */
 int tl_listen_loopback(uint16_t port, bool reuseport);
+
+/* An echo service "a" on listen (quoted addresses, comma-separated) with
+ * extra option lines; the text is in a static buffer. */
+const char *tl_service_conf(const char *listen, unsigned workers, const char *extra);
+/* ip ("1.2.3.4" or "::1") and port as a socket address; returns its length. */
+socklen_t tl_ip_sockaddr(const char *ip, uint16_t port, struct sockaddr_storage *ss);
 
 /* Blocking client sockets; -1 on failure with errno. */
 int tl_connect_tcp(const char *ip, uint16_t port);
