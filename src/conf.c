@@ -392,7 +392,7 @@ static int cb_listen(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result
 	return 0;
 }
 
-enum listen_kind { LISTEN_UNIX_PATH, LISTEN_UNIX, LISTEN_IP, LISTEN_DATAGRAM };
+enum listen_kind { LISTEN_UNIX_PATH, LISTEN_UNIX, LISTEN_IP };
 
 static bool address_is(const struct address *a, enum listen_kind kind)
 {
@@ -401,8 +401,6 @@ static bool address_is(const struct address *a, enum listen_kind kind)
 		return address_unix_path(a) != NULL;
 	case LISTEN_UNIX:
 		return a->family == AF_UNIX;
-	case LISTEN_DATAGRAM:
-		return a->socktype == SOCK_DGRAM;
 	default:
 		return a->family != AF_UNIX;
 	}
@@ -503,12 +501,6 @@ static int cb_service_done(cfg_t *cfg, cfg_opt_t *opt)
 	}
 	if (check_exec_options(cfg, sec) < 0 || check_listen_kinds(cfg, sec) < 0)
 		return -1;
-	if (!handler_find(cfg_getstr(sec, "handler"))->datagram &&
-	    service_listens_on(cfg_title(sec), LISTEN_DATAGRAM)) {
-		cfg_error(cfg, "service '%s': handler \"%s\" serves stream addresses only, "
-			  "not udp: or unixgram:", cfg_title(sec), cfg_getstr(sec, "handler"));
-		return -1;
-	}
 	if (busy && !cfg_getint(sec, "max-per-source") && !cfg_getint(sec, "max-service-connections")) {
 		cfg_error(cfg, "service '%s': 'busy-message' (line %d) is sent when max-per-source "
 			  "or max-service-connections turns a client away; neither is set",

@@ -7,6 +7,7 @@
 
 #include "access.h"
 #include "address.h"
+#include "dgram.h"
 #include "evsource.h"
 #include "limits.h"
 
@@ -27,6 +28,8 @@ struct conn {
 	struct peer client;		/* address or credentials, for access and UCSPI */
 	bool counted;			/* holds a place in the service's limits */
 	struct source_key source;
+	bool from_datagram;		/* a job for one datagram (exec): fd is its input */
+	struct dgram_origin origin;
 	_Alignas(16) unsigned char state[];	/* handler->state_size bytes */
 };
 

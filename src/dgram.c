@@ -53,6 +53,8 @@ struct dgram_counts {
 
 struct dgram {
 	const struct service *svc;
+	dgram_job_fn *job;
+	void *job_ctx;
 	struct mmsghdr msgs[DGRAM_BATCH];
 	struct iovec iov[DGRAM_BATCH];
 	struct sockaddr_storage peers[DGRAM_BATCH];
@@ -69,7 +71,7 @@ struct dgram {
 	char last_trouble[ADDRESS_TEXT_MAX + 128];
 };
 
-struct dgram *dgram_new(const struct service *svc)
+struct dgram *dgram_new(const struct service *svc, dgram_job_fn *job, void *job_ctx)
 {
 	struct dgram *dg = calloc(1, sizeof(*dg));
 
@@ -81,6 +83,8 @@ struct dgram *dgram_new(const struct service *svc)
 		return NULL;
 	}
 	dg->svc = svc;
+	dg->job = job;
+	dg->job_ctx = job_ctx;
 	dg->queue_tail = &dg->queue;
 	return dg;
 }
@@ -301,11 +305,37 @@ static void answer(struct dgram *dg, int fd, struct mmsghdr *m, const char *data
 		     client.family == AF_UNIX ? "user not allowed" : "address not allowed");
 		return;
 	}
+	if (!dg->svc->handler->datagram) {
+		struct dgram_origin origin = { dg, fd, *from, h->msg_namelen };
+
+		dg->job(dg->job_ctx, &origin, data, m->msg_len, &client, peer);
+		return;
+	}
 	out = dg->svc->handler->datagram(dg->svc, data, m->msg_len, &outlen);
 	if (out)
 		reply(dg, fd, out, outlen, from, h->msg_namelen, now, peer);
 	else
 		lost(dg, &dg->n.failed, peer, "the handler gave no reply");
+}
+
+void dgram_reply(const struct dgram_origin *o, const void *data, size_t len, uint64_t now)
+{
+	char peer[ADDRESS_TEXT_MAX];
+
+	if (len == 0) {
+		o->dg->n.answered++;	/* answered with silence: nothing was lost */
+		return;
+	}
+	address_format((const struct sockaddr *)&o->from, o->fromlen, peer, sizeof(peer));
+	reply(o->dg, o->fd, data, len, &o->from, o->fromlen, now, peer);
+}
+
+void dgram_unanswered(const struct dgram_origin *o, const char *why)
+{
+	char peer[ADDRESS_TEXT_MAX];
+
+	address_format((const struct sockaddr *)&o->from, o->fromlen, peer, sizeof(peer));
+	lost(o->dg, &o->dg->n.failed, peer, why);
 }
 
 bool dgram_read(struct dgram *dg, struct listener *l, uint64_t now)

@@ -3,14 +3,30 @@
 #define PREFORKD_DGRAM_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 struct listener;
+struct peer;
 struct service;
 struct dgram;
 
+/* Where a datagram came from, so that a reply made later can go back. */
+struct dgram_origin {
+	struct dgram *dg;
+	int fd;				/* the socket it came in on */
+	struct sockaddr_storage from;
+	socklen_t fromlen;
+};
+
+/* For handlers without a datagram hook (exec): starts a job for one
+ * datagram, which ends in dgram_reply() or dgram_unanswered(). */
+typedef void dgram_job_fn(void *ctx, const struct dgram_origin *origin, const void *data,
+			  size_t len, const struct peer *client, const char *peer);
+
 /* NULL (logged) when memory is short. */
-struct dgram *dgram_new(const struct service *svc);
+struct dgram *dgram_new(const struct service *svc, dgram_job_fn *job, void *job_ctx);
 /* Counts what is still queued as dropped, logs the totals, frees. */
 void dgram_free(struct dgram *dg);
 
@@ -23,6 +39,11 @@ void dgram_drop_queue(struct dgram *dg);
 /* When dgram_flush() wants to run next; 0: nothing waits. */
 uint64_t dgram_next_deadline(const struct dgram *dg, uint64_t now);
 bool dgram_idle(const struct dgram *dg);
+/* The end of a job: its reply (len 0: the helper had nothing to say, no
+ * datagram is sent), or why there is none. Each counts the datagram once. */
+void dgram_reply(const struct dgram_origin *o, const void *data, size_t len, uint64_t now);
+void dgram_unanswered(const struct dgram_origin *o, const char *why);
+
 /* The rate-limited report of lost datagrams, if one is due. */
 void dgram_report(struct dgram *dg, uint64_t now);
 

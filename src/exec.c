@@ -31,35 +31,77 @@
 #include <unistd.h>
 
 #include "conf.h"
+#include "clock.h"
 #include "conn.h"
+#include "dgram.h"
 #include "handler.h"
 #include "log.h"
 
 #define DEFAULT_PATH "PATH=/usr/local/bin:/usr/bin:/bin"
 #define UCSPI_VARS 6		/* PROTO and at most five more */
+#define REPLY_MAX 65536		/* the largest datagram a helper may answer with */
+/* Room in the helper's stdout pipe for the largest reply and then some, so
+ * that a helper is not blocked writing a reply it is allowed to give. */
+#define REPLY_PIPE_SIZE (2 * REPLY_MAX)
 #define REAP_WAIT_MS 1000	/* after SIGKILL, for the exit to show up */
 #define CLOSE_REAP_WAIT_MS 100	/* the same, when the worker is closing everything */
 
 struct exec_state {
 	pid_t pid;		/* 0 once reaped */
 	unsigned signals_sent;	/* 0, then SIGTERM, then SIGKILL */
+	int reply_fd;		/* datagram jobs: the helper's stdout; else -1 */
+	bool started;		/* the helper ran (spawned, watched) */
+	bool settled;		/* datagram jobs: replied, or counted as unanswered */
+	bool ended_by_signal;
 };
 
-/* The UCSPI variables of tcpserver and unixserver, so their programs run unchanged. */
+/* "PREFIX" "IP=..." and "PREFIX" "PORT=..." from "1.2.3.4:80" or "[::1]:80",
+ * the form every log line shows. */
+static size_t ip_vars(const struct sockaddr_storage *ss, socklen_t len, const char *prefix,
+		      char vars[][160])
+{
+	char text[ADDRESS_TEXT_MAX], *colon, *host = text;
+
+	address_format((const struct sockaddr *)ss, len, text, sizeof(text));
+	colon = strrchr(text, ':');
+	if (!colon)
+		return 0;
+	*colon = '\0';
+	if (text[0] == '[') {
+		host = text + 1;
+		colon[-1] = '\0';
+	}
+	snprintf(vars[0], 160, "%sIP=%s", prefix, host);
+	snprintf(vars[1], 160, "%sPORT=%s", prefix, colon + 1);
+	return 2;
+}
+
+/* The UCSPI variables of tcpserver and unixserver, so their programs run
+ * unchanged; for datagrams PROTO is UDP (UDPREMOTEIP, ...) or UNIX. */
 static size_t ucspi_env(const struct conn *c, char vars[UCSPI_VARS][160])
 {
-	int fd = c->fd;
 	struct sockaddr_storage local, remote;
 	socklen_t llen = sizeof(local), rlen = sizeof(remote);
-	char text[ADDRESS_TEXT_MAX], *colon;
+	int fd = c->from_datagram ? c->origin.fd : c->fd;
+	char text[ADDRESS_TEXT_MAX];
 	size_t n = 0;
 
 	if (getsockname(fd, (struct sockaddr *)&local, &llen) < 0)
 		return 0;
+	if (c->from_datagram) {
+		remote = c->origin.from;
+		rlen = c->origin.fromlen;
+	} else if (getpeername(fd, (struct sockaddr *)&remote, &rlen) < 0) {
+		rlen = 0;
+	}
 	if (local.ss_family == AF_UNIX) {
 		address_format((struct sockaddr *)&local, llen, text, sizeof(text));
 		snprintf(vars[n++], 160, "PROTO=UNIX");
 		snprintf(vars[n++], 160, "UNIXLOCALPATH=%s", text + strlen("unix:"));
+		if (c->from_datagram && rlen > sizeof(sa_family_t)) {
+			address_format((struct sockaddr *)&remote, rlen, text, sizeof(text));
+			snprintf(vars[n++], 160, "UNIXREMOTEPATH=%s", text + strlen("unix:"));
+		}
 		if (c->client.has_cred) {
 			snprintf(vars[n++], 160, "UNIXREMOTEPID=%ld", (long)c->client.pid);
 			snprintf(vars[n++], 160, "UNIXREMOTEEUID=%u", (unsigned)c->client.uid);
@@ -67,32 +109,15 @@ static size_t ucspi_env(const struct conn *c, char vars[UCSPI_VARS][160])
 		}
 		return n;
 	}
-	snprintf(vars[n++], 160, "PROTO=TCP");
-	if (getpeername(fd, (struct sockaddr *)&remote, &rlen) < 0)
-		return n;
-	for (int side = 0; side < 2; side++) {
-		const char *prefix = side ? "TCPREMOTE" : "TCPLOCAL";
-
-		/* "1.2.3.4:80" or "[::1]:80", as every log line shows it. */
-		address_format(side ? (struct sockaddr *)&remote : (struct sockaddr *)&local,
-			       side ? rlen : llen, text, sizeof(text));
-		colon = strrchr(text, ':');
-		if (!colon)
-			continue;
-		*colon = '\0';
-		if (text[0] == '[') {
-			text[strlen(text) - 1] = '\0';
-			snprintf(vars[n++], 160, "%sIP=%s", prefix, text + 1);
-		} else {
-			snprintf(vars[n++], 160, "%sIP=%s", prefix, text);
-		}
-		snprintf(vars[n++], 160, "%sPORT=%s", prefix, colon + 1);
-	}
+	snprintf(vars[n++], 160, "PROTO=%s", c->from_datagram ? "UDP" : "TCP");
+	n += ip_vars(&local, llen, c->from_datagram ? "UDPLOCAL" : "TCPLOCAL", vars + n);
+	if (rlen > 0)
+		n += ip_vars(&remote, rlen, c->from_datagram ? "UDPREMOTE" : "TCPREMOTE", vars + n);
 	return n;
 }
 
 /* In the vfork child: only async-signal-safe calls, no memory of the parent touched. */
-static void __attribute__((noreturn)) exec_child(const struct service *svc, int sock,
+static void __attribute__((noreturn)) exec_child(const struct service *svc, int in, int out,
 						 char **envp)
 {
 	static const int reset[] = { SIGPIPE, SIGINT, SIGQUIT, SIGHUP, SIGTERM, SIGCHLD };
@@ -106,7 +131,7 @@ static void __attribute__((noreturn)) exec_child(const struct service *svc, int 
 		sigaction(reset[i], &dfl, NULL);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
-	if (dup2(sock, STDIN_FILENO) < 0 || dup2(sock, STDOUT_FILENO) < 0)
+	if (dup2(in, STDIN_FILENO) < 0 || dup2(out, STDOUT_FILENO) < 0)
 		_exit(126);
 	if (svc->exec_stderr_null) {
 		null_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
@@ -128,7 +153,7 @@ static void __attribute__((noreturn)) exec_child(const struct service *svc, int 
 	_exit(127);
 }
 
-static pid_t spawn(const struct conn *c)
+static pid_t spawn(const struct conn *c, int in, int out)
 {
 	const struct service *svc = c->svc;
 	char vars[UCSPI_VARS][160];
@@ -150,23 +175,55 @@ static pid_t spawn(const struct conn *c)
 		envp[nenv++] = vars[i];
 	pid = vfork();
 	if (pid == 0)
-		exec_child(svc, c->fd, envp);
+		exec_child(svc, in, out, envp);
 	free(envp);
 	return pid;
+}
+
+/* A datagram job: the datagram (in c->fd) on stdin, stdout into a pipe
+ * that is read once the helper has exited. */
+static pid_t spawn_for_datagram(struct conn *c, struct exec_state *st)
+{
+	int out[2];
+	pid_t pid;
+
+	if (pipe2(out, O_CLOEXEC) < 0) {
+		log_errno(LOG_ERR, errno, "%s: pipe2", c->peer);
+		return -1;
+	}
+	if (fcntl(out[0], F_SETPIPE_SZ, REPLY_PIPE_SIZE) < 0)
+		log_errno(LOG_DEBUG, errno, "%s: F_SETPIPE_SZ", c->peer);
+	fcntl(out[0], F_SETFL, O_NONBLOCK);
+	pid = spawn(c, c->fd, out[1]);
+	close(out[1]);
+	if (pid < 0)
+		close(out[0]);
+	else
+		st->reply_fd = out[0];
+	return pid;
+}
+
+/* A stream: the connection itself, made blocking again (accept4 made it
+ * non-blocking for us; programs expect a blocking stdin). */
+static pid_t spawn_for_stream(struct conn *c)
+{
+	int flags = fcntl(c->fd, F_GETFL);
+
+	if (flags < 0 || fcntl(c->fd, F_SETFL, flags & ~O_NONBLOCK) < 0) {
+		log_errno(LOG_ERR, errno, "%s: fcntl", c->peer);
+		return -1;
+	}
+	return spawn(c, c->fd, c->fd);
 }
 
 static int exec_open(struct conn *c)
 {
 	struct exec_state *st = (struct exec_state *)c->state;
 	const struct service *svc = c->svc;
-	int pidfd, flags = fcntl(c->fd, F_GETFL);
+	int pidfd;
 
-	/* accept4 made it non-blocking for us; programs expect a blocking stdin. */
-	if (flags < 0 || fcntl(c->fd, F_SETFL, flags & ~O_NONBLOCK) < 0) {
-		log_errno(LOG_ERR, errno, "%s: fcntl", c->peer);
-		return HANDLER_CLOSE;
-	}
-	st->pid = spawn(c);
+	st->reply_fd = -1;
+	st->pid = c->from_datagram ? spawn_for_datagram(c, st) : spawn_for_stream(c);
 	if (st->pid < 0) {
 		log_errno(LOG_ERR, errno, "%s: vfork for %s", c->peer, svc->exec_argv[0]);
 		st->pid = 0;
@@ -183,6 +240,7 @@ static int exec_open(struct conn *c)
 	/* The helper has the connection now; from here on we watch the helper. */
 	close(c->fd);
 	c->fd = pidfd;
+	st->started = true;
 	log_debug("%s: started %s, pid %ld", c->peer, svc->exec_argv[0], (long)st->pid);
 	return EPOLLIN;
 }
@@ -207,6 +265,7 @@ static bool reap(struct conn *c)
 	 * id here, so the signal cannot reach anyone else. */
 	kill(-st->pid, SIGTERM);
 	waitid(P_PIDFD, (id_t)c->fd, &si, WEXITED | WNOHANG);
+	st->ended_by_signal = si.si_code != CLD_EXITED;
 	if (si.si_code == CLD_EXITED && si.si_status != 0)
 		log_warn("%s: helper %s (pid %ld) exited with status %d", c->peer,
 			 c->svc->exec_argv[0], (long)st->pid, si.si_status);
@@ -248,19 +307,59 @@ static int exec_expire(struct conn *c)
 }
 
 /* The worker is quitting (or gave up waiting): the helper goes with it. */
+/* A datagram job is over: what the helper wrote is the reply, if it ended
+ * by itself and the reply fits in a datagram. */
+static void settle_datagram(struct conn *c, bool finished)
+{
+	struct exec_state *st = (struct exec_state *)c->state;
+	static char reply[REPLY_MAX + 1];
+	size_t len = 0;
+	ssize_t n;
+
+	if (!st->started) {
+		dgram_unanswered(&c->origin, "the helper could not be started");
+		return;
+	}
+	if (!finished) {
+		dgram_unanswered(&c->origin, "helper killed: the worker is stopping");
+		return;
+	}
+	if (st->ended_by_signal) {
+		dgram_unanswered(&c->origin, "helper killed by a signal");
+		return;
+	}
+	while (len < sizeof(reply) &&
+	       ((n = read(st->reply_fd, reply + len, sizeof(reply) - len)) > 0 ||
+		(n < 0 && errno == EINTR)))
+		len += n > 0 ? (size_t)n : 0;
+	if (len > REPLY_MAX)
+		dgram_unanswered(&c->origin, "helper's reply is longer than 65536 bytes");
+	else
+		dgram_reply(&c->origin, reply, len, clock_now_ms());
+}
+
 static void exec_close(struct conn *c)
 {
 	struct exec_state *st = (struct exec_state *)c->state;
+	bool finished = reap(c);
 
-	if (reap(c))
-		return;
-	log_notice("%s: killing helper %s (pid %ld)", c->peer, c->svc->exec_argv[0],
-		   (long)st->pid);
-	kill(-st->pid, SIGKILL);
-	/* Reap it ourselves if it dies in time (SIGKILL is not refused, only a
-	 * process stuck in the kernel takes longer); init gets it otherwise. */
-	if (poll(&(struct pollfd){ .fd = c->fd, .events = POLLIN }, 1, CLOSE_REAP_WAIT_MS) > 0)
-		reap(c);
+	if (!finished) {
+		log_notice("%s: killing helper %s (pid %ld)", c->peer, c->svc->exec_argv[0],
+			   (long)st->pid);
+		kill(-st->pid, SIGKILL);
+		/* Reap it ourselves if it dies in time (SIGKILL is not refused, only a
+		 * process stuck in the kernel takes longer); init gets it otherwise. */
+		if (poll(&(struct pollfd){ .fd = c->fd, .events = POLLIN }, 1,
+			 CLOSE_REAP_WAIT_MS) > 0)
+			reap(c);
+	}
+	if (c->from_datagram && !st->settled) {
+		st->settled = true;
+		settle_datagram(c, finished);
+	}
+	if (st->reply_fd >= 0)
+		close(st->reply_fd);
+	st->reply_fd = -1;
 }
 
 static unsigned exec_timeout(const struct service *svc)

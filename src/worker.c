@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -156,9 +157,11 @@ static void conn_apply(struct worker *w, struct conn *c, int want)
 	c->events = (uint32_t)want;
 }
 
-/* Takes over fd (closed on every failure) and what the admission counted. */
+/* Takes over fd (closed on every failure) and what the admission counted;
+ * origin: a job for one datagram, fd its contents. */
 static void conn_open(struct worker *w, int fd, const struct handler *h, const char *peer,
-		      const struct peer *client, const struct source_key *counted)
+		      const struct peer *client, const struct source_key *counted,
+		      const struct dgram_origin *origin)
 {
 	struct conn *c = calloc(1, sizeof(*c) + h->state_size);
 	unsigned timeout = h->timeout ? h->timeout(w->svc) : w->svc->idle_timeout_ms;
@@ -169,6 +172,8 @@ static void conn_open(struct worker *w, int fd, const struct handler *h, const c
 		log_error("out of memory for a connection; closing it");
 		if (counted)
 			limits_release(w->limits, w->slot, counted);
+		if (origin)
+			dgram_unanswered(origin, "out of memory");
 		close(fd);
 		return;
 	}
@@ -182,6 +187,9 @@ static void conn_open(struct worker *w, int fd, const struct handler *h, const c
 	c->counted = counted != NULL;
 	if (counted)
 		c->source = *counted;
+	c->from_datagram = origin != NULL;
+	if (origin)
+		c->origin = *origin;
 	w->nconns++;
 	w->nlingering += h == &handler_refuse;
 	deadline_set(w, c, timeout ? w->now + timeout : UINT64_MAX);
@@ -205,9 +213,73 @@ static bool want_accepting(const struct worker *w)
 	return !w->stopping && w->accept_paused_until == 0 && serving(w) < w->svc->max_connections;
 }
 
+static const char *const limit_reasons[] = {
+	[LIMITS_SOURCE] = "max-per-source reached",
+	[LIMITS_TOTAL] = "max-service-connections reached",
+	[LIMITS_UNAVAILABLE] = "connection counts unavailable",
+};
+
 static bool is_datagram(const struct listener *l)
 {
 	return l->addr.socktype == SOCK_DGRAM;
+}
+
+/* A datagram as input, in a descriptor a helper can read to its end. */
+static int datagram_input(const void *data, size_t len)
+{
+	int fd = memfd_create("preforkd-datagram", MFD_CLOEXEC);
+	size_t done = 0;
+
+	while (fd >= 0 && done < len) {
+		ssize_t n = write(fd, (const char *)data + done, len - done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			close(fd);
+			return -1;
+		}
+		done += (size_t)n;
+	}
+	if (fd >= 0 && lseek(fd, 0, SEEK_SET) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* A handler without a datagram hook (exec) runs a job per datagram, counted
+ * like a connection: max-connections and the limits apply to it. */
+static void start_datagram_job(void *ctx, const struct dgram_origin *origin, const void *data,
+			       size_t len, const struct peer *client, const char *peer)
+{
+	struct worker *w = ctx;
+	struct source_key key;
+	enum limits_verdict v = LIMITS_OK;
+	int in;
+
+	/* Reading stops at max-connections; the rest of a batch gets here. */
+	if (serving(w) >= w->svc->max_connections) {
+		dgram_unanswered(origin, "max-connections helpers already running");
+		return;
+	}
+	if (w->limits) {
+		source_key_of(client, &key);
+		v = limits_take(w->limits, w->slot, &key);
+	}
+	if (v != LIMITS_OK) {
+		dgram_unanswered(origin, limit_reasons[v]);
+		return;
+	}
+	in = datagram_input(data, len);
+	if (in < 0) {
+		log_errno(LOG_ERR, errno, "%s: memfd for a datagram", peer);
+		if (w->limits)
+			limits_release(w->limits, w->slot, &key);
+		dgram_unanswered(origin, "no descriptor for its input");
+		return;
+	}
+	conn_open(w, in, w->svc->handler, peer, client, w->limits ? &key : NULL, origin);
 }
 
 /* Puts the listeners in or takes them out of the epoll set. EPOLLEXCLUSIVE
@@ -221,7 +293,11 @@ static void update_accepting(struct worker *w)
 	for (size_t i = 0; i < w->nls; i++) {
 		struct listener *l = &w->ls[i];
 		struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = l };
-		bool want = is_datagram(l) ? !w->stopping : accepting;
+		/* A datagram socket is read until a stop, or, where each datagram
+		 * runs a helper, until max-connections helpers run. */
+		bool want = !is_datagram(l) ? accepting :
+			    !w->stopping && (w->svc->handler->datagram ||
+					     serving(w) < w->svc->max_connections);
 
 		if (l->fd < 0 || want == l->armed)
 			continue;
@@ -270,12 +346,6 @@ static void note_turned_away(struct worker *w, struct ratelimit *rl, char *peer_
 		report_turned_away(w, false);
 }
 
-static const char *const limit_reasons[] = {
-	[LIMITS_SOURCE] = "max-per-source reached",
-	[LIMITS_TOTAL] = "max-service-connections reached",
-	[LIMITS_UNAVAILABLE] = "connection counts unavailable",
-};
-
 /* Access control and limits for a connection just accepted; then it is
  * served, turned away with the busy message, or closed. */
 static void admit(struct worker *w, int fd, const struct sockaddr *sa, socklen_t len)
@@ -295,19 +365,19 @@ static void admit(struct worker *w, int fd, const struct sockaddr *sa, socklen_t
 		return;
 	}
 	if (!w->limits) {
-		conn_open(w, fd, w->svc->handler, peer, &client, NULL);
+		conn_open(w, fd, w->svc->handler, peer, &client, NULL, NULL);
 		return;
 	}
 	source_key_of(&client, &key);
 	v = limits_take(w->limits, w->slot, &key);
 	if (v == LIMITS_OK) {
-		conn_open(w, fd, w->svc->handler, peer, &client, &key);
+		conn_open(w, fd, w->svc->handler, peer, &client, &key, NULL);
 		return;
 	}
 	note_turned_away(w, &w->refused, w->last_refused_peer, &w->last_refused,
 			 limit_reasons[v], peer);
 	if (w->nlingering < LINGERING_MAX) {
-		conn_open(w, fd, &handler_refuse, peer, &client, NULL);
+		conn_open(w, fd, &handler_refuse, peer, &client, NULL, NULL);
 		return;
 	}
 	close(fd);
@@ -539,7 +609,7 @@ static int worker_setup(struct worker *w, const struct worker_params *p)
 	if (add_fd(w, w->sigfd, &w->sig_src) < 0 || add_fd(w, w->ctlfd, &w->ctl_src) < 0)
 		return WORKER_EXIT_FATAL;
 	for (size_t i = 0; i < w->nls && !w->dgram; i++)
-		if (is_datagram(&w->ls[i]) && !(w->dgram = dgram_new(w->svc)))
+		if (is_datagram(&w->ls[i]) && !(w->dgram = dgram_new(w->svc, start_datagram_job, w)))
 			return WORKER_EXIT_FATAL;
 	update_accepting(w);
 	if (send(w->ctlfd, &ready, 1, MSG_NOSIGNAL) < 0)

@@ -406,19 +406,154 @@ START_TEST(flood_with_reload_storm)
 }
 END_TEST
 
-START_TEST(stream_only_handler_refused)
-{
-	char dir[128], path[192], *out;
+static char exec_conf_text[1024];
 
-	tl_mkdtemp(dir, sizeof(dir));
-	snprintf(path, sizeof(path), "%s/x.conf", dir);
-	tl_write_file(path, "service x {\n  listen = { \"udp:127.0.0.1:9\" }\n  handler = \"exec\"\n"
-			    "  exec = { \"/bin/cat\" }\n}\n");
-	ck_assert_int_eq(tl_run_preforkd(&out, "-t", "-c", path, NULL), 78);
-	ck_assert_msg(strstr(out, "x.conf:5: service 'x': handler \"exec\" serves stream "
-			     "addresses only"), "%s", out);
-	free(out);
-	tl_rmtree(dir);
+static const char *exec_conf(uint16_t port, const char *exec, const char *extra)
+{
+	snprintf(exec_conf_text, sizeof(exec_conf_text),
+		 "service x {\n  listen = { \"udp:*:%u\", \"unixgram:@DIR@/x.sock\" }\n"
+		 "  handler = \"exec\"\n  exec = { %s }\n%s}\n", port, exec, extra);
+	return exec_conf_text;
+}
+
+/* The reply to one datagram, as a string, within timeout_ms; "" if none came. */
+static const char *ask_within(int fd, const struct target *to, const char *msg, int timeout_ms)
+{
+	static char in[70000];
+	ssize_t n;
+
+	ck_assert_int_eq(sendto(fd, msg, strlen(msg), 0, (const struct sockaddr *)&to->ss, to->len),
+			 (ssize_t)strlen(msg));
+	if (poll(&(struct pollfd){ .fd = fd, .events = POLLIN }, 1, timeout_ms) != 1)
+		return "";
+	n = recv(fd, in, sizeof(in) - 1, 0);
+	in[n > 0 ? n : 0] = '\0';
+	return in;
+}
+
+static const char *ask(int fd, const struct target *to, const char *msg)
+{
+	return ask_within(fd, to, msg, 5000);
+}
+
+static void assert_port_of(int fd, const char *ip, const char *reply)
+{
+	struct sockaddr_storage me;
+	socklen_t len = sizeof(me);
+	char want[96];
+
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&me, &len), 0);
+	snprintf(want, sizeof(want), "UDP %s %u\n", ip,
+		 ntohs(me.ss_family == AF_INET ? ((struct sockaddr_in *)&me)->sin_port :
+						 ((struct sockaddr_in6 *)&me)->sin6_port));
+	ck_assert_msg(strncmp(reply, want, strlen(want)) == 0, "reply \"%s\", want \"%s...\"",
+		      reply, want);
+}
+
+/* One helper per datagram: its stdout goes back to the sender, each sender
+ * gets its own answer, with the UCSPI variables of UDP and unix senders. */
+START_TEST(exec_answers_each_sender)
+{
+	uint16_t port = tl_free_port();
+	struct target t4 = ip_target("127.0.0.1", port), t6 = ip_target("::1", port), ux;
+	char path[192], cpath[192], want[256];
+	struct daemon d;
+	int a = client(AF_INET, "127.0.0.1"), b = client(AF_INET, "127.0.0.2"), c6, cu;
+	const char *r;
+
+	daemon_start_ready(&d, exec_conf(port, "\"/bin/sh\", \"-c\", "
+					 "\"echo $PROTO $UDPREMOTEIP $UDPREMOTEPORT; "
+					 "echo $UNIXREMOTEPATH $UNIXREMOTEEUID; tr a-z A-Z\"", ""), NULL);
+	r = ask(a, &t4, "from a");
+	assert_port_of(a, "127.0.0.1", r);
+	ck_assert_ptr_nonnull(strstr(r, "\nFROM A"));
+	r = ask(b, &t4, "from b");
+	assert_port_of(b, "127.0.0.2", r);
+	ck_assert_ptr_nonnull(strstr(r, "\nFROM B"));
+	if (tl_ipv6_loopback()) {
+		c6 = client(AF_INET6, "::1");
+		assert_port_of(c6, "::1", ask(c6, &t6, "six"));
+		close(c6);
+	}
+	snprintf(path, sizeof(path), "%s/x.sock", d.dir);
+	snprintf(cpath, sizeof(cpath), "%s/c.sock", d.dir);
+	ux = unix_target(path);
+	cu = client(AF_UNIX, cpath);
+	snprintf(want, sizeof(want), "UNIX\n%s %u\nUNIX", cpath, (unsigned)geteuid());
+	ck_assert_str_eq(ask(cu, &ux, "unix"), want);
+	close(a);
+	close(b);
+	close(cu);
+	daemon_stop(&d);
+}
+END_TEST
+
+/* A helper sees only stdin, stdout and stderr (and ls its own directory). */
+START_TEST(exec_helper_gets_only_stdio)
+{
+	uint16_t port = tl_free_port();
+	struct target t = ip_target("127.0.0.1", port);
+	struct daemon d;
+	int c = client(AF_INET, NULL);
+
+	daemon_start_ready(&d, exec_conf(port, "\"/bin/ls\", \"/proc/self/fd\"", ""), NULL);
+	ck_assert_str_eq(ask(c, &t, "x"), "0\n1\n2\n3\n");
+	close(c);
+	daemon_stop(&d);
+}
+END_TEST
+
+/* Many helpers at once, a timeout, a reply too long for a datagram: each
+ * datagram ends in one count. */
+START_TEST(exec_jobs_concurrent_and_counted)
+{
+	enum { CLIENTS = 20 };
+	uint16_t port = tl_free_port(), port2 = tl_free_port();
+	struct target t = ip_target("127.0.0.1", port), t2 = ip_target("127.0.0.1", port2);
+	int c[CLIENTS];
+	struct daemon d;
+	uint64_t t0;
+	char buf[64];
+
+	daemon_start_ready(&d, exec_conf(port, "\"/bin/sh\", \"-c\", \"sleep 1; cat\"", ""), NULL);
+	t0 = tl_now_ms();
+	for (int i = 0; i < CLIENTS; i++) {
+		c[i] = client(AF_INET, NULL);
+		snprintf(buf, sizeof(buf), "job %d", i);
+		ck_assert_int_eq(sendto(c[i], buf, strlen(buf), 0, (struct sockaddr *)&t.ss, t.len),
+				 (ssize_t)strlen(buf));
+	}
+	for (int i = 0; i < CLIENTS; i++) {
+		char want[32], got[64];
+		ssize_t n;
+
+		ck_assert_int_eq(poll(&(struct pollfd){ .fd = c[i], .events = POLLIN }, 1, 10000), 1);
+		n = recv(c[i], got, sizeof(got) - 1, 0);
+		ck_assert_int_gt(n, 0);
+		got[n] = '\0';
+		snprintf(want, sizeof(want), "job %d", i);
+		ck_assert_str_eq(got, want);
+		close(c[i]);
+	}
+	/* Twenty 1 s helpers in parallel, not one after the other. */
+	ck_assert_uint_lt(tl_now_ms() - t0, 8000);
+	daemon_stop(&d);
+
+	daemon_start_ready(&d, exec_conf(port2, "\"/bin/sh\", \"-c\", "
+					 "\"read x; case $x in hang) sleep 300;; big) head -c 70000 /dev/zero;; "
+					 "*) echo ok;; esac\"", "  exec-timeout = 300ms\n"), NULL);
+	c[0] = client(AF_INET, NULL);
+	/* The timeout is 300 ms: an answer would have come within 1.5 s. */
+	ck_assert_str_eq(ask_within(c[0], &t2, "hang\n", 1500), "");
+	ck_assert_str_eq(ask_within(c[0], &t2, "big\n", 1500), "");
+	ck_assert_str_eq(ask(c[0], &t2, "x\n"), "ok\n");
+	close(c[0]);
+	kill(d.pid, SIGTERM);
+	ck_assert_int_eq(tl_exit_code(daemon_wait_exit(&d, 5000)), 0);
+	ck_assert_msg(daemon_log_contains(&d, "datagrams: received 3, answered 1, truncated 0, "
+					  "denied 0, undeliverable 0, dropped 0, failed 2"),
+		      "%s", tl_read_file(d.log));
+	daemon_stop(&d);
 }
 END_TEST
 
@@ -434,7 +569,9 @@ int main(void)
 	tcase_add_test(tc, access_control);
 	tcase_add_test(tc, stopped_worker_recovers);
 	tcase_add_test(tc, flood_with_reload_storm);
-	tcase_add_test(tc, stream_only_handler_refused);
+	tcase_add_test(tc, exec_answers_each_sender);
+	tcase_add_test(tc, exec_helper_gets_only_stdio);
+	tcase_add_test(tc, exec_jobs_concurrent_and_counted);
 	suite_add_tcase(s, tc);
 	return tl_run_suite(s);
 }
