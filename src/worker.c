@@ -273,7 +273,15 @@ static void start_datagram_job(void *ctx, const struct dgram_origin *origin, con
 	}
 	in = datagram_input(data, len);
 	if (in < 0) {
-		log_errno(LOG_ERR, errno, "%s: memfd for a datagram", peer);
+		int err = errno;
+
+		if (err == EMFILE || err == ENFILE)
+			w->accept_paused_until = w->now + ACCEPT_PAUSE_MS;
+		if (ratelimit_event(&w->starved, w->now)) {
+			log_errno(LOG_WARNING, err, "%s: memfd for a datagram: pausing reads, "
+				  "%lu times since last report", peer, w->starved.since_log);
+			ratelimit_logged(&w->starved, w->now);
+		}
 		if (w->limits)
 			limits_release(w->limits, w->slot, &key);
 		dgram_unanswered(origin, "no descriptor for its input");
@@ -283,9 +291,7 @@ static void start_datagram_job(void *ctx, const struct dgram_origin *origin, con
 }
 
 /* Puts the listeners in or takes them out of the epoll set. EPOLLEXCLUSIVE
- * registrations cannot be modified, only deleted and added again. Datagram
- * sockets hold no connections and take no descriptors: only a stop stops
- * reading them. */
+ * registrations cannot be modified, only deleted and added again. */
 static void update_accepting(struct worker *w)
 {
 	bool accepting = want_accepting(w);
@@ -293,11 +299,10 @@ static void update_accepting(struct worker *w)
 	for (size_t i = 0; i < w->nls; i++) {
 		struct listener *l = &w->ls[i];
 		struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = l };
-		/* A datagram socket is read until a stop, or, where each datagram
-		 * runs a helper, until max-connections helpers run. */
-		bool want = !is_datagram(l) ? accepting :
-			    !w->stopping && (w->svc->handler->datagram ||
-					     serving(w) < w->svc->max_connections);
+		/* A datagram answered at once holds no connection and takes no
+		 * descriptor: only a stop stops reading it. Where each datagram
+		 * runs a helper, the socket pauses like a listener. */
+		bool want = is_datagram(l) && w->svc->handler->datagram ? !w->stopping : accepting;
 
 		if (l->fd < 0 || want == l->armed)
 			continue;

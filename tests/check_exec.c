@@ -391,9 +391,15 @@ START_TEST(reload_with_helper_running)
 				  ""), "service"));
 	daemon_write_conf(&d, conf);
 	ck_assert_int_eq(daemon_reload(&d, 10000), 1);
-	stuck = tl_connect_tcp("127.0.0.1", port);
-	ck_assert_int_ge(stuck, 0);
-	ck_assert(reads(stuck, "up\n"));
+	/* Until the new helper has it (an old worker may still take one). */
+	for (uint64_t end = tl_now_ms() + 5000; ; ) {
+		stuck = tl_connect_tcp("127.0.0.1", port);
+		ck_assert_int_ge(stuck, 0);
+		if (reads(stuck, "up\n"))
+			break;
+		close(stuck);
+		ck_assert_msg(tl_now_ms() < end, "the new generation never answered");
+	}
 	daemon_write_conf(&d, exec_conf(port, "\"/bin/echo\", \"newer\"", ""));
 	ck_assert_int_eq(daemon_reload(&d, 10000), 1);
 	ck_assert(new_generation_answers(port, "newer\n"));
