@@ -121,6 +121,17 @@ START_TEST(helper_gets_only_stdio)
 		kids = tl_read_file(path);
 		helper = (pid_t)strtol(kids, NULL, 10);
 		free(kids);
+		/* Between vfork and execve the child still has the worker's
+		 * descriptors (close-on-exec closes them at the exec): wait for it. */
+		if (helper) {
+			char *comm;
+
+			snprintf(path, sizeof(path), "/proc/%ld/comm", (long)helper);
+			comm = tl_read_file(path);
+			if (strcmp(comm, "sleep\n") != 0)
+				helper = 0;
+			free(comm);
+		}
 		ck_assert_msg(tl_now_ms() - t0 < 5000, "no helper started");
 	}
 	snprintf(path, sizeof(path), "/proc/%ld/fd", (long)helper);
