@@ -26,6 +26,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "benchaddr.h"
+
 #define MAX_CLIENTS 10000
 #define MAX_SECONDS 600
 #define MAX_BYTES 4096
@@ -103,53 +105,6 @@ static void record(uint64_t us)
 	lg.hist[b < BUCKETS ? b : BUCKETS - 1]++;
 	if (us > lg.max_us)
 		lg.max_us = us;
-}
-
-static int parse_address(const char *s)
-{
-	memset(&lg.addr, 0, sizeof(lg.addr));
-	if (strncmp(s, "unix:", 5) == 0) {
-		struct sockaddr_un *sun = (struct sockaddr_un *)&lg.addr;
-
-		if (s[5] != '/' || strlen(s + 5) >= sizeof(sun->sun_path))
-			return -1;
-		sun->sun_family = AF_UNIX;
-		memcpy(sun->sun_path, s + 5, strlen(s + 5));
-		lg.addrlen = sizeof(*sun);
-		return 0;
-	}
-	if (s[0] == '[') {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&lg.addr;
-		char host[64];
-		const char *end = strchr(s, ']');
-
-		if (!end || end[1] != ':' || (size_t)(end - s - 1) >= sizeof(host))
-			return -1;
-		memcpy(host, s + 1, (size_t)(end - s - 1));
-		host[end - s - 1] = '\0';
-		if (inet_pton(AF_INET6, host, &sin6->sin6_addr) != 1 ||
-		    !IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr))
-			return -1;
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons((uint16_t)atoi(end + 2));
-		lg.addrlen = sizeof(*sin6);
-		return sin6->sin6_port ? 0 : -1;
-	}
-	struct sockaddr_in *sin = (struct sockaddr_in *)&lg.addr;
-	char host[32];
-	const char *colon = strrchr(s, ':');
-
-	if (!colon || (size_t)(colon - s) >= sizeof(host))
-		return -1;
-	memcpy(host, s, (size_t)(colon - s));
-	host[colon - s] = '\0';
-	if (inet_pton(AF_INET, host, &sin->sin_addr) != 1 ||
-	    (ntohl(sin->sin_addr.s_addr) >> 24) != 127)
-		return -1;
-	sin->sin_family = AF_INET;
-	sin->sin_port = htons((uint16_t)atoi(colon + 1));
-	lg.addrlen = sizeof(*sin);
-	return sin->sin_port ? 0 : -1;
 }
 
 static void fail(struct client *c, enum err_kind kind);
@@ -302,7 +257,7 @@ int main(int argc, char **argv)
 	if (optind != argc - 1 || lg.clients < 1 || lg.clients > MAX_CLIENTS || lg.seconds < 1 ||
 	    lg.seconds > MAX_SECONDS || lg.bytes < 1 || lg.bytes > MAX_BYTES)
 		usage();
-	if (parse_address(argv[optind]) < 0) {
+	if (bench_parse_address(argv[optind], &lg.addr, &lg.addrlen) < 0) {
 		fprintf(stderr, "loadgen: %s: only 127.0.0.0/8, [::1] and unix:/path targets\n",
 			argv[optind]);
 		return 2;
