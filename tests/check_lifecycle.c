@@ -165,12 +165,8 @@ START_TEST(second_instance_refused)
 	ck_assert(!daemon_log_contains(&b, ": ready: "));
 	daemon_stop(&b);
 	/* The first one is untouched and gets every connection. */
-	for (int i = 0; i < 20; i++) {
-		int fd = tl_connect_tcp("127.0.0.1", port);
-
-		ck_assert(tl_echo(fd, "a", 1, 5000));
-		close(fd);
-	}
+	for (int i = 0; i < 20; i++)
+		ck_assert(tl_echo_tcp(port, "a"));
 	daemon_stop(&a);
 }
 END_TEST
@@ -264,7 +260,6 @@ START_TEST(killed_worker_is_respawned)
 	uint16_t port = tl_free_port();
 	struct daemon d;
 	pid_t before[4], after[4];
-	int fd;
 
 	daemon_start_ready(&d, tl_echo_conf(port, 2, ""), NULL);
 	ck_assert_uint_eq(daemon_workers(&d, before, 4), 2);
@@ -274,11 +269,8 @@ START_TEST(killed_worker_is_respawned)
 	ck_assert(daemon_wait_workers(&d, 2, 5000));
 	daemon_workers(&d, after, 4);
 	ck_assert(after[0] != before[0] && after[1] != before[0]);
-	for (int i = 0; i < 10; i++) {
-		fd = tl_connect_tcp("127.0.0.1", port);
-		ck_assert(tl_echo(fd, "r", 1, 5000));
-		close(fd);
-	}
+	for (int i = 0; i < 10; i++)
+		ck_assert(tl_echo_tcp(port, "r"));
 	daemon_stop(&d);
 }
 END_TEST
@@ -321,7 +313,6 @@ START_TEST(workers_ignore_terminal_signals)
 	uint16_t port = tl_free_port();
 	struct daemon d;
 	pid_t before[2], after[2];
-	int fd;
 
 	daemon_start_ready(&d, tl_echo_conf(port, 2, ""), NULL);
 	ck_assert_uint_eq(daemon_workers(&d, before, 2), 2);
@@ -332,9 +323,7 @@ START_TEST(workers_ignore_terminal_signals)
 	 * this one, the workers have had theirs. */
 	kill(d.pid, SIGUSR1);
 	ck_assert(daemon_wait_log(&d, "SIGUSR1: nothing to do", 5000));
-	fd = tl_connect_tcp("127.0.0.1", port);
-	ck_assert(tl_echo(fd, "still here", 10, 5000));
-	close(fd);
+	ck_assert(tl_echo_tcp(port, "still here"));
 	ck_assert_uint_eq(daemon_workers(&d, after, 2), 2);
 	ck_assert(after[0] == before[0] && after[1] == before[1]);
 	ck_assert_int_eq(daemon_wait_exit(&d, 0), -1);
@@ -390,7 +379,6 @@ START_TEST(workers_drop_privileges)
 	uint16_t port = tl_free_port();
 	struct daemon d;
 	pid_t w[1];
-	int fd;
 
 	/* getpwnam() returns the same static buffer each time: copy. */
 	pw = getpwnam("nobody");
@@ -409,9 +397,7 @@ START_TEST(workers_drop_privileges)
 	ck_assert(ids_are(w[0], "Uid:", nobody_uid));
 	ck_assert(ids_are(w[0], "Gid:", nobody_gid));
 	ck_assert(ids_are(d.pid, "Uid:", 0));	/* the master keeps root */
-	fd = tl_connect_tcp("127.0.0.1", port);
-	ck_assert(tl_echo(fd, "n", 1, 5000));
-	close(fd);
+	ck_assert(tl_echo_tcp(port, "n"));
 
 	daemon_write_conf(&d, tl_echo_conf(port, 1, "user = \"daemon\""));
 	ck_assert_int_eq(daemon_reload(&d, 10000), 1);
@@ -419,9 +405,7 @@ START_TEST(workers_drop_privileges)
 	ck_assert_uint_eq(daemon_workers(&d, w, 1), 1);
 	ck_assert(ids_are(w[0], "Uid:", daemon_uid));
 	ck_assert(ids_are(w[0], "Gid:", daemon_gid));
-	fd = tl_connect_tcp("127.0.0.1", port);
-	ck_assert(tl_echo(fd, "d", 1, 5000));
-	close(fd);
+	ck_assert(tl_echo_tcp(port, "d"));
 	daemon_stop(&d);
 }
 END_TEST
