@@ -38,6 +38,7 @@ static struct target ip_target(const char *ip, uint16_t port)
 	return t;
 }
 
+/* A unix path, or "@name" in the abstract namespace. */
 static struct target unix_target(const char *path)
 {
 	struct target t = { 0 };
@@ -47,6 +48,10 @@ static struct target unix_target(const char *path)
 	ck_assert_uint_lt(strlen(path), sizeof(sun->sun_path));
 	memcpy(sun->sun_path, path, strlen(path));
 	t.len = sizeof(*sun);
+	if (path[0] == '@') {
+		sun->sun_path[0] = '\0';
+		t.len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path));
+	}
 	return t;
 }
 
@@ -71,18 +76,26 @@ static int client(int family, const char *src)
 }
 
 /* The reply to one datagram of len bytes, within timeout_ms: its length, -1 if none came. */
-static ssize_t roundtrip_within(int fd, const struct target *to, size_t len, int timeout_ms)
+/* Sends len bytes of out to to; the reply's length in in (at most cap
+ * bytes), or -1 if none came within timeout_ms. */
+static ssize_t send_and_receive(int fd, const struct target *to, const void *out, size_t len,
+				char *in, size_t cap, int timeout_ms)
 {
-	static char out[70000], in[70000];
-
-	for (size_t i = 0; i < len; i++)
-		out[i] = (char)('a' + i % 26);
 	ck_assert_int_eq(sendto(fd, out, len, 0, (const struct sockaddr *)&to->ss, to->len),
 			 (ssize_t)len);
 	if (poll(&(struct pollfd){ .fd = fd, .events = POLLIN }, 1, timeout_ms) != 1)
 		return -1;
-	ssize_t n = recv(fd, in, sizeof(in), 0);
+	return recv(fd, in, cap, 0);
+}
 
+static ssize_t roundtrip_within(int fd, const struct target *to, size_t len, int timeout_ms)
+{
+	static char out[70000], in[70000];
+	ssize_t n;
+
+	for (size_t i = 0; i < len; i++)
+		out[i] = (char)('a' + i % 26);
+	n = send_and_receive(fd, to, out, len, in, sizeof(in), timeout_ms);
 	ck_assert_msg(n < 0 || memcmp(in, out, (size_t)n) == 0, "reply differs");
 	return n;
 }
@@ -94,8 +107,9 @@ static ssize_t roundtrip(int fd, const struct target *to, size_t len)
 
 static bool no_reply(int fd, const struct target *to)
 {
-	ck_assert_int_eq(sendto(fd, "x", 1, 0, (const struct sockaddr *)&to->ss, to->len), 1);
-	return poll(&(struct pollfd){ .fd = fd, .events = POLLIN }, 1, 300) == 0;
+	char in[16];
+
+	return send_and_receive(fd, to, "x", 1, in, sizeof(in), 300) < 0;
 }
 
 START_TEST(echo_all_sizes)
@@ -229,14 +243,7 @@ START_TEST(access_control)
 	ck_assert(daemon_log_contains(&d, "address not allowed"));
 
 	/* Unix senders by their credentials (SCM_CREDENTIALS). */
-	u = (struct target){ 0 };
-	{
-		struct sockaddr_un *sun = (struct sockaddr_un *)&u.ss;
-
-		sun->sun_family = AF_UNIX;
-		memcpy(sun->sun_path + 1, name + 1, strlen(name) - 1);
-		u.len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(name));
-	}
+	u = unix_target(name);
 	if (geteuid() == 0 && nobody) {
 		for (int as_nobody = 0; as_nobody < 2; as_nobody++) {
 			pid_t pid = fork();
@@ -420,13 +427,8 @@ static const char *exec_conf(uint16_t port, const char *exec, const char *extra)
 static const char *ask_within(int fd, const struct target *to, const char *msg, int timeout_ms)
 {
 	static char in[70000];
-	ssize_t n;
+	ssize_t n = send_and_receive(fd, to, msg, strlen(msg), in, sizeof(in) - 1, timeout_ms);
 
-	ck_assert_int_eq(sendto(fd, msg, strlen(msg), 0, (const struct sockaddr *)&to->ss, to->len),
-			 (ssize_t)strlen(msg));
-	if (poll(&(struct pollfd){ .fd = fd, .events = POLLIN }, 1, timeout_ms) != 1)
-		return "";
-	n = recv(fd, in, sizeof(in) - 1, 0);
 	in[n > 0 ? n : 0] = '\0';
 	return in;
 }
