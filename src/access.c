@@ -17,6 +17,7 @@
 #include <sys/un.h>
 
 #include "conf.h"
+#include "handler.h"
 #include "log.h"
 
 #define PEER_GROUPS_MAX 256
@@ -79,7 +80,13 @@ int cidr_parse(const char *text, struct cidr *out, char *err, size_t errlen)
 	return 0;
 }
 
-void peer_identify(int fd, const struct sockaddr *sa, socklen_t len, struct peer *p)
+bool access_needs_credentials(const struct service *svc)
+{
+	return svc->nallow_users || svc->nallow_groups || svc->max_per_source ||
+	       svc->handler->wants_peer_credentials;
+}
+
+void peer_identify(int cred_fd, const struct sockaddr *sa, socklen_t len, struct peer *p)
 {
 	memset(p, 0, sizeof(*p));
 	p->family = sa->sa_family;
@@ -97,7 +104,7 @@ void peer_identify(int fd, const struct sockaddr *sa, socklen_t len, struct peer
 
 		/* An unbound unix client comes back with an empty address. */
 		p->family = AF_UNIX;
-		if (fd >= 0 && getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0) {
+		if (cred_fd >= 0 && getsockopt(cred_fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0) {
 			p->has_cred = true;
 			p->pid = cred.pid;
 			p->uid = cred.uid;

@@ -32,9 +32,13 @@ struct peer {
  * Host bits set past the prefix are an error: "10.1.2.3/8" is a typo. */
 int cidr_parse(const char *text, struct cidr *out, char *err, size_t errlen);
 
-/* Fills p from the accepted socket fd and the address accept4() returned;
- * fd -1 for a datagram, whose credentials come with it (SCM_CREDENTIALS). */
-void peer_identify(int fd, const struct sockaddr *sa, socklen_t len, struct peer *p);
+/* Fills p from the address accept4() returned, and a unix client's
+ * credentials from cred_fd, the accepted socket; cred_fd -1 when nobody
+ * needs them, or for a datagram, whose credentials come with it. */
+void peer_identify(int cred_fd, const struct sockaddr *sa, socklen_t len, struct peer *p);
+/* The service looks at unix clients' credentials: allow-users, allow-groups,
+ * max-per-source (counted per user), or a handler that shows them. */
+bool access_needs_credentials(const struct service *svc);
 
 /* The service's allow/deny ranges (IP peers) or allowed users and groups
  * (unix peers) let p in. fd is the connection, for the peer's groups. */

@@ -101,8 +101,7 @@ static void lost(struct dgram *dg, unsigned long *counter, const char *peer, con
 {
 	(*counter)++;
 	snprintf(dg->last_trouble, sizeof(dg->last_trouble), "%.127s: %.120s", peer, why);
-	dg->trouble.since_log++;
-	dg->trouble.total++;
+	ratelimit_event(&dg->trouble, 0);	/* reported from the loop, by dgram_report() */
 }
 
 void dgram_report(struct dgram *dg, uint64_t now)
@@ -259,8 +258,8 @@ uint64_t dgram_next_deadline(const struct dgram *dg, uint64_t now)
 		return 0;
 	if (dg->queue)
 		return now + SEND_RETRY_MS;	/* sooner than any report */
-	report = dg->trouble.last_log + RATELIMIT_INTERVAL_MS;
-	return dg->trouble.since_log ? (report > now ? report : now) : 0;
+	report = ratelimit_next(&dg->trouble);
+	return report && report < now ? now : report;
 }
 
 bool dgram_idle(const struct dgram *dg)

@@ -375,4 +375,5 @@ const struct handler handler_exec = {
 	.close = exec_close,
 	.expire = exec_expire,
 	.timeout = exec_timeout,
+	.wants_peer_credentials = true,
 };

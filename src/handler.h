@@ -2,6 +2,7 @@
 #ifndef PREFORKD_HANDLER_H
 #define PREFORKD_HANDLER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,6 +28,9 @@ struct handler {
 	/* The connection timeout of a service (0: none). NULL: idle-timeout,
 	 * renewed by every event of the connection. */
 	unsigned (*timeout)(const struct service *svc);
+	/* It shows unix clients their credentials (exec: the UCSPI variables),
+	 * so the worker asks the kernel for them at accept. */
+	bool wants_peer_credentials;
 	/* Datagram services: the reply to a datagram (it may be the datagram
 	 * itself) and its length in *reply_len; NULL if there is none. NULL
 	 * hook: the handler serves streams only. Must not block. */

@@ -29,6 +29,12 @@ static inline bool ratelimit_pending(const struct ratelimit *rl, uint64_t now, b
 	return rl->since_log && (final || !rl->last_log || now - rl->last_log >= RATELIMIT_INTERVAL_MS);
 }
 
+/* When a report of waiting events falls due; 0: nothing waits. */
+static inline uint64_t ratelimit_next(const struct ratelimit *rl)
+{
+	return rl->since_log ? rl->last_log + RATELIMIT_INTERVAL_MS : 0;
+}
+
 static inline void ratelimit_logged(struct ratelimit *rl, uint64_t now)
 {
 	rl->last_log = now ? now : 1;

@@ -44,6 +44,15 @@
  * this many at once, the next ones are closed at once. */
 #define LINGERING_MAX 32
 
+/* Clients turned away, of one kind: counted, the last one kept for the report. */
+enum { DENIED, REFUSED, TURNED_AWAY_KINDS };
+struct turned_away {
+	const char *verb;
+	struct ratelimit rl;
+	const char *why;
+	char peer[ADDRESS_TEXT_MAX];
+};
+
 struct worker {
 	const struct service *svc;
 	int epfd;
@@ -61,9 +70,8 @@ struct worker {
 	struct conn *oldest, *newest;
 	struct limits *limits;
 	unsigned slot;			/* our row in limits */
-	struct ratelimit denied, refused;
-	const char *last_denied, *last_refused;	/* why, for the next report */
-	char last_denied_peer[ADDRESS_TEXT_MAX], last_refused_peer[ADDRESS_TEXT_MAX];
+	bool needs_credentials;		/* of unix clients, at accept (SO_PEERCRED) */
+	struct turned_away turned_away[TURNED_AWAY_KINDS];
 	bool stopping;
 	uint64_t now;
 	unsigned long accepted, idle_closed;
@@ -328,26 +336,25 @@ static void note_starved(struct worker *w, const struct listener *l, int err)
  * every RATELIMIT_INTERVAL_MS and at exit, so a flood cannot flood the log. */
 static void report_turned_away(struct worker *w, bool final)
 {
-	if (ratelimit_pending(&w->denied, w->now, final)) {
-		log_notice("denied %lu connection%s (last: %s, %s), %lu in all",
-			   w->denied.since_log, w->denied.since_log == 1 ? "" : "s",
-			   w->last_denied_peer, w->last_denied, w->denied.total);
-		ratelimit_logged(&w->denied, w->now);
-	}
-	if (ratelimit_pending(&w->refused, w->now, final)) {
-		log_notice("turned away %lu connection%s (last: %s, %s), %lu in all",
-			   w->refused.since_log, w->refused.since_log == 1 ? "" : "s",
-			   w->last_refused_peer, w->last_refused, w->refused.total);
-		ratelimit_logged(&w->refused, w->now);
+	for (int k = 0; k < TURNED_AWAY_KINDS; k++) {
+		struct turned_away *t = &w->turned_away[k];
+
+		if (!ratelimit_pending(&t->rl, w->now, final))
+			continue;
+		log_notice("%s %lu connection%s (last: %s, %s), %lu in all", t->verb,
+			   t->rl.since_log, t->rl.since_log == 1 ? "" : "s", t->peer, t->why,
+			   t->rl.total);
+		ratelimit_logged(&t->rl, w->now);
 	}
 }
 
-static void note_turned_away(struct worker *w, struct ratelimit *rl, char *peer_out,
-			     const char **why_out, const char *why, const char *peer)
+static void note_turned_away(struct worker *w, int kind, const char *why, const char *peer)
 {
-	snprintf(peer_out, ADDRESS_TEXT_MAX, "%s", peer);
-	*why_out = why;
-	if (ratelimit_event(rl, w->now))
+	struct turned_away *t = &w->turned_away[kind];
+
+	snprintf(t->peer, sizeof(t->peer), "%s", peer);
+	t->why = why;
+	if (ratelimit_event(&t->rl, w->now))
 		report_turned_away(w, false);
 }
 
@@ -361,9 +368,9 @@ static void admit(struct worker *w, int fd, const struct sockaddr *sa, socklen_t
 	enum limits_verdict v;
 
 	address_format(sa, len, peer, sizeof(peer));
-	peer_identify(fd, sa, len, &client);
+	peer_identify(w->needs_credentials ? fd : -1, sa, len, &client);
 	if (!access_allows(w->svc, &client, fd)) {
-		note_turned_away(w, &w->denied, w->last_denied_peer, &w->last_denied,
+		note_turned_away(w, DENIED,
 				 client.family == AF_UNIX ? "user not allowed" : "address not allowed",
 				 peer);
 		close(fd);
@@ -379,8 +386,7 @@ static void admit(struct worker *w, int fd, const struct sockaddr *sa, socklen_t
 		conn_open(w, fd, w->svc->handler, peer, &client, &key, NULL);
 		return;
 	}
-	note_turned_away(w, &w->refused, w->last_refused_peer, &w->last_refused,
-			 limit_reasons[v], peer);
+	note_turned_away(w, REFUSED, limit_reasons[v], peer);
 	if (w->nlingering < LINGERING_MAX) {
 		conn_open(w, fd, &handler_refuse, peer, &client, NULL, NULL);
 		return;
@@ -505,26 +511,22 @@ static void expire_deadlines(struct worker *w)
 	}
 }
 
+/* The sooner of two deadlines, 0 meaning none. */
+static uint64_t sooner(uint64_t a, uint64_t b)
+{
+	return !a || (b && b < a) ? b : a;
+}
+
 static int next_timeout(const struct worker *w)
 {
 	uint64_t deadline = w->accept_paused_until;
 
 	/* A summary of turned-away clients is due even if nothing else happens. */
-	for (int i = 0; i < 2; i++) {
-		const struct ratelimit *rl = i ? &w->refused : &w->denied;
-		uint64_t due = rl->last_log + RATELIMIT_INTERVAL_MS;
-
-		if (rl->since_log && (!deadline || due < deadline))
-			deadline = due;
-	}
-	uint64_t dgram_due = dgram_next_deadline(w->dgram, w->now);
-
-	if (dgram_due && (!deadline || dgram_due < deadline))
-		deadline = dgram_due;
-
-	if (w->oldest && w->oldest->deadline_ms != UINT64_MAX &&
-	    (!deadline || w->oldest->deadline_ms < deadline))
-		deadline = w->oldest->deadline_ms;
+	for (int k = 0; k < TURNED_AWAY_KINDS; k++)
+		deadline = sooner(deadline, ratelimit_next(&w->turned_away[k].rl));
+	deadline = sooner(deadline, dgram_next_deadline(w->dgram, w->now));
+	if (w->oldest && w->oldest->deadline_ms != UINT64_MAX)
+		deadline = sooner(deadline, w->oldest->deadline_ms);
 	return clock_timeout_until(deadline, w->now);
 }
 
@@ -628,6 +630,9 @@ int worker_main(const struct worker_params *p)
 		.svc = p->svc, .epfd = -1, .sigfd = -1, .ctlfd = p->ctl_fd,
 		.ls = p->listeners, .nls = p->nlisteners,
 		.limits = p->limits, .slot = p->slot,
+		.needs_credentials = access_needs_credentials(p->svc),
+		.turned_away = { [DENIED] = { .verb = "denied" },
+				 [REFUSED] = { .verb = "turned away" } },
 	};
 	struct epoll_event events[MAX_EVENTS];
 	int rc;
