@@ -1,4 +1,4 @@
-/* fdutil.c - descriptor flag helpers and close_range()-based descriptor cleanup. */
+/* fdutil.c - descriptor flags, writing all of a buffer, and close_range()-based cleanup. */
 #include "config.h"
 
 #include "fdutil.h"
@@ -66,4 +66,25 @@ void fd_close(int *fd)
 		close(*fd);
 		*fd = -1;
 	}
+}
+
+int fd_write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		if (n == 0) {
+			errno = EIO;
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
 }

@@ -12,6 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fdutil.h"
+
 static int log_level = LOG_INFO;
 static bool log_to_journal;
 static char log_role[48];
@@ -77,16 +79,7 @@ const char *log_level_name(int level)
 /* One write() per line, so lines of concurrent workers never interleave. */
 static void log_write(const char *buf, size_t len)
 {
-	while (len > 0) {
-		ssize_t n = write(STDERR_FILENO, buf, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return;	/* nowhere left to report it */
-		buf += n;
-		len -= (size_t)n;
-	}
+	(void)fd_write_all(STDERR_FILENO, buf, len);	/* a failure has nowhere to go */
 }
 
 /* Appends to a line buffer, truncating rather than overflowing. */

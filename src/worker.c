@@ -236,21 +236,12 @@ static bool is_datagram(const struct listener *l)
 static int datagram_input(const void *data, size_t len)
 {
 	int fd = memfd_create("preforkd-datagram", MFD_CLOEXEC);
-	size_t done = 0;
 
-	while (fd >= 0 && done < len) {
-		ssize_t n = write(fd, (const char *)data + done, len - done);
+	if (fd >= 0 && (fd_write_all(fd, data, len) < 0 || lseek(fd, 0, SEEK_SET) < 0)) {
+		int err = errno;
 
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			close(fd);
-			return -1;
-		}
-		done += (size_t)n;
-	}
-	if (fd >= 0 && lseek(fd, 0, SEEK_SET) < 0) {
 		close(fd);
+		errno = err;
 		return -1;
 	}
 	return fd;
