@@ -19,6 +19,7 @@ struct listener {
 	bool adopted;		/* from socket activation: the service manager owns its options */
 	bool marked;		/* used by a live generation (listen_set mark and sweep) */
 	bool armed;		/* in a worker: in its epoll set */
+	unsigned wakeups;	/* in a worker: since it was last armed */
 	/* The unix socket file we created, so we remove that one and no other. */
 	bool owns_file;
 	dev_t file_dev;

@@ -38,6 +38,10 @@
 
 #define ACCEPT_BATCH 64		/* per listener per wakeup: others get a turn */
 #define ACCEPT_PAUSE_MS 100	/* after EMFILE/ENFILE, unless a close frees one sooner */
+/* Wakeups on a listener before this worker moves to the back of its wait
+ * queue (see rearm_busy): rare enough to cost nothing, often enough that
+ * every idle worker gets its turn within a few ms under load. */
+#define REARM_WAKEUPS 16
 #define MAX_EVENTS 64
 #define STOP_DGRAM_BATCHES 64	/* datagrams taken at a graceful stop: this many batches at most */
 /* Clients turned away by a limit, each read until it closes (refuse.c); past
@@ -134,8 +138,7 @@ static void conn_close(struct worker *w, struct conn *c)
 	 * once, to another worker, and must find its place free. */
 	if (c->counted)
 		limits_release(w->limits, w->slot, &c->source);
-	/* Explicit: a descriptor shared with a child stays in the set after close(). */
-	epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	/* Leaves the epoll set with it: no other process holds it (handler.h). */
 	close(c->fd);
 	deadline_unlink(w, c);
 	if (c->handler == &handler_refuse)
@@ -289,6 +292,30 @@ static void start_datagram_job(void *ctx, const struct dgram_origin *origin, con
 	conn_open(w, in, w->svc->handler, peer, client, w->limits ? &key : NULL, origin);
 }
 
+static bool arm(struct worker *w, struct listener *l, bool want)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = l };
+
+	if (epoll_ctl(w->epfd, want ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, l->fd, &ev) < 0) {
+		log_errno(LOG_ERR, errno, "epoll_ctl(%s) %s", want ? "ADD" : "DEL", l->addr.text);
+		return false;
+	}
+	l->armed = want;
+	l->wakeups = 0;
+	return true;
+}
+
+/* An EPOLLEXCLUSIVE wakeup goes to the first idle waiter in the socket's
+ * wait queue, and a worker stays where it was added: the first worker would
+ * take nearly every client while the others sleep. Like nginx, a worker that
+ * has been woken REARM_WAKEUPS times leaves the queue and joins it again at
+ * the back, so the clients go round the workers. */
+static void rearm_busy(struct worker *w, struct listener *l)
+{
+	if (l->armed && l->wakeups >= REARM_WAKEUPS && arm(w, l, false))
+		arm(w, l, true);
+}
+
 /* Puts the listeners in or takes them out of the epoll set. EPOLLEXCLUSIVE
  * registrations cannot be modified, only deleted and added again. */
 static void update_accepting(struct worker *w)
@@ -297,19 +324,17 @@ static void update_accepting(struct worker *w)
 
 	for (size_t i = 0; i < w->nls; i++) {
 		struct listener *l = &w->ls[i];
-		struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = l };
 		/* A datagram answered at once holds no connection and takes no
 		 * descriptor: only a stop stops reading it. Where each datagram
 		 * runs a helper, the socket pauses like a listener. */
 		bool want = is_datagram(l) && w->svc->handler->datagram ? !w->stopping : accepting;
 
-		if (l->fd < 0 || want == l->armed)
+		if (l->fd < 0)
 			continue;
-		if (epoll_ctl(w->epfd, want ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, l->fd, &ev) < 0)
-			log_errno(LOG_ERR, errno, "epoll_ctl(%s) %s", want ? "ADD" : "DEL",
-				  l->addr.text);
+		if (want != l->armed)
+			arm(w, l, want);
 		else
-			l->armed = want;
+			rearm_busy(w, l);
 	}
 }
 
@@ -527,6 +552,7 @@ static void dispatch(struct worker *w, struct epoll_event *ev)
 
 	switch (src->kind) {
 	case EV_LISTENER:
+		((struct listener *)src)->wakeups++;
 		if (is_datagram((struct listener *)src))
 			dgram_read(w->dgram, (struct listener *)src, w->now);
 		else

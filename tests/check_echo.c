@@ -14,6 +14,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "conn.h"
+#include "handler.h"
 #include "testlib.h"
 
 static struct daemon d;
@@ -141,6 +143,123 @@ START_TEST(half_close)
 }
 END_TEST
 
+#define FLOOD_CAP (64u << 20)
+
+/* Writes pattern bytes without reading until the socket will take no more
+ * for 500 ms, or FLOOD_CAP is reached; returns how many went in. */
+static size_t write_until_blocked(int fd, const char *buf, size_t cap)
+{
+	size_t off = 0;
+
+	while (off < cap) {
+		struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+		ssize_t n;
+
+		if (poll(&pfd, 1, 500) != 1)
+			break;
+		n = send(fd, buf + off, cap - off < 65536 ? cap - off : 65536, MSG_DONTWAIT);
+		if (n < 0 && errno == EAGAIN)
+			continue;
+		ck_assert_int_gt(n, 0);
+		off += (size_t)n;
+	}
+	return off;
+}
+
+/* A client that writes and never reads: the echo must stop reading from it
+ * once it cannot send back (so the client blocks, instead of the worker
+ * buffering without end), keep what it read but could not send, and give
+ * every byte back in order when the client reads at last. */
+START_TEST(slow_reader_held_back)
+{
+	char *buf = pattern(FLOOD_CAP), *in = malloc(FLOOD_CAP);
+	int fds[2];
+
+	ck_assert_ptr_nonnull(in);
+	start("");
+	fds[0] = tl_connect_tcp("127.0.0.1", port);
+	fds[1] = connect_unix();
+	for (int i = 0; i < 2; i++) {
+		size_t sent, got = 0;
+
+		ck_assert_int_ge(fds[i], 0);
+		sent = write_until_blocked(fds[i], buf, FLOOD_CAP);
+		ck_assert_msg(sent > 0 && sent < FLOOD_CAP, "%zu bytes went in without a read", sent);
+		shutdown(fds[i], SHUT_WR);
+		while (got <= sent) {
+			struct pollfd pfd = { .fd = fds[i], .events = POLLIN };
+			ssize_t n;
+
+			ck_assert_int_eq(poll(&pfd, 1, 5000), 1);
+			/* Small reads first: the echo's sends resume a few bytes at a time. */
+			n = recv(fds[i], in + got, got < (1u << 20) ? 1000 : FLOOD_CAP - got, 0);
+			ck_assert_int_ge(n, 0);
+			if (n == 0)
+				break;
+			got += (size_t)n;
+		}
+		ck_assert_uint_eq(got, sent);
+		ck_assert(memcmp(in, buf, sent) == 0);
+		close(fds[i]);
+	}
+	free(buf);
+	free(in);
+	stop();
+}
+END_TEST
+
+#define PARTIAL_LEN (1u << 20)
+
+/* The handler alone, on a socketpair whose echo side has the smallest send
+ * buffer the kernel allows: most sends are partial, and what is kept is
+ * itself sent in pieces. The client writes in large and reads in small,
+ * odd-sized pieces; every byte must come back once, in order, then EOF. */
+START_TEST(echo_handler_partial_sends)
+{
+	char *out = pattern(PARTIAL_LEN), *in = malloc(PARTIAL_LEN);
+	struct conn *c = calloc(1, sizeof(*c) + handler_echo.state_size);
+	size_t sent = 0, got = 0;
+	int sv[2], want;
+
+	ck_assert(in && c);
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+	ck_assert_int_eq(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &(int){ 1 }, sizeof(int)), 0);
+	c->fd = sv[0];
+	c->handler = &handler_echo;
+	snprintf(c->peer, sizeof(c->peer), "socketpair");
+	want = handler_echo.open(c);
+	for (int step = 0; step < 1000000 && want != HANDLER_CLOSE; step++) {
+		ssize_t n;
+
+		if (sent < PARTIAL_LEN) {
+			n = send(sv[1], out + sent, PARTIAL_LEN - sent < 50000 ? PARTIAL_LEN - sent : 50000,
+				 MSG_DONTWAIT);
+			sent += n > 0 ? (size_t)n : 0;
+			if (sent == PARTIAL_LEN)
+				shutdown(sv[1], SHUT_WR);
+		}
+		want = handler_echo.ready(c, (uint32_t)want);
+		n = recv(sv[1], in + got, PARTIAL_LEN - got < 777 ? PARTIAL_LEN - got : 777, MSG_DONTWAIT);
+		got += n > 0 ? (size_t)n : 0;
+	}
+	ck_assert_int_eq(want, HANDLER_CLOSE);
+	while (got < PARTIAL_LEN) {
+		ssize_t n = recv(sv[1], in + got, PARTIAL_LEN - got, MSG_DONTWAIT);
+
+		ck_assert_int_gt(n, 0);
+		got += (size_t)n;
+	}
+	ck_assert(memcmp(in, out, PARTIAL_LEN) == 0);
+	handler_echo.close(c);
+	close(sv[0]);
+	ck_assert_int_eq(recv(sv[1], in, 1, MSG_DONTWAIT), 0);
+	close(sv[1]);
+	free(c);
+	free(in);
+	free(out);
+}
+END_TEST
+
 /* Every descriptor in master and workers is close-on-exec; sockets are non-blocking. */
 static void check_process_fds(pid_t pid, int *sockets)
 {
@@ -261,6 +380,8 @@ int main(void)
 	tcase_add_test(tc, echo_ipv4_ipv6_unix);
 	tcase_add_test(tc, large_payload);
 	tcase_add_test(tc, half_close);
+	tcase_add_test(tc, slow_reader_held_back);
+	tcase_add_test(tc, echo_handler_partial_sends);
 	tcase_add_test(tc, descriptors_cloexec_nonblock);
 	tcase_add_test(tc, idle_timeout_closes);
 	tcase_add_test(tc, max_connections_waits_in_backlog);

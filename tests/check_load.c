@@ -1,5 +1,6 @@
 /* check_load.c - bursts bigger than one accept batch, repeated (the edge-triggered
- * failure shows on the second round), and descriptor exhaustion without spinning. */
+ * failure shows on the second round), descriptor exhaustion without spinning,
+ * and clients shared out among the workers. */
 #include "config.h"
 
 #include <check.h>
@@ -7,6 +8,7 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -174,6 +176,40 @@ START_TEST(emfile_does_not_spin)
 }
 END_TEST
 
+#define ROUND_WORKERS 4
+#define ROUND_CLIENTS 400
+
+/* One client at a time finds every worker idle. An EPOLLEXCLUSIVE wakeup
+ * goes to the first idle waiter in the listener's queue, so unless workers
+ * take turns at the head of it, the first worker serves every client and the
+ * others none. Each worker says at exit how many it served. */
+START_TEST(accepts_go_round_the_workers)
+{
+	uint16_t port = tl_free_port();
+	struct daemon d;
+	unsigned counts[ROUND_WORKERS + 1], n = 0, total = 0;
+	char *log, *p;
+
+	daemon_start_ready(&d, tl_echo_conf(port, ROUND_WORKERS, "log-level = \"debug\""), NULL);
+	ck_assert(daemon_wait_workers(&d, ROUND_WORKERS, 5000));
+	for (int i = 0; i < ROUND_CLIENTS; i++)
+		ck_assert_msg(tl_echo_tcp(port, "take-turns"), "client %d not served", i);
+	kill(d.pid, SIGTERM);
+	ck_assert_int_eq(tl_exit_code(daemon_wait_exit(&d, 10000)), 0);
+	log = tl_read_file(d.log);
+	for (p = log; (p = strstr(p, "exiting: ")) != NULL && n <= ROUND_WORKERS; p++)
+		if (sscanf(p, "exiting: %u connections served", &counts[n]) == 1)
+			total += counts[n++];
+	ck_assert_msg(n == ROUND_WORKERS && total == ROUND_CLIENTS, "%u workers served %u; log:\n%s",
+		      n, total, log);
+	for (unsigned i = 0; i < n; i++)
+		ck_assert_msg(counts[i] >= ROUND_CLIENTS / ROUND_WORKERS / 2,
+			      "a worker served %u of %u clients; log:\n%s", counts[i], total, log);
+	free(log);
+	daemon_stop(&d);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("load");
@@ -182,6 +218,7 @@ int main(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, burst_rounds_all_served);
 	tcase_add_test(tc, emfile_does_not_spin);
+	tcase_add_test(tc, accepts_go_round_the_workers);
 	suite_add_tcase(s, tc);
 	return tl_run_suite(s);
 }
