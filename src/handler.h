@@ -20,10 +20,7 @@ struct handler {
 	int (*open)(struct conn *c);
 	/* When the connection is ready: same convention. Must not block. */
 	int (*ready)(struct conn *c, uint32_t revents);
-	/* Before the descriptor is closed; may be NULL. The worker's epoll set
-	 * forgets c->fd only when its last copy closes, so by then no other
-	 * process may hold it (exec hands the socket to its helper and watches
-	 * a pidfd instead). */
+	/* Before the descriptor is closed; may be NULL. */
 	void (*close)(struct conn *c);
 	/* When the connection's timeout has passed: milliseconds until it is
 	 * asked again, or HANDLER_CLOSE. NULL: close it. */

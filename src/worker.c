@@ -1,4 +1,7 @@
-/* worker.c - the accept loop of a worker: level-triggered listeners, connections, timeouts.
+/* worker.c - the loop of a worker: listeners armed and taken turns on, signals, stop, timeouts.
+ *
+ * Its connections are in worker_conn.c, the choice of whom to serve in
+ * worker_admit.c; worker_private.h is what the three share.
  *
  * Listeners are level-triggered with EPOLLEXCLUSIVE: an edge-triggered
  * listener loses connections that arrive during a burst. The price of level
@@ -14,10 +17,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/epoll.h>
-#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -25,271 +25,24 @@
 
 #include "clock.h"
 #include "conf.h"
-#include "access.h"
 #include "conn.h"
-#include "dgram.h"
 #include "fdutil.h"
 #include "handler.h"
-#include "limits.h"
-#include "listener.h"
 #include "log.h"
 #include "privdrop.h"
-#include "ratelimit.h"
+#include "worker_private.h"
 
 #define ACCEPT_BATCH 64		/* per listener per wakeup: others get a turn */
-#define ACCEPT_PAUSE_MS 100	/* after EMFILE/ENFILE, unless a close frees one sooner */
 /* Wakeups on a listener before this worker moves to the back of its wait
  * queue (see rearm_busy): rare enough to cost nothing, often enough that
  * every idle worker gets its turn within a few ms under load. */
 #define REARM_WAKEUPS 16
 #define MAX_EVENTS 64
 #define STOP_DGRAM_BATCHES 64	/* datagrams taken at a graceful stop: this many batches at most */
-/* Clients turned away by a limit, each read until it closes (refuse.c); past
- * this many at once, the next ones are closed at once. */
-#define LINGERING_MAX 32
-
-/* Clients turned away, of one kind: counted, the last one kept for the report. */
-enum { DENIED, REFUSED, TURNED_AWAY_KINDS };
-struct turned_away {
-	const char *verb;
-	struct ratelimit rl;
-	const char *why;
-	char peer[ADDRESS_TEXT_MAX];
-};
-
-struct worker {
-	const struct service *svc;
-	int epfd;
-	struct ev_source sig_src;
-	int sigfd;
-	struct ev_source ctl_src;
-	int ctlfd;
-	struct listener *ls;
-	size_t nls;
-	struct dgram *dgram;		/* the service has datagram sockets; else NULL */
-	uint64_t accept_paused_until;
-	struct ratelimit starved;
-	unsigned nconns;		/* every open connection, served or turned away */
-	unsigned nlingering;		/* of those, turned away (handler_refuse) */
-	struct conn *oldest, *newest;
-	struct limits *limits;
-	unsigned slot;			/* our row in limits */
-	bool needs_credentials;		/* of unix clients, at accept (SO_PEERCRED) */
-	struct turned_away turned_away[TURNED_AWAY_KINDS];
-	bool stopping;
-	uint64_t now;
-	unsigned long accepted, idle_closed;
-};
-
-/* Every connection is on one list ordered by deadline, soonest first;
- * UINT64_MAX (no deadline) sorts last. */
-static void deadline_unlink(struct worker *w, struct conn *c)
-{
-	if (c->older)
-		c->older->newer = c->newer;
-	else if (w->oldest == c)
-		w->oldest = c->newer;
-	if (c->newer)
-		c->newer->older = c->older;
-	else if (w->newest == c)
-		w->newest = c->older;
-	c->older = c->newer = NULL;
-}
-
-static void deadline_set(struct worker *w, struct conn *c, uint64_t deadline)
-{
-	struct conn *before;
-
-	deadline_unlink(w, c);
-	c->deadline_ms = deadline;
-	/* From the latest back: a renewed timeout lands at the end in one step. */
-	for (before = w->newest; before && before->deadline_ms > deadline; before = before->older)
-		;
-	c->older = before;
-	c->newer = before ? before->newer : w->oldest;
-	if (c->newer)
-		c->newer->older = c;
-	else
-		w->newest = c;
-	if (before)
-		before->newer = c;
-	else
-		w->oldest = c;
-}
-
-/* Renews an idle timeout; a handler with its own timeout set it at open. */
-static void conn_touch(struct worker *w, struct conn *c)
-{
-	if (!c->handler->timeout && w->svc->idle_timeout_ms)
-		deadline_set(w, c, w->now + w->svc->idle_timeout_ms);
-}
-
-/* Connections we serve, the ones max-connections counts. */
-static unsigned serving(const struct worker *w)
-{
-	return w->nconns - w->nlingering;
-}
-
-static void conn_close(struct worker *w, struct conn *c)
-{
-	if (c->handler->close)
-		c->handler->close(c);
-	/* Before the close: a client that saw its EOF may connect again at
-	 * once, to another worker, and must find its place free. */
-	if (c->counted)
-		limits_release(w->limits, w->slot, &c->source);
-	/* Leaves the epoll set with it: no other process holds it (handler.h). */
-	close(c->fd);
-	deadline_unlink(w, c);
-	if (c->handler == &handler_refuse)
-		w->nlingering--;
-	free(c);
-	w->nconns--;
-	/* A descriptor just came free: stop waiting out an EMFILE pause. */
-	w->accept_paused_until = 0;
-}
-
-/* Applies a handler's answer: new event mask, or close. */
-static void conn_apply(struct worker *w, struct conn *c, int want)
-{
-	if (want == HANDLER_CLOSE || want == 0) {
-		conn_close(w, c);
-		return;
-	}
-	if ((uint32_t)want == c->events)
-		return;
-	struct epoll_event ev = { .events = (uint32_t)want, .data.ptr = c };
-
-	if (epoll_ctl(w->epfd, EPOLL_CTL_MOD, c->fd, &ev) < 0) {
-		log_errno(LOG_ERR, errno, "epoll_ctl(MOD) %s", c->peer);
-		conn_close(w, c);
-		return;
-	}
-	c->events = (uint32_t)want;
-}
-
-/* Takes over fd (closed on every failure) and what the admission counted;
- * origin: a job for one datagram, fd its contents. */
-static void conn_open(struct worker *w, int fd, const struct handler *h, const char *peer,
-		      const struct peer *client, const struct source_key *counted,
-		      const struct dgram_origin *origin)
-{
-	struct conn *c = calloc(1, sizeof(*c) + h->state_size);
-	unsigned timeout = h->timeout ? h->timeout(w->svc) : w->svc->idle_timeout_ms;
-	struct epoll_event ev;
-	int want;
-
-	if (!c) {
-		log_error("out of memory for a connection; closing it");
-		if (counted)
-			limits_release(w->limits, w->slot, counted);
-		if (origin)
-			dgram_unanswered(origin, "out of memory");
-		close(fd);
-		return;
-	}
-	c->src.kind = EV_CONN;
-	c->fd = fd;
-	c->worker = w;
-	c->handler = h;
-	c->svc = w->svc;
-	snprintf(c->peer, sizeof(c->peer), "%s", peer);
-	c->client = *client;
-	c->counted = counted != NULL;
-	if (counted)
-		c->source = *counted;
-	c->from_datagram = origin != NULL;
-	if (origin)
-		c->origin = *origin;
-	w->nconns++;
-	w->nlingering += h == &handler_refuse;
-	deadline_set(w, c, timeout ? w->now + timeout : UINT64_MAX);
-	want = h->open(c);
-	if (want == HANDLER_CLOSE || want == 0) {
-		conn_close(w, c);
-		return;
-	}
-	/* The handler may watch another descriptor than the socket (exec: a pidfd). */
-	ev = (struct epoll_event){ .events = (uint32_t)want, .data.ptr = c };
-	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0) {
-		log_errno(LOG_ERR, errno, "epoll_ctl(ADD) %s", c->peer);
-		conn_close(w, c);
-		return;
-	}
-	c->events = (uint32_t)want;
-}
 
 static bool want_accepting(const struct worker *w)
 {
 	return !w->stopping && w->accept_paused_until == 0 && serving(w) < w->svc->max_connections;
-}
-
-static const char *const limit_reasons[] = {
-	[LIMITS_SOURCE] = "max-per-source reached",
-	[LIMITS_TOTAL] = "max-service-connections reached",
-	[LIMITS_UNAVAILABLE] = "connection counts unavailable",
-};
-
-static bool is_datagram(const struct listener *l)
-{
-	return l->addr.socktype == SOCK_DGRAM;
-}
-
-/* A datagram as input, in a descriptor a helper can read to its end. */
-static int datagram_input(const void *data, size_t len)
-{
-	int fd = memfd_create("preforkd-datagram", MFD_CLOEXEC);
-
-	if (fd >= 0 && (fd_write_all(fd, data, len) < 0 || lseek(fd, 0, SEEK_SET) < 0)) {
-		int err = errno;
-
-		close(fd);
-		errno = err;
-		return -1;
-	}
-	return fd;
-}
-
-/* A handler without a datagram hook (exec) runs a job per datagram, counted
- * like a connection: max-connections and the limits apply to it. */
-static void start_datagram_job(void *ctx, const struct dgram_origin *origin, const void *data,
-			       size_t len, const struct peer *client, const char *peer)
-{
-	struct worker *w = ctx;
-	struct source_key key;
-	enum limits_verdict v = LIMITS_OK;
-	int in;
-
-	/* Reading stops at max-connections; the rest of a batch gets here. */
-	if (serving(w) >= w->svc->max_connections) {
-		dgram_unanswered(origin, "max-connections helpers already running");
-		return;
-	}
-	if (w->limits) {
-		source_key_of(client, &key);
-		v = limits_take(w->limits, w->slot, &key);
-	}
-	if (v != LIMITS_OK) {
-		dgram_unanswered(origin, limit_reasons[v]);
-		return;
-	}
-	in = datagram_input(data, len);
-	if (in < 0) {
-		int err = errno;
-
-		if (err == EMFILE || err == ENFILE)
-			w->accept_paused_until = w->now + ACCEPT_PAUSE_MS;
-		if (ratelimit_event(&w->starved, w->now)) {
-			log_errno(LOG_WARNING, err, "%s: memfd for a datagram: pausing reads, "
-				  "%lu times since last report", peer, w->starved.since_log);
-			ratelimit_logged(&w->starved, w->now);
-		}
-		if (w->limits)
-			limits_release(w->limits, w->slot, &key);
-		dgram_unanswered(origin, "no descriptor for its input");
-		return;
-	}
-	conn_open(w, in, w->svc->handler, peer, client, w->limits ? &key : NULL, origin);
 }
 
 static bool arm(struct worker *w, struct listener *l, bool want)
@@ -348,68 +101,6 @@ static void note_starved(struct worker *w, const struct listener *l, int err)
 	ratelimit_logged(&w->starved, w->now);
 }
 
-/* Denials and refusals: the first is logged at once, the rest summed up
- * every RATELIMIT_INTERVAL_MS and at exit, so a flood cannot flood the log. */
-static void report_turned_away(struct worker *w, bool final)
-{
-	for (int k = 0; k < TURNED_AWAY_KINDS; k++) {
-		struct turned_away *t = &w->turned_away[k];
-
-		if (!ratelimit_pending(&t->rl, w->now, final))
-			continue;
-		log_notice("%s %lu connection%s (last: %s, %s), %lu in all", t->verb,
-			   t->rl.since_log, t->rl.since_log == 1 ? "" : "s", t->peer, t->why,
-			   t->rl.total);
-		ratelimit_logged(&t->rl, w->now);
-	}
-}
-
-static void note_turned_away(struct worker *w, int kind, const char *why, const char *peer)
-{
-	struct turned_away *t = &w->turned_away[kind];
-
-	snprintf(t->peer, sizeof(t->peer), "%s", peer);
-	t->why = why;
-	if (ratelimit_event(&t->rl, w->now))
-		report_turned_away(w, false);
-}
-
-/* Access control and limits for a connection just accepted; then it is
- * served, turned away with the busy message, or closed. */
-static void admit(struct worker *w, int fd, const struct sockaddr *sa, socklen_t len)
-{
-	char peer[ADDRESS_TEXT_MAX];
-	struct peer client;
-	struct source_key key;
-	enum limits_verdict v;
-
-	address_format(sa, len, peer, sizeof(peer));
-	peer_identify(w->needs_credentials ? fd : -1, sa, len, &client);
-	if (!access_allows(w->svc, &client, fd)) {
-		note_turned_away(w, DENIED,
-				 client.family == AF_UNIX ? "user not allowed" : "address not allowed",
-				 peer);
-		close(fd);
-		return;
-	}
-	if (!w->limits) {
-		conn_open(w, fd, w->svc->handler, peer, &client, NULL, NULL);
-		return;
-	}
-	source_key_of(&client, &key);
-	v = limits_take(w->limits, w->slot, &key);
-	if (v == LIMITS_OK) {
-		conn_open(w, fd, w->svc->handler, peer, &client, &key, NULL);
-		return;
-	}
-	note_turned_away(w, REFUSED, limit_reasons[v], peer);
-	if (w->nlingering < LINGERING_MAX) {
-		conn_open(w, fd, &handler_refuse, peer, &client, NULL, NULL);
-		return;
-	}
-	close(fd);
-}
-
 /* Accepts up to ACCEPT_BATCH connections; true when the queue may hold more. */
 static bool accept_batch(struct worker *w, struct listener *l)
 {
@@ -423,7 +114,7 @@ static bool accept_batch(struct worker *w, struct listener *l)
 		fd = accept4(l->fd, (struct sockaddr *)&ss, &len, SOCK_CLOEXEC | SOCK_NONBLOCK);
 		if (fd >= 0) {
 			w->accepted++;
-			admit(w, fd, (struct sockaddr *)&ss, len);
+			admit_connection(w, fd, (struct sockaddr *)&ss, len);
 			continue;
 		}
 		switch (errno) {
@@ -633,7 +324,7 @@ static int worker_setup(struct worker *w, const struct worker_params *p)
 	if (add_fd(w, w->sigfd, &w->sig_src) < 0 || add_fd(w, w->ctlfd, &w->ctl_src) < 0)
 		return WORKER_EXIT_FATAL;
 	for (size_t i = 0; i < w->nls && !w->dgram; i++)
-		if (is_datagram(&w->ls[i]) && !(w->dgram = dgram_new(w->svc, start_datagram_job, w)))
+		if (is_datagram(&w->ls[i]) && !(w->dgram = dgram_new(w->svc, admit_datagram, w)))
 			return WORKER_EXIT_FATAL;
 	update_accepting(w);
 	if (send(w->ctlfd, &ready, 1, MSG_NOSIGNAL) < 0)
@@ -674,10 +365,10 @@ int worker_main(const struct worker_params *p)
 		expire_deadlines(&w);
 		dgram_flush(w.dgram, w.now);
 		dgram_report(w.dgram, w.now);
-		report_turned_away(&w, false);
+		admit_report(&w, false);
 		update_accepting(&w);
 	}
-	report_turned_away(&w, true);
+	admit_report(&w, true);
 	dgram_free(w.dgram);
 	log_debug("exiting: %lu connections served, %lu closed idle", w.accepted, w.idle_closed);
 	return 0;
