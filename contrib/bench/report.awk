@@ -32,13 +32,14 @@ function add(key, v) { if (key in vals) vals[key] = vals[key] "," v; else vals[k
 	}
 }
 END {
-	# Ratios within a round: echo against the reference, exec against preforkd.
+	# Ratios within a round, read the way the targets are set: an echo rate
+	# over the reference's, and preforkd's exec rate over each other system's.
 	for (r in rounds)
 		for (k = 1; k <= norder; k++) {
 			split(order[k], sw, SUBSEP); s = sw[1]; w = sw[2]
-			base = w ~ /exec/ ? "preforkd" : "reference"
-			if ((r, base, w) in rate && rate[r, base, w] > 0 && (r, s, w) in rate)
-				add("ratio" SUBSEP s SUBSEP w, rate[r, s, w] / rate[r, base, w])
+			if (w ~ /exec/) { num = "preforkd"; den = s } else { num = s; den = "reference" }
+			if ((r, num, w) in rate && (r, den, w) in rate && rate[r, den, w] > 0)
+				add("ratio" SUBSEP s SUBSEP w, rate[r, num, w] / rate[r, den, w])
 		}
 	if (plot) {
 		for (k = 1; k <= norder; k++) {
@@ -52,11 +53,14 @@ END {
 	for (k = 1; k <= norder; k++) {
 		split(order[k], sw, SUBSEP); s = sw[1]; w = sw[2]
 		rt = ("ratio" SUBSEP order[k]) in vals ? sprintf("%.2f", median(vals["ratio" SUBSEP order[k]])) : "-"
-		printf "| %s | %s | %d | %d | %s | %s |\n", w, s, median(vals["rate" SUBSEP order[k]]),
-		       median(vals["p99" SUBSEP order[k]]), vals["err" SUBSEP order[k]], rt
+		p99 = vals["p99" SUBSEP order[k]] ~ /[0-9]/ ? median(vals["p99" SUBSEP order[k]]) : "-"
+		printf "| %s | %s | %d | %s | %s | %s |\n", w, s, median(vals["rate" SUBSEP order[k]]),
+		       p99, vals["err" SUBSEP order[k]], rt
 	}
 	print ""
-	print "Ratios: echo workloads against the reference server, exec against preforkd (same round)."
+	print "Ratios, medians of ratios taken within a round: an echo workload is the system's rate over the"
+	print "reference server's; W3-exec is preforkd's rate over the system's (spawn-only: the same helper"
+	print "run with no server and no network, the most any exec-style server can do here)."
 	printf "Fairness (4 workers, W3): busiest/least busy worker, median %.2f (per round: %s)\n",
 	       median(vals["fair"]), vals["fairdetail"]
 	printf "Reload, SIGHUP to new generation serving: median %d ms (%s)\n", median(vals["reload"]), vals["reload"]

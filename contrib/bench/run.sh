@@ -52,6 +52,7 @@ fi
 PREFORKD=$BUILD/src/preforkd
 LOADGEN=$BUILD/contrib/bench/loadgen
 REFSERVER=$BUILD/contrib/bench/refserver
+SPAWNFLOOR=$BUILD/contrib/bench/spawnfloor
 mkdir -p "$OUT"
 RAW=$OUT/raw.txt
 : > "$RAW"
@@ -150,6 +151,13 @@ EOF
 	stop
 }
 
+# The same helper run with no server and no network, as many at once as
+# there are clients: the rate no exec-style server can pass on this machine.
+run_floor() {
+	line=$("$SPAWNFLOOR" -p "$CLIENTS" -d "$SECONDS_PER_RUN" /bin/cat)
+	echo "round=$ROUND system=spawn-only workload=W3-exec $line" >> "$RAW"
+}
+
 # Fairness: 4 preforkd workers under W3; each logs what it served at exit.
 run_fairness() {
 	next_port
@@ -200,8 +208,8 @@ while [ $ROUND -le "$ROUNDS" ]; do
 	for item in $(rotate $ROUND preforkd:tcp reference:tcp preforkd:unix reference:unix); do
 		run_echo "${item%%:*}" "${item##*:}"
 	done
-	for sys in $(rotate $ROUND preforkd tcpserver xinetd socat); do
-		run_exec "$sys"
+	for sys in $(rotate $ROUND preforkd tcpserver xinetd socat spawn-only); do
+		if [ "$sys" = spawn-only ]; then run_floor; else run_exec "$sys"; fi
 	done
 	run_fairness
 	run_reload_and_rss
