@@ -376,4 +376,5 @@ const struct handler handler_exec = {
 	.expire = exec_expire,
 	.timeout = exec_timeout,
 	.wants_peer_credentials = true,
+	.spawns = true,
 };

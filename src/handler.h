@@ -31,6 +31,10 @@ struct handler {
 	/* It shows unix clients their credentials (exec: the UCSPI variables),
 	 * so the worker asks the kernel for them at accept. */
 	bool wants_peer_credentials;
+	/* It starts processes (exec). A child holds copies of the worker's
+	 * descriptors for a moment after vfork returns, so the worker must take
+	 * a descriptor out of its epoll set itself before closing it. */
+	bool spawns;
 	/* Datagram services: the reply to a datagram (it may be the datagram
 	 * itself) and its length in *reply_len; NULL if there is none. NULL
 	 * hook: the handler serves streams only. Must not block. */
