@@ -1,14 +1,20 @@
 # bench.gp - the chart of median rates run.sh writes (gnuplot -e "datafile=...; outfile=...").
-set terminal pngcairo size 1000,520 noenhanced
+# Data: "WORKLOAD SYSTEM" rate colour (1: preforkd, 2: the others).
+set terminal pngcairo size 1100,560 noenhanced
 set output outfile
-set style data histograms
 set style fill solid 0.8 border -1
-set boxwidth 0.8
+set boxwidth 0.7
+set linetype 1 linecolor rgb "#c0504d"
+set linetype 2 linecolor rgb "#3b6ea5"
 set ylabel "operations per second (median of rounds, log scale)"
 set logscale y
-set yrange [10:*]
-set xtics rotate by -30 left
+set yrange [10:1e6]
+set xrange [-0.7:*]
+set xtics rotate by -35 left nomirror
+set bmargin 9
+set rmargin 8
 set grid ytics
 set key off
-set title "preforkd and alternatives, loopback and unix sockets"
-plot datafile using 2:xtic(1) linecolor rgb "#3b6ea5"
+set title "preforkd (red) and the alternatives, loopback and unix sockets"
+plot datafile using 0:2:3:xtic(1) with boxes linecolor variable, \
+     '' using 0:2:(sprintf("%d", $2)) with labels offset 0,0.8 font ",9"

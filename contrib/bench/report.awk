@@ -44,7 +44,8 @@ END {
 	if (plot) {
 		for (k = 1; k <= norder; k++) {
 			split(order[k], sw, SUBSEP)
-			printf "\"%s %s\" %d\n", sw[2], sw[1], median(vals["rate" SUBSEP order[k]])
+			printf "\"%s %s\" %d %d\n", sw[2], sw[1], median(vals["rate" SUBSEP order[k]]),
+			       sw[1] == "preforkd" ? 1 : 2
 		}
 		exit
 	}
