@@ -285,6 +285,42 @@ START_TEST(helper_behaviours)
 }
 END_TEST
 
+/* A helper that cannot be started any more (removed after the config was
+ * read): the client gets EOF, the failure is logged with the helper's exit
+ * status, and the worker goes on serving once the program is back. */
+START_TEST(helper_removed_after_start)
+{
+	uint16_t port = tl_free_port();
+	char dir[64], helper[96], exec[128], *out;
+	struct daemon d;
+
+	tl_mkdtemp(dir, sizeof(dir));
+	snprintf(helper, sizeof(helper), "%s/hello", dir);
+	tl_write_file(helper, "#!/bin/sh\necho hello\n");
+	ck_assert_int_eq(chmod(helper, 0755), 0);
+	snprintf(exec, sizeof(exec), "\"%s\"", helper);
+	daemon_start_ready(&d, exec_conf(port, exec, ""), NULL);
+	out = output_of(tl_connect_tcp("127.0.0.1", port));
+	ck_assert_str_eq(out, "hello\n");
+	free(out);
+
+	ck_assert_int_eq(unlink(helper), 0);
+	out = output_of(tl_connect_tcp("127.0.0.1", port));
+	ck_assert_str_eq(out, "");	/* EOF, nothing else */
+	free(out);
+	ck_assert(daemon_wait_log(&d, "exited with status 127", 5000));
+	ck_assert(daemon_log_contains(&d, "exec helper: execve failed"));
+
+	tl_write_file(helper, "#!/bin/sh\necho back\n");
+	ck_assert_int_eq(chmod(helper, 0755), 0);
+	out = output_of(tl_connect_tcp("127.0.0.1", port));
+	ck_assert_str_eq(out, "back\n");
+	free(out);
+	stop_fast(&d);
+	tl_rmtree(dir);
+}
+END_TEST
+
 /* A helper that never reads: the client's bytes fill the socket buffers,
  * but only that client waits; the worker serves others meanwhile, and the
  * timeout ends it. */
@@ -504,6 +540,7 @@ int main(void)
 	tcase_add_test(tc, reload_with_helper_running);
 	tcase_add_test(tc, exec_timeout_ends_hung_helpers);
 	tcase_add_test(tc, stop_with_helper_running);
+	tcase_add_test(tc, helper_removed_after_start);
 	suite_add_tcase(s, tc);
 	return tl_run_suite(s);
 }
