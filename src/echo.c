@@ -63,21 +63,20 @@ static ssize_t send_what_fits(struct conn *c, const char *buf, size_t len)
 	return (ssize_t)off;
 }
 
-/* Sends what was kept from an earlier read; true once all of it is gone. */
-static bool flush_pending(struct conn *c, struct echo_state *st, bool *failed)
+/* Sends what was kept from an earlier read: 0 once all of it is gone,
+ * EPOLLOUT while some still waits, HANDLER_CLOSE on an error. */
+static int flush_pending(struct conn *c, struct echo_state *st)
 {
 	ssize_t n = send_what_fits(c, st->pending + st->off, st->len - st->off);
 
-	if (n < 0) {
-		*failed = true;
-		return false;
-	}
+	if (n < 0)
+		return HANDLER_CLOSE;
 	st->off += (size_t)n;
 	if (st->off < st->len)
-		return false;
+		return EPOLLOUT;
 	free(st->pending);
 	st->pending = NULL;
-	return true;
+	return 0;
 }
 
 /* Keeps the len bytes the socket would not take: false when out of memory. */
@@ -97,11 +96,11 @@ static bool keep(struct conn *c, struct echo_state *st, const char *buf, size_t 
 static int echo_ready(struct conn *c, uint32_t revents)
 {
 	struct echo_state *st = (struct echo_state *)c->state;
-	bool failed = false;
+	int want = st->pending ? flush_pending(c, st) : 0;
 
 	(void)revents;	/* the calls below report errors and hang-ups themselves */
-	if (st->pending && !flush_pending(c, st, &failed))
-		return failed ? HANDLER_CLOSE : EPOLLOUT;
+	if (want != 0)
+		return want;
 	for (int round = 0; round < ECHO_ROUNDS; round++) {
 		ssize_t n = recv(c->fd, scratch, sizeof(scratch), 0), sent;
 
