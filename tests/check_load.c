@@ -35,79 +35,6 @@ static int connect_nonblock(uint16_t port)
 	return fd;
 }
 
-/* Sends each client its own 16 bytes once connected, and waits for all echoes.
- * Returns how many clients got their exact bytes back before the deadline. */
-static int serve_all(const int *fds, int n, int timeout_ms)
-{
-	struct pollfd *pfd = calloc((size_t)n, sizeof(*pfd));
-	char (*got)[MSG_LEN] = calloc((size_t)n, MSG_LEN);
-	int *have = calloc((size_t)n, sizeof(int)), *sent = calloc((size_t)n, sizeof(int));
-	int done = 0;
-	uint64_t deadline = tl_now_ms() + (uint64_t)timeout_ms;
-
-	ck_assert(pfd && got && have && sent);
-	while (done < n && tl_now_ms() < deadline) {
-		for (int i = 0; i < n; i++) {
-			pfd[i].fd = have[i] == MSG_LEN ? -1 : fds[i];
-			pfd[i].events = sent[i] ? POLLIN : POLLOUT;
-		}
-		if (poll(pfd, (nfds_t)n, 100) <= 0)
-			continue;
-		for (int i = 0; i < n; i++) {
-			char msg[MSG_LEN + 1];
-
-			snprintf(msg, sizeof(msg), "client-%09d", i);
-			if (!sent[i] && (pfd[i].revents & POLLOUT)) {
-				ck_assert_int_eq(send(fds[i], msg, MSG_LEN, MSG_NOSIGNAL), MSG_LEN);
-				sent[i] = 1;
-			} else if (sent[i] && (pfd[i].revents & (POLLIN | POLLHUP | POLLERR))) {
-				ssize_t r = recv(fds[i], got[i] + have[i], (size_t)(MSG_LEN - have[i]), 0);
-
-				ck_assert_msg(r > 0, "client %d: %s", i, r == 0 ? "closed" : strerror(errno));
-				have[i] += (int)r;
-				if (have[i] == MSG_LEN) {
-					ck_assert(memcmp(got[i], msg, MSG_LEN) == 0);
-					done++;
-				}
-			}
-		}
-	}
-	free(pfd);
-	free(got);
-	free(have);
-	free(sent);
-	return done;
-}
-
-START_TEST(burst_rounds_all_served)
-{
-	uint16_t port = tl_free_port();
-	char conf[512];
-	struct daemon d;
-	int fds[BURST];
-
-	tl_raise_nofile();
-	snprintf(conf, sizeof(conf),
-		 "service echo {\n  listen = { \"127.0.0.1:%u\" }\n  handler = \"echo\"\n"
-		 "  workers = 1\n  backlog = 1024\n  max-connections = 2000\n}\n", port);
-	daemon_start(&d, conf, NULL);
-	ck_assert(daemon_wait_ready(&d, 10000));
-	for (int round = 0; round < ROUNDS; round++) {
-		for (int i = 0; i < BURST; i++)
-			fds[i] = connect_nonblock(port);
-		int served = serve_all(fds, BURST, 30000);
-
-		ck_assert_msg(served == BURST, "round %d: %d of %d served", round + 1, served, BURST);
-		for (int i = 0; i < BURST; i++)
-			close(fds[i]);
-	}
-	daemon_stop(&d);
-}
-END_TEST
-
-#define EXEC_CLIENTS 32
-#define EXEC_TOTAL 1500
-
 struct busy_client {
 	int fd;
 	bool sent;
@@ -123,9 +50,10 @@ static void busy_connect(struct busy_client *c, uint16_t port, unsigned n)
 	snprintf(c->msg, sizeof(c->msg), "client-%09u", n);
 }
 
-/* Keeps nclients connected, each sending its 16 bytes, reading them back and
- * closing, then replaced by a new one, until total have been answered or
- * the time is up. Returns how many were answered; any other end fails. */
+/* Keeps nclients connected, each sending its own 16 bytes, reading them back
+ * and closing, then replaced by a new one, until total have been answered or
+ * the time is up (total == nclients: one burst, every client connecting
+ * before any is served). Returns how many were answered; any other end fails. */
 static unsigned keep_busy(uint16_t port, unsigned nclients, unsigned total, int timeout_ms)
 {
 	struct busy_client *cl = calloc(nclients, sizeof(*cl));
@@ -174,6 +102,30 @@ static unsigned keep_busy(uint16_t port, unsigned nclients, unsigned total, int 
 	free(pfd);
 	return done;
 }
+
+START_TEST(burst_rounds_all_served)
+{
+	uint16_t port = tl_free_port();
+	char conf[512];
+	struct daemon d;
+
+	tl_raise_nofile();
+	snprintf(conf, sizeof(conf),
+		 "service echo {\n  listen = { \"127.0.0.1:%u\" }\n  handler = \"echo\"\n"
+		 "  workers = 1\n  backlog = 1024\n  max-connections = 2000\n}\n", port);
+	daemon_start(&d, conf, NULL);
+	ck_assert(daemon_wait_ready(&d, 10000));
+	for (int round = 0; round < ROUNDS; round++) {
+		unsigned served = keep_busy(port, BURST, BURST, 30000);
+
+		ck_assert_msg(served == BURST, "round %d: %u of %d served", round + 1, served, BURST);
+	}
+	daemon_stop(&d);
+}
+END_TEST
+
+#define EXEC_CLIENTS 32
+#define EXEC_TOTAL 1500
 
 /* Helpers started and ended all the time, in several workers: every client
  * answered, no worker dying. A worker that closed a finished helper's pidfd
