@@ -39,7 +39,7 @@
 
 struct pending {
 	struct pending *next;
-	int fd;
+	struct listener *l;		/* the socket the datagram came in on */
 	uint64_t deadline;
 	struct sockaddr_storage peer;
 	socklen_t peerlen;
@@ -157,14 +157,19 @@ static bool has_return_address(const struct sockaddr_storage *ss, socklen_t len)
 	return ss->ss_family != AF_UNIX || len > sizeof(sa_family_t);
 }
 
-/* 0 sent, 1 "not now" (a full receiver), -1 failed for good (errno set). */
-static int try_send(int fd, const void *data, size_t len, const struct sockaddr_storage *to,
-		    socklen_t tolen)
+/* 0 sent, 1 "not now" (a full receiver), -1 failed for good (errno set;
+ * EBADF: a stop closed the socket, see dgram_release()). */
+static int try_send(const struct listener *l, const void *data, size_t len,
+		    const struct sockaddr_storage *to, socklen_t tolen)
 {
 	ssize_t n;
 
+	if (l->fd < 0) {
+		errno = EBADF;
+		return -1;
+	}
 	do
-		n = sendto(fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL, (const struct sockaddr *)to,
+		n = sendto(l->fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL, (const struct sockaddr *)to,
 			   tolen);
 	while (n < 0 && errno == EINTR);
 	if (n >= 0)
@@ -178,13 +183,15 @@ static void send_failed(struct dgram *dg, int err, const char *peer)
 	char why[96];
 
 	snprintf(why, sizeof(why), "sendto: %s", strerror(err));
-	if (err == ECONNREFUSED || err == ENOENT || err == ENOTCONN || err == EPERM)
+	if (err == EBADF)
+		lost(dg, &dg->n.dropped, peer, "its socket was closed by a stop");
+	else if (err == ECONNREFUSED || err == ENOENT || err == ENOTCONN || err == EPERM)
 		lost(dg, &dg->n.undeliverable, peer, why);
 	else
 		lost(dg, &dg->n.failed, peer, why);
 }
 
-static void enqueue(struct dgram *dg, int fd, const void *data, size_t len,
+static void enqueue(struct dgram *dg, struct listener *l, const void *data, size_t len,
 		    const struct sockaddr_storage *to, socklen_t tolen, uint64_t now,
 		    const char *peer)
 {
@@ -199,7 +206,7 @@ static void enqueue(struct dgram *dg, int fd, const void *data, size_t len,
 		lost(dg, &dg->n.failed, peer, "out of memory for a queued reply");
 		return;
 	}
-	*p = (struct pending){ .fd = fd, .deadline = now + SEND_WAIT_MS, .peer = *to,
+	*p = (struct pending){ .l = l, .deadline = now + SEND_WAIT_MS, .peer = *to,
 			       .peerlen = tolen, .len = len };
 	memcpy(p->data, data, len);
 	*dg->queue_tail = p;
@@ -208,7 +215,7 @@ static void enqueue(struct dgram *dg, int fd, const void *data, size_t len,
 	dg->queued_bytes += len;
 }
 
-static void reply(struct dgram *dg, int fd, const void *data, size_t len,
+static void reply(struct dgram *dg, struct listener *l, const void *data, size_t len,
 		  const struct sockaddr_storage *to, socklen_t tolen, uint64_t now, const char *peer)
 {
 	int rc;
@@ -217,25 +224,34 @@ static void reply(struct dgram *dg, int fd, const void *data, size_t len,
 		lost(dg, &dg->n.undeliverable, peer, "unix client without an address to answer to");
 		return;
 	}
-	rc = try_send(fd, data, len, to, tolen);
+	rc = try_send(l, data, len, to, tolen);
 	if (rc == 0)
 		dg->n.answered++;
 	else if (rc > 0)
-		enqueue(dg, fd, data, len, to, tolen, now, peer);
+		enqueue(dg, l, data, len, to, tolen, now, peer);
 	else
 		send_failed(dg, errno, peer);
 }
 
-void dgram_flush(struct dgram *dg, uint64_t now)
+/* Tries the waiting replies, of socket only or of all: one sent, or failed
+ * for good, leaves the queue; one still "not now" waits until its
+ * deadline, or is dropped at once when final. */
+static void retry_queued(struct dgram *dg, const struct listener *only, uint64_t now, bool final,
+			 const char *why_full)
 {
 	struct pending **link = dg ? &dg->queue : NULL;
 	char peer[ADDRESS_TEXT_MAX];
 
 	while (link && *link) {
 		struct pending *p = *link;
-		int rc = try_send(p->fd, p->data, p->len, &p->peer, p->peerlen);
+		int rc;
 
-		if (rc > 0 && now < p->deadline) {
+		if (only && p->l != only) {
+			link = &p->next;
+			continue;
+		}
+		rc = try_send(p->l, p->data, p->len, &p->peer, p->peerlen);
+		if (rc > 0 && !final && now < p->deadline) {
 			link = &p->next;
 			continue;
 		}
@@ -243,11 +259,16 @@ void dgram_flush(struct dgram *dg, uint64_t now)
 		if (rc == 0)
 			dg->n.answered++;
 		else if (rc > 0)
-			lost(dg, &dg->n.dropped, peer, "receiver full for too long");
+			lost(dg, &dg->n.dropped, peer, why_full);
 		else
 			send_failed(dg, errno, peer);
 		unqueue(dg, link);
 	}
+}
+
+void dgram_flush(struct dgram *dg, uint64_t now)
+{
+	retry_queued(dg, NULL, now, false, "receiver full for too long");
 }
 
 uint64_t dgram_next_deadline(const struct dgram *dg, uint64_t now)
@@ -282,7 +303,7 @@ static void peer_credentials(struct msghdr *h, struct peer *p)
 		}
 }
 
-static void answer(struct dgram *dg, int fd, struct mmsghdr *m, const char *data, uint64_t now)
+static void answer(struct dgram *dg, struct listener *l, struct mmsghdr *m, const char *data, uint64_t now)
 {
 	struct msghdr *h = &m->msg_hdr;
 	const struct sockaddr_storage *from = h->msg_name;
@@ -305,14 +326,14 @@ static void answer(struct dgram *dg, int fd, struct mmsghdr *m, const char *data
 		return;
 	}
 	if (!dg->svc->handler->datagram) {
-		struct dgram_origin origin = { dg, fd, *from, h->msg_namelen };
+		struct dgram_origin origin = { dg, l, *from, h->msg_namelen };
 
 		dg->job(dg->job_ctx, &origin, data, m->msg_len, &client, peer);
 		return;
 	}
 	out = dg->svc->handler->datagram(dg->svc, data, m->msg_len, &outlen);
 	if (out)
-		reply(dg, fd, out, outlen, from, h->msg_namelen, now, peer);
+		reply(dg, l, out, outlen, from, h->msg_namelen, now, peer);
 	else
 		lost(dg, &dg->n.failed, peer, "the handler gave no reply");
 }
@@ -326,7 +347,7 @@ void dgram_reply(const struct dgram_origin *o, const void *data, size_t len, uin
 		return;
 	}
 	address_format((const struct sockaddr *)&o->from, o->fromlen, peer, sizeof(peer));
-	reply(o->dg, o->fd, data, len, &o->from, o->fromlen, now, peer);
+	reply(o->dg, o->l, data, len, &o->from, o->fromlen, now, peer);
 }
 
 void dgram_unanswered(const struct dgram_origin *o, const char *why)
@@ -337,11 +358,14 @@ void dgram_unanswered(const struct dgram_origin *o, const char *why)
 	lost(o->dg, &o->dg->n.failed, peer, why);
 }
 
-bool dgram_read(struct dgram *dg, struct listener *l, uint64_t now)
+/* Up to max datagrams from l into dg->msgs; how many, or -1 (logged, or EAGAIN). */
+static int receive_batch(struct dgram *dg, struct listener *l, unsigned max)
 {
 	int n;
 
-	for (int i = 0; i < DGRAM_BATCH; i++) {
+	if (max > DGRAM_BATCH)
+		max = DGRAM_BATCH;
+	for (unsigned i = 0; i < max; i++) {
 		dg->iov[i] = (struct iovec){ dg->bufs + (size_t)i * DGRAM_MAX, DGRAM_MAX };
 		dg->msgs[i].msg_hdr = (struct msghdr){
 			.msg_name = &dg->peers[i], .msg_namelen = sizeof(dg->peers[i]),
@@ -350,14 +374,38 @@ bool dgram_read(struct dgram *dg, struct listener *l, uint64_t now)
 		};
 	}
 	do
-		n = recvmmsg(l->fd, dg->msgs, DGRAM_BATCH, MSG_DONTWAIT, NULL);
+		n = recvmmsg(l->fd, dg->msgs, max, MSG_DONTWAIT, NULL);
 	while (n < 0 && errno == EINTR);
-	if (n < 0) {
-		if (errno != EAGAIN && errno != EWOULDBLOCK)
-			log_errno(LOG_ERR, errno, "recvmmsg %s", l->addr.text);
-		return false;
-	}
+	if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+		log_errno(LOG_ERR, errno, "recvmmsg %s", l->addr.text);
+	return n;
+}
+
+bool dgram_read(struct dgram *dg, struct listener *l, uint64_t now, unsigned max)
+{
+	int n = max ? receive_batch(dg, l, max) : 0;
+
 	for (int i = 0; i < n; i++)
-		answer(dg, l->fd, &dg->msgs[i], dg->iov[i].iov_base, now);
+		answer(dg, l, &dg->msgs[i], dg->iov[i].iov_base, now);
+	return n > 0 && (unsigned)n == (max < DGRAM_BATCH ? max : DGRAM_BATCH);
+}
+
+bool dgram_discard(struct dgram *dg, struct listener *l, const char *why)
+{
+	char peer[ADDRESS_TEXT_MAX];
+	int n = receive_batch(dg, l, DGRAM_BATCH);
+
+	for (int i = 0; i < n; i++) {
+		struct msghdr *h = &dg->msgs[i].msg_hdr;
+
+		dg->n.received++;
+		address_format(h->msg_name, h->msg_namelen, peer, sizeof(peer));
+		lost(dg, &dg->n.dropped, peer, why);
+	}
 	return n == DGRAM_BATCH;
+}
+
+void dgram_release(struct dgram *dg, struct listener *l)
+{
+	retry_queued(dg, l, 0, true, "receiver full when its socket was closed by a stop");
 }

@@ -35,6 +35,7 @@
 #include "conn.h"
 #include "dgram.h"
 #include "handler.h"
+#include "listener.h"
 #include "log.h"
 
 #define DEFAULT_PATH "PATH=/usr/local/bin:/usr/bin:/bin"
@@ -82,7 +83,7 @@ static size_t ucspi_env(const struct conn *c, char vars[UCSPI_VARS][160])
 {
 	struct sockaddr_storage local, remote;
 	socklen_t llen = sizeof(local), rlen = sizeof(remote);
-	int fd = c->from_datagram ? c->origin.fd : c->fd;
+	int fd = c->from_datagram ? c->origin.l->fd : c->fd;
 	char text[ADDRESS_TEXT_MAX];
 	size_t n = 0;
 

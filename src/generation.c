@@ -191,12 +191,37 @@ static void slot_signal(const struct slot *s, int sig)
 			  slot_name(s), s->index, (long)s->pid);
 }
 
+/* WORKER_MSG_KEEP: which of the worker's listeners the master still holds
+ * (marked), so that the worker keeps those datagram sockets for the replies
+ * of its jobs and lets go of every other socket at once. Without it (no
+ * memory, a full control socket) the worker keeps none: a port is freed,
+ * the replies still to come are lost and counted. */
+static void slot_send_keep(const struct slot *s)
+{
+	const struct service_listeners *sl = &s->gen->svc_ls[s->service];
+	size_t len = 1 + (sl->n + 7) / 8;
+	unsigned char *msg = calloc(1, len);
+
+	if (!msg || s->ctl_fd < 0) {
+		free(msg);
+		return;
+	}
+	msg[0] = WORKER_MSG_KEEP;
+	for (size_t j = 0; j < sl->n; j++)
+		if (sl->ls[j] && sl->ls[j]->marked)
+			msg[1 + j / 8] |= (unsigned char)(1u << (j % 8));
+	if (send(s->ctl_fd, msg, len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 && errno != EPIPE)
+		log_errno(LOG_WARNING, errno, "send keep to worker %s#%u", slot_name(s), s->index);
+	free(msg);
+}
+
 void generation_stop(struct generation *g)
 {
 	for (size_t i = 0; i < g->nslots; i++) {
 		struct slot *s = &g->slots[i];
 
 		if (slot_alive(s)) {
+			slot_send_keep(s);
 			slot_signal(s, SIGTERM);
 			s->state = SLOT_STOPPING;
 		} else if (s->state == SLOT_WAITING) {
@@ -205,17 +230,34 @@ void generation_stop(struct generation *g)
 	}
 }
 
+bool generation_forget_unmarked(struct generation *g)
+{
+	bool forgot = false;
+
+	for (size_t i = 0; i < g->conf->nservices; i++)
+		for (size_t j = 0; j < g->svc_ls[i].n; j++)
+			if (g->svc_ls[i].ls[j] && !g->svc_ls[i].ls[j]->marked) {
+				g->svc_ls[i].ls[j] = NULL;
+				forgot = true;
+			}
+	return forgot;
+}
+
 void generation_quit(struct generation *g)
 {
 	char msg = WORKER_MSG_QUIT;
 
-	generation_stop(g);
 	for (size_t i = 0; i < g->nslots; i++) {
 		struct slot *s = &g->slots[i];
 
+		if (s->state == SLOT_WAITING)
+			s->state = SLOT_DONE;
+		if (!slot_alive(s))
+			continue;
+		s->state = SLOT_STOPPING;
 		/* No control socket: the worker is already on its way out. */
-		if (slot_alive(s) && s->ctl_fd >= 0 &&
-		    send(s->ctl_fd, &msg, 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 && errno != EPIPE)
+		if (s->ctl_fd >= 0 && send(s->ctl_fd, &msg, 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 &&
+		    errno != EPIPE)
 			log_errno(LOG_WARNING, errno, "send quit to worker %s#%u", slot_name(s),
 				  s->index);
 	}

@@ -66,9 +66,18 @@ unsigned generation_count(const struct generation *g, enum slot_state state);
 bool generation_alive(const struct generation *g);
 
 /* Graceful: SIGTERM to every live worker (finish in-flight connections, then
- * exit); slots without a process are done. */
+ * exit); slots without a process are done. Each worker is told first which
+ * of its listeners are still marked in the master's listen set (the caller
+ * marks): it keeps those datagram sockets for the replies of its jobs, and
+ * lets go of everything else at once. Sent again to a stopping worker, it
+ * lets go of what is no longer marked. */
 void generation_stop(struct generation *g);
-/* Fast: every live worker closes its connections and exits now. */
+/* Drops the generation's references to listeners that are not marked,
+ * before the sweep closes them; true when there were any (its workers
+ * should then be told again with generation_stop). */
+bool generation_forget_unmarked(struct generation *g);
+/* Fast: every live worker closes its connections and exits now (it was
+ * sent SIGTERM already, or dies of the quit all the same). */
 void generation_quit(struct generation *g);
 void generation_kill(struct generation *g, const char *why);
 

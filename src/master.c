@@ -103,7 +103,8 @@ static void apply_log_level(const struct master *m)
 	log_set_level(m->opts->verbose ? LOG_DEBUG : m->current->conf->log_level);
 }
 
-/* Moves g to the draining list and tells its workers to finish up. */
+/* Moves g to the draining list and tells its workers to finish up; the
+ * listeners must be marked (mark_listeners) as they will be kept. */
 static void drain_generation(struct master *m, struct generation *g)
 {
 	if (!g)
@@ -114,13 +115,30 @@ static void drain_generation(struct master *m, struct generation *g)
 	m->draining = g;
 }
 
-static void sweep_listeners(struct master *m)
+/* Marks the listeners the serving and the starting generation use. */
+static void mark_listeners(struct master *m)
 {
 	listen_set_unmark(&m->listeners);
 	if (m->current)
 		listen_set_mark(m->current->svc_ls, m->current->conf->nservices);
 	if (m->pending)
 		listen_set_mark(m->pending->svc_ls, m->pending->conf->nservices);
+}
+
+/* The draining generations drop the listeners left unmarked, which are
+ * about to be closed, and their workers are told to let go of their copies
+ * too: a port is free only once nobody holds it. */
+static void tell_draining(struct master *m)
+{
+	for (struct generation *g = m->draining; g; g = g->next)
+		if (generation_forget_unmarked(g))
+			generation_stop(g);
+}
+
+/* Closes the listeners left unmarked. */
+static void sweep_listeners(struct master *m)
+{
+	tell_draining(m);
 	listen_set_sweep(&m->listeners);
 }
 
@@ -161,11 +179,16 @@ static void begin_stop(struct master *m, const char *why, int status, bool fast)
 		log_notice("stopping (%s): finishing in-flight connections for up to %u ms",
 			   why, m->current->conf->shutdown_timeout_ms);
 	notify_stopping("stopping");
-	listen_set_close_all(&m->listeners, true);
+	listen_set_unmark(&m->listeners);	/* nothing is kept */
+	tell_draining(m);
 	drain_generation(m, m->pending);
 	drain_generation(m, m->current);
 	m->pending = NULL;
 	m->current = NULL;
+	/* The new drains were told to keep nothing; none may point at a closed listener. */
+	for (struct generation *g = m->draining; g; g = g->next)
+		generation_forget_unmarked(g);
+	listen_set_close_all(&m->listeners, true);
 	/* No drain outlasts the stop's own shutdown-timeout. */
 	for (struct generation *g = m->draining; g; g = g->next)
 		if (!g->quit_sent && g->deadline > stop_at)
@@ -202,9 +225,11 @@ static void reload_finish(struct master *m, const char *result, bool ok)
 static void reload_abort(struct master *m, const char *why)
 {
 	char result[CONF_ERR_MAX + 64];
+	struct generation *g = m->pending;
 
-	drain_generation(m, m->pending);
 	m->pending = NULL;
+	mark_listeners(m);
+	drain_generation(m, g);
 	sweep_listeners(m);
 	snprintf(result, sizeof(result), "reload failed: %s", why);
 	reload_finish(m, result, false);
@@ -217,6 +242,7 @@ static void reload_commit(struct master *m)
 
 	m->current = m->pending;
 	m->pending = NULL;
+	mark_listeners(m);
 	drain_generation(m, old);
 	sweep_listeners(m);
 	apply_log_level(m);
@@ -269,6 +295,7 @@ static void reload_begin(struct master *m)
 	if (listen_set_acquire(&m->listeners, conf, NULL, g->svc_ls) < 0) {
 		m->pending = NULL;
 		generation_free(g);
+		mark_listeners(m);
 		sweep_listeners(m);
 		reload_finish(m, "reload failed: a listen address could not be had (see above)",
 			      false);

@@ -17,6 +17,8 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
@@ -39,6 +41,10 @@
 #define REARM_WAKEUPS 16
 #define MAX_EVENTS 64
 #define STOP_DGRAM_BATCHES 64	/* datagrams taken at a graceful stop: this many batches at most */
+/* A stop the master does not end (it is stuck, or a SIGTERM came from
+ * someone else) ends this long after shutdown-timeout: later than the
+ * master's own deadline, so that normally the master decides. */
+#define STOP_OVERRUN_MS 2000
 
 static bool want_accepting(const struct worker *w)
 {
@@ -138,35 +144,71 @@ static bool accept_batch(struct worker *w, struct listener *l)
 	return true;
 }
 
-/* Takes what the kernel has queued on l when a graceful stop begins. A
- * datagram flood could keep a socket readable forever: batches are bounded. */
-static void take_queued(struct worker *w, struct listener *l)
+/* How many datagrams may be read now: a job per datagram (exec) takes a
+ * connection's place, and what cannot be served waits in the kernel's queue. */
+static unsigned dgram_room(const struct worker *w)
 {
+	if (w->svc->handler->datagram)
+		return ~0u;
+	return serving(w) < w->svc->max_connections ? w->svc->max_connections - serving(w) : 0;
+}
+
+/* Takes what the kernel has queued on l when a graceful stop begins. A
+ * datagram flood could keep a socket readable forever: batches are bounded.
+ * Datagrams on a socket about to close cannot be answered by a job (its
+ * reply would have no socket to go out on): they are counted, not run. */
+static void take_queued(struct worker *w, struct listener *l, bool keep)
+{
+	bool answers_now = keep || w->svc->handler->datagram;
+
 	if (!is_datagram(l)) {
 		while (accept_batch(w, l))
 			;
 		return;
 	}
-	for (int batch = 0; batch < STOP_DGRAM_BATCHES && dgram_read(w->dgram, l, w->now); batch++)
-		;
+	for (int batch = 0; batch < STOP_DGRAM_BATCHES; batch++)
+		if (!(answers_now ? dgram_read(w->dgram, l, w->now, dgram_room(w)) :
+				    dgram_discard(w->dgram, l, "its socket was closed by a stop")))
+			break;
+}
+
+static void release_listener(struct worker *w, struct listener *l)
+{
+	if (is_datagram(l))
+		dgram_release(w->dgram, l);
+	fd_close(&l->fd);
+}
+
+static bool listener_kept(const struct worker *w, size_t i)
+{
+	return w->kept && (w->kept[i / 8] >> (i % 8)) & 1;
 }
 
 /* Stop accepting. Out of the epoll set first, so that no wakeup is spent on
  * us any more (clients arriving later wake the workers of a generation that
  * shares the listener), then, when graceful, take every client the kernel
- * had already queued, then let go of the port. A datagram socket is kept
- * until the replies queued on it are sent or dropped. */
+ * had already queued, then let go of the port: a port is free as soon as
+ * the stop begins. Only a datagram socket the master still holds (a reload
+ * keeps its address, the master said so with WORKER_MSG_KEEP) stays open,
+ * for the replies of the jobs in flight. A stop ends by itself
+ * STOP_OVERRUN_MS after shutdown-timeout, in case the master cannot end it. */
 static void begin_stop(struct worker *w, const char *why, bool graceful)
 {
 	if (!w->stopping) {
 		w->stopping = true;
+		w->stop_deadline = w->now + w->shutdown_timeout_ms + STOP_OVERRUN_MS;
 		update_accepting(w);
-		for (size_t i = 0; i < w->nls && graceful; i++)
-			if (w->ls[i].fd >= 0)
-				take_queued(w, &w->ls[i]);
-		for (size_t i = 0; i < w->nls; i++)
-			if (!is_datagram(&w->ls[i]))
-				fd_close(&w->ls[i].fd);
+		for (size_t i = 0; i < w->nls; i++) {
+			struct listener *l = &w->ls[i];
+			bool keep = is_datagram(l) && listener_kept(w, i);
+
+			if (l->fd < 0)
+				continue;
+			if (graceful)
+				take_queued(w, l, keep);
+			if (!keep)
+				release_listener(w, l);
+		}
 		log_info("stopping (%s), %u connections in flight", why, w->nconns);
 	}
 	if (!graceful) {
@@ -176,27 +218,50 @@ static void begin_stop(struct worker *w, const char *why, bool graceful)
 	}
 }
 
+/* The master is gone (killed, or it crashed): nobody will end our stop, and
+ * nobody else should hold our sockets, so a restarted preforkd can bind
+ * them. Everything is released now; in-flight connections get
+ * shutdown-timeout, then they and their helpers are ended. */
+static void orphaned(struct worker *w)
+{
+	begin_stop(w, "master went away", true);
+	for (size_t i = 0; i < w->nls; i++)
+		if (w->ls[i].fd >= 0)
+			release_listener(w, &w->ls[i]);
+	if (w->stop_deadline > w->now + w->shutdown_timeout_ms)
+		w->stop_deadline = w->now + w->shutdown_timeout_ms;
+}
+
+/* Control messages from the master, and its end of the socket closing. */
+static void handle_control(struct worker *w, uint32_t events)
+{
+	ssize_t n;
+
+	if (w->ctlfd < 0)
+		return;
+	while ((n = recv(w->ctlfd, w->ctl_buf, w->ctl_buf_len, 0)) > 0) {
+		if (w->ctl_buf[0] == WORKER_MSG_QUIT)
+			begin_stop(w, "told to quit now", false);
+		else if (w->ctl_buf[0] == WORKER_MSG_KEEP && (size_t)n == w->ctl_buf_len && !w->stopping)
+			w->kept = memcpy(w->ctl_buf + w->ctl_buf_len, w->ctl_buf + 1, w->ctl_buf_len - 1);
+	}
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR) || (events & EPOLLHUP)) {
+		epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->ctlfd, NULL);
+		fd_close(&w->ctlfd);
+		orphaned(w);
+	}
+}
+
 static void handle_signal(struct worker *w)
 {
 	struct signalfd_siginfo si;
 
-	while (read(w->sigfd, &si, sizeof(si)) == sizeof(si))
-		if (si.ssi_signo == SIGTERM)
-			begin_stop(w, "SIGTERM", true);
-}
-
-static void handle_control(struct worker *w, uint32_t events)
-{
-	char msg[16];
-	ssize_t n;
-
-	while ((n = recv(w->ctlfd, msg, sizeof(msg), 0)) > 0)
-		if (msg[0] == WORKER_MSG_QUIT)
-			begin_stop(w, "told to quit now", false);
-	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR) || (events & EPOLLHUP)) {
-		epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->ctlfd, NULL);
-		fd_close(&w->ctlfd);
-		begin_stop(w, "master went away", true);
+	while (read(w->sigfd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo != SIGTERM)
+			continue;
+		/* The master sends WORKER_MSG_KEEP before SIGTERM: it is read first. */
+		handle_control(w, 0);
+		begin_stop(w, "SIGTERM", true);
 	}
 }
 
@@ -226,7 +291,7 @@ static uint64_t sooner(uint64_t a, uint64_t b)
 
 static int next_timeout(const struct worker *w)
 {
-	uint64_t deadline = w->accept_paused_until;
+	uint64_t deadline = sooner(w->accept_paused_until, w->stop_deadline);
 
 	/* A summary of turned-away clients is due even if nothing else happens. */
 	for (int k = 0; k < TURNED_AWAY_KINDS; k++)
@@ -245,7 +310,7 @@ static void dispatch(struct worker *w, struct epoll_event *ev)
 	case EV_LISTENER:
 		((struct listener *)src)->wakeups++;
 		if (is_datagram((struct listener *)src))
-			dgram_read(w->dgram, (struct listener *)src, w->now);
+			dgram_read(w->dgram, (struct listener *)src, w->now, dgram_room(w));
 		else
 			accept_batch(w, (struct listener *)src);
 		break;
@@ -318,6 +383,12 @@ static int worker_setup(struct worker *w, const struct worker_params *p)
 		log_errno(LOG_ERR, errno, "epoll_create1");
 		return WORKER_EXIT_FATAL;
 	}
+	w->ctl_buf_len = 1 + (w->nls + 7) / 8;
+	w->ctl_buf = calloc(2, w->ctl_buf_len);	/* and room for the kept bitmap */
+	if (!w->ctl_buf) {
+		log_error("out of memory for the control buffer");
+		return WORKER_EXIT_FATAL;
+	}
 	w->sig_src.kind = EV_SIGNAL;
 	w->ctl_src.kind = EV_CONTROL;
 	limits_row_claim(w->limits, w->slot);
@@ -337,6 +408,7 @@ int worker_main(const struct worker_params *p)
 	struct worker w = {
 		.svc = p->svc, .epfd = -1, .sigfd = -1, .ctlfd = p->ctl_fd,
 		.ls = p->listeners, .nls = p->nlisteners,
+		.shutdown_timeout_ms = p->conf->shutdown_timeout_ms,
 		.limits = p->limits, .slot = p->slot,
 		.needs_credentials = access_needs_credentials(p->svc),
 		.turned_away = { [DENIED] = { .verb = "denied" },
@@ -362,6 +434,12 @@ int worker_main(const struct worker_params *p)
 			dispatch(&w, &events[i]);
 		if (w.accept_paused_until && w.now >= w.accept_paused_until)
 			w.accept_paused_until = 0;
+		if (w.stop_deadline && w.now >= w.stop_deadline) {
+			log_warn("shutdown-timeout passed and the %s: closing every connection",
+				 w.ctlfd < 0 ? "master is gone" : "master has not ended the stop");
+			w.stop_deadline = 0;
+			begin_stop(&w, "shutdown-timeout passed", false);
+		}
 		expire_deadlines(&w);
 		dgram_flush(w.dgram, w.now);
 		dgram_report(w.dgram, w.now);

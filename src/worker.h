@@ -15,9 +15,13 @@ struct limits;
 #define WORKER_EXIT_FATAL 100
 
 /* Control messages: a worker sends READY once its epoll set is armed; the
- * master sends QUIT for a fast stop (close every connection, exit now). */
+ * master sends QUIT for a fast stop (close every connection, exit now), and
+ * KEEP just before the SIGTERM of a graceful stop: one bit per listener of
+ * the worker (in worker_params order, bit i of byte i / 8), set where the
+ * master keeps the socket open. A stop without KEEP keeps none. */
 #define WORKER_MSG_READY 'R'
 #define WORKER_MSG_QUIT 'Q'
+#define WORKER_MSG_KEEP 'K'
 
 struct worker_params {
 	const struct config *conf;

@@ -34,7 +34,10 @@ struct worker {
 	struct ev_source sig_src;
 	int sigfd;
 	struct ev_source ctl_src;
-	int ctlfd;
+	int ctlfd;			/* -1 once the master is gone */
+	unsigned char *ctl_buf;		/* one control message (a type, a bitmap of listeners)... */
+	size_t ctl_buf_len;
+	const unsigned char *kept;	/* ...and after it WORKER_MSG_KEEP's bitmap, or NULL */
 	struct listener *ls;
 	size_t nls;
 	struct dgram *dgram;		/* the service has datagram sockets; else NULL */
@@ -48,6 +51,8 @@ struct worker {
 	bool needs_credentials;		/* of unix clients, at accept (SO_PEERCRED) */
 	struct turned_away turned_away[TURNED_AWAY_KINDS];
 	bool stopping;
+	uint64_t stop_deadline;		/* a stop ends by itself then (quit); 0: none */
+	unsigned shutdown_timeout_ms;
 	uint64_t now;
 	unsigned long accepted, idle_closed;
 };

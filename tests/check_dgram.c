@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -559,6 +560,127 @@ START_TEST(exec_jobs_concurrent_and_counted)
 }
 END_TEST
 
+/* A reload that drops udp:P frees it at once, though the old worker still
+ * finishes a stream connection; a later reload can take it back. */
+START_TEST(reload_releases_dropped_address)
+{
+	uint16_t port = tl_free_port();
+	char with[512], without[512];
+	struct target t = ip_target("127.0.0.1", port);
+	struct daemon d;
+	uint64_t deadline;
+	int fd, c;
+
+	snprintf(with, sizeof(with),
+		 "shutdown-timeout = 20s\nservice a {\n  listen = { \"127.0.0.1:%u\", "
+		 "\"udp:127.0.0.1:%u\" }\n  handler = \"echo\"\n  workers = 1\n}\n", port, port);
+	snprintf(without, sizeof(without),
+		 "shutdown-timeout = 20s\nservice a {\n  listen = { \"127.0.0.1:%u\" }\n"
+		 "  handler = \"echo\"\n  workers = 1\n}\n", port);
+	daemon_start_ready(&d, with, NULL);
+	fd = tl_connect_tcp("127.0.0.1", port);
+	ck_assert(tl_echo(fd, "x", 1, 5000));
+	daemon_write_conf(&d, without);
+	ck_assert_int_eq(daemon_reload(&d, 10000), 1);
+	deadline = tl_now_ms() + 2000;
+	while (!tl_udp_bindable("127.0.0.1", port) && tl_now_ms() < deadline)
+		usleep(5000);
+	ck_assert_msg(tl_udp_bindable("127.0.0.1", port), "udp:127.0.0.1:%u still held", port);
+	ck_assert(tl_echo(fd, "old worker", 10, 5000));	/* still draining */
+	daemon_write_conf(&d, with);
+	ck_assert_int_eq(daemon_reload(&d, 10000), 1);
+	c = client(AF_INET, NULL);
+	ck_assert_int_eq(roundtrip(c, &t, 100), 100);
+	close(c);
+	close(fd);
+	daemon_stop(&d);
+}
+END_TEST
+
+/* A reload that keeps udp:P: a job still running in the old worker answers
+ * from the same socket after the switch. */
+START_TEST(reload_keeps_replies_of_jobs_in_flight)
+{
+	uint16_t port = tl_free_port();
+	struct target t = ip_target("127.0.0.1", port);
+	pid_t workers[1], helper[1];
+	struct daemon d;
+	uint64_t deadline;
+	char got[64];
+	ssize_t n;
+	int c = client(AF_INET, NULL);
+
+	daemon_start_ready(&d, exec_conf(port, "\"/bin/sh\", \"-c\", \"sleep 1; cat\"",
+					 "  workers = 1\n"), NULL);
+	ck_assert_uint_eq(daemon_workers(&d, workers, 1), 1);
+	ck_assert_int_eq(sendto(c, "late", 4, 0, (struct sockaddr *)&t.ss, t.len), 4);
+	deadline = tl_now_ms() + 5000;
+	while (tl_children(workers[0], helper, 1) == 0 && tl_now_ms() < deadline)
+		usleep(2000);
+	ck_assert_uint_eq(tl_children(workers[0], helper, 1), 1);
+	ck_assert_int_eq(daemon_reload(&d, 10000), 1);
+	ck_assert_int_eq(poll(&(struct pollfd){ .fd = c, .events = POLLIN }, 1, 5000), 1);
+	n = recv(c, got, sizeof(got) - 1, 0);
+	ck_assert_int_eq(n, 4);
+	got[n] = '\0';
+	ck_assert_str_eq(got, "late");
+	close(c);
+	daemon_stop(&d);
+}
+END_TEST
+
+/* At max-connections a job per datagram waits its turn in the kernel's
+ * queue: all are answered, none is read only to be dropped. */
+START_TEST(exec_at_max_connections_queues)
+{
+	enum { CLIENTS = 20 };
+	uint16_t port = tl_free_port();
+	struct target t = ip_target("127.0.0.1", port), ux;
+	char path[192], cpath[192];
+	struct timeval tv = { 10, 0 };
+	int c[CLIENTS];
+	struct daemon d;
+
+	daemon_start_ready(&d, exec_conf(port, "\"/bin/sh\", \"-c\", \"sleep 0.2; cat\"",
+					 "  workers = 1\n  max-connections = 2\n"), NULL);
+	for (int round = 0; round < 2; round++) {
+		snprintf(path, sizeof(path), "%s/x.sock", d.dir);
+		ux = unix_target(path);
+		for (int i = 0; i < CLIENTS; i++) {
+			char msg[32];
+
+			snprintf(cpath, sizeof(cpath), "%s/c%d.sock", d.dir, i);
+			c[i] = round == 0 ? client(AF_INET, NULL) : client(AF_UNIX, cpath);
+			/* Blocking: a unix receiver's queue holds max_dgram_qlen (10). */
+			setsockopt(c[i], SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+			snprintf(msg, sizeof(msg), "job %d", i);
+			ck_assert_int_eq(sendto(c[i], msg, strlen(msg), 0,
+						round == 0 ? (struct sockaddr *)&t.ss : (struct sockaddr *)&ux.ss,
+						round == 0 ? t.len : ux.len), (ssize_t)strlen(msg));
+		}
+		for (int i = 0; i < CLIENTS; i++) {
+			char want[32], got[64];
+			ssize_t n;
+
+			ck_assert_msg(poll(&(struct pollfd){ .fd = c[i], .events = POLLIN }, 1, 15000) == 1,
+				      "round %d: no answer to job %d", round, i);
+			n = recv(c[i], got, sizeof(got) - 1, 0);
+			ck_assert_int_gt(n, 0);
+			got[n] = '\0';
+			snprintf(want, sizeof(want), "job %d", i);
+			ck_assert_str_eq(got, want);
+			close(c[i]);
+		}
+	}
+	kill(d.pid, SIGTERM);
+	ck_assert_int_eq(tl_exit_code(daemon_wait_exit(&d, 10000)), 0);
+	ck_assert_msg(daemon_log_contains(&d, "datagrams: received 40, answered 40, truncated 0, "
+					  "denied 0, undeliverable 0, dropped 0, failed 0"),
+		      "%s", tl_read_file(d.log));
+	daemon_stop(&d);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("dgram");
@@ -574,6 +696,9 @@ int main(void)
 	tcase_add_test(tc, exec_answers_each_sender);
 	tcase_add_test(tc, exec_helper_gets_only_stdio);
 	tcase_add_test(tc, exec_jobs_concurrent_and_counted);
+	tcase_add_test(tc, reload_releases_dropped_address);
+	tcase_add_test(tc, reload_keeps_replies_of_jobs_in_flight);
+	tcase_add_test(tc, exec_at_max_connections_queues);
 	suite_add_tcase(s, tc);
 	return tl_run_suite(s);
 }

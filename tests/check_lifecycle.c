@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -353,6 +354,127 @@ START_TEST(master_death_stops_workers)
 }
 END_TEST
 
+/* No socket is bound to path any more, whether or not the file is still
+ * there (the kernel lists bound unix sockets by name in /proc/net/unix). */
+static bool unixgram_released(const char *path)
+{
+	char *table = tl_read_file("/proc/net/unix"), *line, *save = NULL;
+	size_t plen = strlen(path);
+	bool held = false;
+
+	for (line = strtok_r(table, "\n", &save); line && !held; line = strtok_r(NULL, "\n", &save)) {
+		size_t len = strlen(line);
+
+		held = len > plen && strcmp(line + len - plen, path) == 0 && line[len - plen - 1] == ' ';
+	}
+	free(table);
+	return !held;
+}
+
+/* The datagram sockets go at a stop's start like the stream listeners,
+ * although a stream connection keeps its worker busy: a new instance can
+ * start at once. */
+START_TEST(stop_frees_datagram_ports_at_once)
+{
+	uint16_t port = tl_free_port();
+	char conf[512], path[256];
+	struct daemon d;
+	uint64_t deadline;
+	int fd;
+
+	snprintf(conf, sizeof(conf),
+		 "shutdown-timeout = 20s\n"
+		 "service a {\n  listen = { \"127.0.0.1:%u\", \"udp:127.0.0.1:%u\", "
+		 "\"unixgram:@DIR@/d.sock\" }\n  handler = \"echo\"\n  workers = 2\n}\n", port, port);
+	daemon_start_ready(&d, conf, NULL);
+	snprintf(path, sizeof(path), "%s/d.sock", d.dir);
+	fd = tl_connect_tcp("127.0.0.1", port);
+	ck_assert(tl_echo(fd, "x", 1, 5000));
+	kill(d.pid, SIGTERM);
+	ck_assert(daemon_wait_log(&d, "stopping (SIGTERM), 1 connections in flight", 5000));
+	deadline = tl_now_ms() + 2000;
+	while (!(tl_udp_bindable("127.0.0.1", port) && unixgram_released(path)) &&
+	       tl_now_ms() < deadline)
+		usleep(5000);
+	ck_assert_msg(tl_udp_bindable("127.0.0.1", port), "udp:127.0.0.1:%u still held", port);
+	ck_assert(unixgram_released(path));
+	ck_assert(tl_echo(fd, "still served", 12, 5000));
+	ck_assert_int_eq(daemon_wait_exit(&d, 200), -1);
+	close(fd);
+	ck_assert_int_eq(tl_exit_code(daemon_wait_exit(&d, 10000)), 0);
+	daemon_stop(&d);
+}
+END_TEST
+
+/* A SIGKILLed master: its workers let go of every socket at once (a
+ * restarted preforkd can bind them, datagrams are not swallowed), then end
+ * within shutdown-timeout by themselves, helpers included, even with a
+ * client that never goes idle-timeout and a helper that never ends. */
+START_TEST(orphaned_workers_release_and_end)
+{
+	uint16_t port = tl_free_port(), port2 = tl_free_port();
+	char conf[1024], path[256];
+	pid_t workers[2], helper[1] = { 0 }, exec_worker = 0;
+	struct daemon d, again;
+	uint64_t t0, deadline;
+	bool reset;
+	char *eof;
+	int idle, busy;
+
+	ck_assert_int_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);	/* the orphans come to us */
+	snprintf(conf, sizeof(conf),
+		 "shutdown-timeout = 3s\n"
+		 "service a {\n  listen = { \"127.0.0.1:%u\", \"udp:127.0.0.1:%u\", "
+		 "\"unixgram:@DIR@/d.sock\" }\n  handler = \"echo\"\n  workers = 1\n"
+		 "  idle-timeout = 0\n}\n"
+		 "service x {\n  listen = { \"127.0.0.1:%u\" }\n  handler = \"exec\"\n"
+		 "  exec = { \"/bin/sleep\", \"1000\" }\n  workers = 1\n}\n", port, port, port2);
+	daemon_start_ready(&d, conf, NULL);
+	snprintf(path, sizeof(path), "%s/d.sock", d.dir);
+	idle = tl_connect_tcp("127.0.0.1", port);
+	ck_assert(tl_echo(idle, "x", 1, 5000));
+	busy = tl_connect_tcp("127.0.0.1", port2);
+	ck_assert_int_ge(busy, 0);
+	ck_assert_uint_eq(daemon_workers(&d, workers, 2), 2);
+	deadline = tl_now_ms() + 5000;
+	while (!helper[0] && tl_now_ms() < deadline)
+		for (int i = 0; i < 2; i++)
+			if (tl_children(workers[i], helper, 1) == 1)
+				exec_worker = workers[i];
+	ck_assert_msg(helper[0], "the exec helper did not start");
+	ck_assert_int_ne(exec_worker, 0);
+
+	kill(d.pid, SIGKILL);
+	ck_assert_int_ne(daemon_wait_exit(&d, 5000), -1);
+	t0 = tl_now_ms();
+	/* Let go at once, long before shutdown-timeout. */
+	deadline = t0 + 1500;
+	while (!(tl_udp_bindable("127.0.0.1", port) && unixgram_released(path) &&
+		 port_bindable(port) && port_bindable(port2)) && tl_now_ms() < deadline)
+		usleep(5000);
+	ck_assert_msg(tl_udp_bindable("127.0.0.1", port), "udp:127.0.0.1:%u still held", port);
+	ck_assert_msg(unixgram_released(path), "unixgram:%s still held", path);
+	ck_assert(port_bindable(port) && port_bindable(port2));
+	/* The idle client is served until shutdown-timeout, then closed. */
+	ck_assert(tl_echo(idle, "y", 1, 5000));
+	eof = tl_read_to_eof(idle, 6000, &reset);
+	ck_assert_ptr_nonnull(eof);
+	ck_assert_uint_ge(tl_now_ms() - t0, 2000);
+	free(eof);
+	/* Every worker and the helper are gone by then. */
+	ck_assert(tl_wait_gone(workers[0], 3000));
+	ck_assert(tl_wait_gone(workers[1], 3000));
+	ck_assert(tl_wait_gone(helper[0], 3000));
+	close(idle);
+	close(busy);
+
+	daemon_start_ready(&again, conf, NULL);
+	ck_assert(tl_echo_tcp(port, "again"));
+	daemon_stop(&again);
+	daemon_stop(&d);
+}
+END_TEST
+
 /* True when the real, effective, saved and filesystem ids on the "Uid:" or
  * "Gid:" line of pid's status are all want. */
 static bool ids_are(pid_t pid, const char *field, long want)
@@ -460,6 +582,8 @@ int main(void)
 	tcase_add_test(tc, crash_loop_is_throttled);
 	tcase_add_test(tc, workers_ignore_terminal_signals);
 	tcase_add_test(tc, master_death_stops_workers);
+	tcase_add_test(tc, orphaned_workers_release_and_end);
+	tcase_add_test(tc, stop_frees_datagram_ports_at_once);
 	tcase_add_test(tc, workers_drop_privileges);
 	tcase_add_test(tc, service_runs_as_its_own_user);
 	suite_add_tcase(s, tc);

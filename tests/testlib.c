@@ -452,20 +452,7 @@ void daemon_stop(struct daemon *d)
 
 size_t daemon_workers(const struct daemon *d, pid_t *pids, size_t max)
 {
-	char path[64], *text, *p, *end;
-	size_t n = 0;
-
-	snprintf(path, sizeof(path), "/proc/%ld/task/%ld/children", (long)d->pid, (long)d->pid);
-	text = tl_read_file(path);
-	for (p = text; n < max; p = end) {
-		long v = strtol(p, &end, 10);
-
-		if (end == p)
-			break;
-		pids[n++] = (pid_t)v;
-	}
-	free(text);
-	return n;
+	return tl_children(d->pid, pids, max);
 }
 
 bool daemon_wait_workers(const struct daemon *d, size_t n, int timeout_ms)
@@ -786,5 +773,64 @@ bool tl_ipv6_loopback(void)
 
 	if (fd >= 0)
 		close(fd);
+	return ok;
+}
+
+size_t tl_children(pid_t pid, pid_t *pids, size_t max)
+{
+	char path[64], *text, *p, *end;
+	size_t n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%ld/task/%ld/children", (long)pid, (long)pid);
+	text = tl_read_file(path);
+	for (p = text; n < max; p = end) {
+		long v = strtol(p, &end, 10);
+
+		if (end == p)
+			break;
+		pids[n++] = (pid_t)v;
+	}
+	free(text);
+	return n;
+}
+
+/* A zombie still answers kill(pid, 0): read its state. */
+static bool process_gone(pid_t pid)
+{
+	char path[64], *text, *state;
+	bool gone;
+
+	if (waitpid(pid, NULL, WNOHANG) == pid)
+		return true;	/* ours (a subreaper's): reaped now */
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	text = tl_read_file(path);
+	state = strrchr(text, ')');
+	gone = !state || (state[1] == ' ' && (state[2] == 'Z' || state[2] == 'X'));
+	free(text);
+	return gone;
+}
+
+bool tl_wait_gone(pid_t pid, int timeout_ms)
+{
+	uint64_t deadline = tl_now_ms() + (uint64_t)timeout_ms;
+
+	while (!process_gone(pid)) {
+		if (tl_now_ms() >= deadline)
+			return false;
+		sleep_ms(5);
+	}
+	return true;
+}
+
+bool tl_udp_bindable(const char *ip, uint16_t port)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = tl_ip_sockaddr(ip, port, &ss);
+	int fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	bool ok;
+
+	ck_assert_int_ge(fd, 0);
+	ok = bind(fd, (struct sockaddr *)&ss, len) == 0;	/* no SO_REUSEADDR: exclusive */
+	close(fd);
 	return ok;
 }

@@ -72,6 +72,12 @@ bool daemon_wait_log(struct daemon *d, const char *needle, int timeout_ms);
 void daemon_stop(struct daemon *d);
 /* Worker pids: children of the master. Returns how many were stored. */
 size_t daemon_workers(const struct daemon *d, pid_t *pids, size_t max);
+/* The children of pid (from /proc); how many were stored. */
+size_t tl_children(pid_t pid, pid_t *pids, size_t max);
+/* True once pid has exited (a zombie counts as gone; one of ours is reaped). */
+bool tl_wait_gone(pid_t pid, int timeout_ms);
+/* True when a UDP socket without SO_REUSEADDR can bind ip:port now. */
+bool tl_udp_bindable(const char *ip, uint16_t port);
 /* Waits until the master has n children other than the ones in old[]. */
 bool daemon_wait_workers(const struct daemon *d, size_t n, int timeout_ms);
 
