@@ -37,6 +37,7 @@
 #include "handler.h"
 #include "listener.h"
 #include "log.h"
+#include "signals.h"
 
 #define DEFAULT_PATH "PATH=/usr/local/bin:/usr/bin:/bin"
 #define UCSPI_VARS 6		/* PROTO and at most five more */
@@ -121,17 +122,11 @@ static size_t ucspi_env(const struct conn *c, char vars[UCSPI_VARS][160])
 static void __attribute__((noreturn)) exec_child(const struct service *svc, int in, int out,
 						 char **envp)
 {
-	static const int reset[] = { SIGPIPE, SIGINT, SIGQUIT, SIGHUP, SIGTERM, SIGCHLD };
-	struct sigaction dfl = { .sa_handler = SIG_DFL };
-	sigset_t none;
 	int null_fd;
 
 	setpgid(0, 0);
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	for (size_t i = 0; i < sizeof(reset) / sizeof(reset[0]); i++)
-		sigaction(reset[i], &dfl, NULL);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
+	signals_reset_for_exec();
 	if (dup2(in, STDIN_FILENO) < 0 || dup2(out, STDOUT_FILENO) < 0)
 		_exit(126);
 	if (svc->exec_stderr_null) {

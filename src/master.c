@@ -32,6 +32,7 @@
 #include "log.h"
 #include "notify.h"
 #include "pidfile.h"
+#include "signals.h"
 #include "worker.h"
 
 #define QUICK_EXIT_MS 1000	/* a worker dying sooner than this failed at start-up */
@@ -597,10 +598,10 @@ static int setup_signals(struct master *m)
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &m->sig_src };
 	sigset_t set;
 
-	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&set);
 	for (size_t i = 0; i < sizeof(handled) / sizeof(handled[0]); i++)
 		sigaddset(&set, handled[i]);
+	signals_ignore_stray(&set);
 	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0) {
 		log_errno(LOG_ERR, errno, "sigprocmask");
 		return -1;

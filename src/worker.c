@@ -32,6 +32,7 @@
 #include "handler.h"
 #include "log.h"
 #include "privdrop.h"
+#include "signals.h"
 #include "worker_private.h"
 
 #define ACCEPT_BATCH 64		/* per listener per wakeup: others get a turn */
@@ -334,14 +335,12 @@ static int setup_signals(struct worker *w)
 {
 	sigset_t term;
 
-	/* Terminal signals (^C, ^\, a hangup) are for the master, which tells us. */
-	signal(SIGINT, SIG_IGN);
-	signal(SIGQUIT, SIG_IGN);
-	signal(SIGHUP, SIG_IGN);
-	signal(SIGPIPE, SIG_IGN);
-	signal(SIGCHLD, SIG_DFL);
+	/* SIGTERM is read through the signalfd; every other signal that would
+	 * end us is ignored (signals.c): the master tells us what to do. */
 	sigemptyset(&term);
 	sigaddset(&term, SIGTERM);
+	signals_ignore_stray(&term);
+	signal(SIGCHLD, SIG_DFL);
 	sigprocmask(SIG_SETMASK, &term, NULL);
 	w->sigfd = signalfd(-1, &term, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (w->sigfd < 0) {

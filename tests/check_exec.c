@@ -92,6 +92,28 @@ static char *dir_path(const struct daemon *d, const char *name)
 	return path;
 }
 
+/* A helper starts with every signal at its default and none blocked,
+ * though its worker ignores most of them. Signals 32 and 33 are glibc's
+ * own (no program may set them; they are ignored in some test runners). */
+START_TEST(helper_gets_default_signals)
+{
+	uint16_t port = tl_free_port();
+	unsigned long long blocked, ignored;
+	struct daemon d;
+	char *out;
+
+	daemon_start_ready(&d, exec_conf(port, "\"/bin/grep\", \"-E\", \"^Sig(Blk|Ign)\", "
+					 "\"/proc/self/status\"", ""), NULL);
+	out = output_of(tl_connect_tcp("127.0.0.1", port));
+	ck_assert_msg(sscanf(out, "SigBlk:\t%llx\nSigIgn:\t%llx\n", &blocked, &ignored) == 2,
+		      "%s", out);
+	ck_assert_msg(blocked == 0, "blocked %llx", blocked);
+	ck_assert_msg((ignored & ~0x180000000ULL) == 0, "ignored %llx", ignored);
+	free(out);
+	stop_fast(&d);
+}
+END_TEST
+
 /* The helper's only descriptors are 0, 1 and 2: seen by the helper itself
  * (ls adds its own directory fd, 3) and from outside, in /proc. */
 START_TEST(helper_gets_only_stdio)
@@ -531,6 +553,7 @@ int main(void)
 
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, helper_gets_only_stdio);
+	tcase_add_test(tc, helper_gets_default_signals);
 	tcase_add_test(tc, ucspi_environment);
 	tcase_add_test(tc, cat_round_trips_exactly);
 	tcase_add_test(tc, many_helpers_at_once);

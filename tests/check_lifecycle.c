@@ -332,6 +332,63 @@ START_TEST(workers_ignore_terminal_signals)
 }
 END_TEST
 
+/* True once pid has no signal pending (an ignored one is dropped when it is
+ * sent, one that kills is pending until it does), or is gone. */
+static bool signals_taken(pid_t pid, int timeout_ms)
+{
+	uint64_t deadline = tl_now_ms() + (uint64_t)timeout_ms;
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
+	while (tl_now_ms() < deadline) {
+		char *status = tl_read_file(path);
+		bool idle = !*status || (strstr(status, "SigPnd:\t0000000000000000") &&
+					 strstr(status, "ShdPnd:\t0000000000000000"));
+
+		free(status);
+		if (idle)
+			return true;
+		usleep(2000);
+	}
+	return false;
+}
+
+/* "systemctl kill -s SIG" signals every process of the service: a signal
+ * the master does not act on changes nothing, for the master or a worker. */
+START_TEST(stray_signals_drop_nothing)
+{
+	const int stray[] = { SIGUSR1, SIGUSR2, SIGALRM, SIGVTALRM, SIGPROF, SIGIO, SIGPWR,
+			      SIGXFSZ, SIGPIPE, SIGSTKFLT, SIGRTMIN, SIGRTMIN + 5, SIGRTMAX };
+	uint16_t port = tl_free_port();
+	struct daemon d;
+	pid_t before[2], after[2];
+	int fd;
+
+	daemon_start_ready(&d, tl_echo_conf(port, 2, ""), NULL);
+	ck_assert_uint_eq(daemon_workers(&d, before, 2), 2);
+	fd = tl_connect_tcp("127.0.0.1", port);
+	ck_assert(tl_echo(fd, "x", 1, 5000));
+	for (size_t i = 0; i < sizeof(stray) / sizeof(stray[0]); i++) {
+		kill(d.pid, stray[i]);
+		kill(before[0], stray[i]);
+		kill(before[1], stray[i]);
+	}
+	kill(before[0], SIGHUP);	/* a worker leaves reloads to the master */
+	/* Signals to one process arrive in order: once the master has logged
+	 * this one, it has had the others. */
+	kill(d.pid, SIGUSR1);
+	ck_assert(daemon_wait_log(&d, "SIGUSR2: nothing to do", 5000));
+	ck_assert(signals_taken(before[0], 5000) && signals_taken(before[1], 5000));
+	ck_assert(tl_echo(fd, "in flight", 9, 5000));
+	ck_assert(tl_echo_tcp(port, "new"));
+	ck_assert_uint_eq(daemon_workers(&d, after, 2), 2);
+	ck_assert(after[0] == before[0] && after[1] == before[1]);
+	ck_assert(!daemon_log_contains(&d, "killed by signal"));
+	close(fd);
+	daemon_stop(&d);
+}
+END_TEST
+
 /* Workers must not outlive a dead master and keep the port. */
 START_TEST(master_death_stops_workers)
 {
@@ -581,6 +638,7 @@ int main(void)
 	tcase_add_test(tc, killed_worker_is_respawned);
 	tcase_add_test(tc, crash_loop_is_throttled);
 	tcase_add_test(tc, workers_ignore_terminal_signals);
+	tcase_add_test(tc, stray_signals_drop_nothing);
 	tcase_add_test(tc, master_death_stops_workers);
 	tcase_add_test(tc, orphaned_workers_release_and_end);
 	tcase_add_test(tc, stop_frees_datagram_ports_at_once);
