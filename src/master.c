@@ -292,7 +292,6 @@ static void reload_begin(struct master *m)
 	}
 	m->last_generation = g->id;
 	m->pending = g;
-	g->deadline = m->now + RELOAD_READY_TIMEOUT_MS;
 	if (listen_set_acquire(&m->listeners, conf, NULL, g->svc_ls) < 0) {
 		m->pending = NULL;
 		generation_free(g);
@@ -308,6 +307,10 @@ static void reload_begin(struct master *m)
 			return;
 		}
 	}
+	/* Reading, binding and forking can take long: every deadline set from
+	 * here on (the readiness one, a stop's, a drain's) counts from now. */
+	m->now = clock_now_ms();
+	g->deadline = m->now + RELOAD_READY_TIMEOUT_MS;
 }
 
 static void request_reload(struct master *m)
@@ -436,6 +439,7 @@ static void handle_signals(struct master *m)
 	while (read(m->sigfd, &si, sizeof(si)) == sizeof(si)) {
 		int sig = (int)si.ssi_signo;
 
+		m->now = clock_now_ms();	/* the signal before may have taken long (a reload) */
 		switch (sig) {
 		case SIGCHLD:
 			reap_children(m);
@@ -632,17 +636,18 @@ static void run_loop(struct master *m)
 			begin_stop(m, "internal error", EXIT_RUNTIME, false);
 			continue;
 		}
-		m->now = clock_now_ms();
 		/* Generations are freed only below, after the batch: an event
 		 * may still point at a slot of one that just finished. */
 		for (int i = 0; i < n; i++) {
 			struct ev_source *src = events[i].data.ptr;
 
+			m->now = clock_now_ms();	/* the event before may have been a long reload */
 			if (src->kind == EV_SIGNAL)
 				handle_signals(m);
 			else
 				handle_control(m, (struct slot *)src);
 		}
+		m->now = clock_now_ms();
 		tend_timers(m);
 		tend_draining(m);
 	}

@@ -376,6 +376,47 @@ START_TEST(sighup_during_reload_is_queued)
 }
 END_TEST
 
+/* A stop that follows a long reload (here the master is stopped in the
+ * middle of forking the new workers) still gives in-flight connections
+ * their shutdown-timeout: its deadline counts from when the stop began,
+ * not from when the reload did. */
+START_TEST(stop_after_slow_reload_keeps_its_timeout)
+{
+	uint16_t port = tl_free_port();
+	pid_t kids[64];
+	struct daemon d;
+	uint64_t t0;
+	int fd;
+
+	daemon_start_ready(&d, tl_echo_conf(port, 1, "shutdown-timeout = 3s"), NULL);
+	fd = tl_connect_tcp("127.0.0.1", port);
+	ck_assert(tl_echo(fd, "x", 1, 5000));
+	daemon_write_conf(&d, tl_echo_conf(port, 400, "shutdown-timeout = 3s"));
+	ck_assert_int_eq(kill(d.pid, SIGHUP), 0);
+	for (t0 = tl_now_ms(); daemon_workers(&d, kids, 64) < 20; )
+		ck_assert_msg(tl_now_ms() - t0 < 10000, "the reload forked no workers");
+	/* The master is in its reload, forking: it loses 4 s there, more than
+	 * shutdown-timeout, and the stop is waiting when it goes on. */
+	ck_assert_int_eq(kill(d.pid, SIGSTOP), 0);
+	ck_assert_int_lt(daemon_workers(&d, kids, 64), 64);
+	usleep(4000 * 1000);
+	ck_assert_int_eq(kill(d.pid, SIGTERM), 0);
+	ck_assert_int_eq(kill(d.pid, SIGCONT), 0);
+	ck_assert(daemon_wait_log(&d, "stopping (Terminated)", 10000));
+	/* 3 s from the stop, not from the reload 4 s before it: any wakeup
+	 * of the master (this signal) would find a deadline counted from the
+	 * reload passed. */
+	ck_assert_int_eq(kill(d.pid, SIGUSR1), 0);
+	ck_assert(daemon_wait_log(&d, "SIGUSR1: nothing to do", 5000));
+	ck_assert(!daemon_wait_log(&d, "shutdown-timeout passed", 500));
+	ck_assert(tl_echo(fd, "still served", 12, 1000));
+	close(fd);
+	ck_assert_int_eq(tl_exit_code(daemon_wait_exit(&d, 10000)), 0);
+	ck_assert(!daemon_log_contains(&d, "shutdown-timeout passed"));
+	daemon_stop(&d);
+}
+END_TEST
+
 /* log-level changes on reload; pidfile needs a restart, and says so. */
 START_TEST(reload_changes_log_level_not_pidfile)
 {
@@ -412,6 +453,7 @@ int main(void)
 	tcase_add_test(tc, reload_bind_failure_keeps_old_one);
 	tcase_add_test(tc, reload_fails_when_new_workers_cannot_start);
 	tcase_add_test(tc, sighup_during_reload_is_queued);
+	tcase_add_test(tc, stop_after_slow_reload_keeps_its_timeout);
 	tcase_add_test(tc, reload_changes_log_level_not_pidfile);
 	suite_add_tcase(s, tc);
 	return tl_run_suite(s);
