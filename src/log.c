@@ -14,6 +14,8 @@
 
 #include "fdutil.h"
 
+#define LOG_LINE_MAX 1024	/* bytes of a line, its '\n' included */
+
 static int log_level = LOG_INFO;
 static bool log_to_journal;
 static char log_role[48];
@@ -82,53 +84,118 @@ static void log_write(const char *buf, size_t len)
 	(void)fd_write_all(STDERR_FILENO, buf, len);	/* a failure has nowhere to go */
 }
 
-/* Appends to a line buffer, truncating rather than overflowing. */
-__attribute__((format(printf, 4, 0)))
-static void line_vappend(char *line, size_t *len, size_t cap, const char *fmt, va_list ap)
+/* A line as formatted, before escaping; cut when the text did not fit. */
+struct raw_line {
+	char text[LOG_LINE_MAX];
+	size_t len;
+	bool cut;
+};
+
+/* Appends to a line, truncating rather than overflowing. */
+__attribute__((format(printf, 2, 0)))
+static void line_vappend(struct raw_line *l, const char *fmt, va_list ap)
 {
+	size_t room = sizeof(l->text) - l->len;
 	int n;
 
-	if (*len >= cap)
+	n = vsnprintf(l->text + l->len, room, fmt, ap);
+	if (n < 0)
 		return;
-	n = vsnprintf(line + *len, cap - *len, fmt, ap);
-	if (n > 0)
-		*len = *len + (size_t)n < cap ? *len + (size_t)n : cap - 1;
+	if ((size_t)n >= room) {
+		l->len = sizeof(l->text) - 1;
+		l->cut = true;
+	} else {
+		l->len += (size_t)n;
+	}
 }
 
-__attribute__((format(printf, 4, 5)))
-static void line_append(char *line, size_t *len, size_t cap, const char *fmt, ...)
+__attribute__((format(printf, 2, 3)))
+static void line_append(struct raw_line *l, const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	line_vappend(line, len, cap, fmt, ap);
+	line_vappend(l, fmt, ap);
 	va_end(ap);
+}
+
+/* A backslash as \\, a byte outside 0x20..0x7e as \xHH, anything else as is. */
+static size_t escape_byte(unsigned char c, char out[4])
+{
+	static const char hex[] = "0123456789abcdef";
+
+	if (c == '\\') {
+		out[0] = out[1] = '\\';
+		return 2;
+	}
+	if (c >= 0x20 && c <= 0x7e) {
+		out[0] = (char)c;
+		return 1;
+	}
+	out[0] = '\\';
+	out[1] = 'x';
+	out[2] = hex[c >> 4];
+	out[3] = hex[c & 0xf];
+	return 4;
+}
+
+/* Writes l escaped into out (at most cap bytes): a peer's bytes (a unix
+ * client's bound name, a path) can then neither end the line nor forge an
+ * escape. A line that does not fit ends in "..." after its last whole escape. */
+static size_t line_escape(const struct raw_line *l, char *out, size_t cap)
+{
+	size_t len = 0, whole = 0;	/* whole: the longest cut that leaves room for "..." */
+	bool cut = l->cut;
+
+	for (size_t i = 0; i < l->len; i++) {
+		char esc[4];
+		size_t n = escape_byte((unsigned char)l->text[i], esc);
+
+		if (len + n > cap) {
+			cut = true;
+			break;
+		}
+		memcpy(out + len, esc, n);
+		len += n;
+		if (len + 3 <= cap)
+			whole = len;
+	}
+	if (!cut)
+		return len;
+	memcpy(out + whole, "...", 3);
+	return whole + 3;
+}
+
+static void line_prefix(struct raw_line *l, int level)
+{
+	struct timespec ts;
+	struct tm tm;
+	char stamp[32];
+
+	if (log_to_journal) {
+		line_append(l, "<%d>%s%s", level, log_role, log_role[0] ? ": " : "");
+		return;
+	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	localtime_r(&ts.tv_sec, &tm);
+	strftime(stamp, sizeof(stamp), "%Y-%m-%d %H:%M:%S", &tm);
+	line_append(l, "%s.%03ld preforkd[%ld]%s%s: %s: ", stamp, ts.tv_nsec / 1000000,
+		    (long)getpid(), log_role[0] ? " " : "", log_role, log_level_name(level));
 }
 
 void log_vmsg(int level, int err, const char *fmt, va_list ap)
 {
-	char line[1024];
-	size_t len = 0, cap = sizeof(line) - 1;	/* room for '\n' */
+	struct raw_line raw = { .len = 0 };
+	char line[LOG_LINE_MAX];
+	size_t len;
 
 	if (level > log_level)
 		return;
-	if (log_to_journal) {
-		line_append(line, &len, cap, "<%d>%s%s", level, log_role, log_role[0] ? ": " : "");
-	} else {
-		struct timespec ts;
-		struct tm tm;
-		char stamp[32];
-
-		clock_gettime(CLOCK_REALTIME, &ts);
-		localtime_r(&ts.tv_sec, &tm);
-		strftime(stamp, sizeof(stamp), "%Y-%m-%d %H:%M:%S", &tm);
-		line_append(line, &len, cap, "%s.%03ld preforkd[%ld]%s%s: %s: ", stamp,
-			    ts.tv_nsec / 1000000, (long)getpid(), log_role[0] ? " " : "",
-			    log_role, log_level_name(level));
-	}
-	line_vappend(line, &len, cap, fmt, ap);
+	line_prefix(&raw, level);
+	line_vappend(&raw, fmt, ap);
 	if (err)
-		line_append(line, &len, cap, ": %s", strerror(err));
+		line_append(&raw, ": %s", strerror(err));
+	len = line_escape(&raw, line, sizeof(line) - 1);	/* room for '\n' */
 	line[len++] = '\n';
 	log_write(line, len);
 }

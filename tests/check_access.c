@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <check.h>
+#include <errno.h>
 #include <grp.h>
 #include <netinet/in.h>
 #include <pwd.h>
@@ -506,6 +507,52 @@ START_TEST(denials_are_counted_not_flooded)
 }
 END_TEST
 
+static bool some_line_starts_with(const char *text, const char *start)
+{
+	for (const char *line = text; *line;) {
+		const char *end = strchr(line, '\n');
+
+		if (strncmp(line, start, strlen(start)) == 0)
+			return true;
+		if (!end)
+			break;
+		line = end + 1;
+	}
+	return false;
+}
+
+/* A unix client chooses its bound name, newlines and all: even a denied one
+ * must not be able to write a line of its own into the log. */
+START_TEST(client_names_cannot_forge_log_lines)
+{
+	static const char forged[] = "\n2026-01-01 00:00:00.000 preforkd[1]: error: forged\n<0>forged";
+	char listen[160], path[128], name[128];
+	struct daemon d;
+	char *log, *got;
+	int fd;
+
+	snprintf(path, sizeof(path), "@preforkd-access-%ld", (long)getpid());
+	snprintf(listen, sizeof(listen), "\"unix:%s\"", path);
+	snprintf(name, sizeof(name), "@%s", forged);
+	/* Denied: we are not nobody (as root or as anyone else). */
+	daemon_start_ready(&d, tl_service_conf(listen, 1, "  allow-users = { \"nobody\" }\n"), NULL);
+	fd = tl_connect_unix_from(name, path);
+	ck_assert_msg(fd >= 0, "connect from %s: %s", name, strerror(errno));
+	got = tl_read_to_eof(fd, 5000, NULL);
+	ck_assert_str_eq(got, "");
+	free(got);
+	close(fd);
+	ck_assert(daemon_wait_log(&d, "user not allowed", 5000));
+	log = tl_read_file(d.log);
+	ck_assert_msg(!some_line_starts_with(log, "2026-01-01") && !some_line_starts_with(log, "<0>"),
+		      "log:\n%s", log);
+	ck_assert_msg(strstr(log, "(last: unix:@\\x0a2026-01-01 00:00:00.000 preforkd[1]: error: "
+				  "forged\\x0a<0>forged, user not allowed)") != NULL, "log:\n%s", log);
+	free(log);
+	daemon_stop(&d);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("access");
@@ -525,6 +572,7 @@ int main(void)
 	tcase_add_test(tc, dead_worker_releases_its_count);
 	tcase_add_test(tc, unix_users_and_groups);
 	tcase_add_test(tc, denials_are_counted_not_flooded);
+	tcase_add_test(tc, client_names_cannot_forge_log_lines);
 	suite_add_tcase(s, tc);
 	return tl_run_suite(s);
 }

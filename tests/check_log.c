@@ -99,6 +99,112 @@ START_TEST(long_lines_are_cut_not_overflowed)
 }
 END_TEST
 
+static void emit_controls(void)
+{
+	log_set_level(LOG_INFO);
+	log_set_role("echo\t#1");
+	log_error("a\nb\rc\x1b[31md%ce\x01" "f\x7fg\xffh\\x0ai", '\0');
+	log_set_role(NULL);
+	log_error("\n2026-01-01 00:00:00.000 preforkd[1]: error: forged\n<0>forged");
+}
+
+/* A newline, CR, ESC or NUL from a peer never reaches the log raw, and a
+ * backslash is doubled, so "\x0a" in the text cannot pass for an escape. */
+START_TEST(control_bytes_are_escaped)
+{
+	char *out = capture_stderr(emit_controls, true);
+
+	ck_assert_str_eq(out, "<3>echo\\x09#1: a\\x0ab\\x0dc\\x1b[31md\\x00e\\x01f\\x7fg\\xffh\\\\x0ai\n"
+			      "<3>\\x0a2026-01-01 00:00:00.000 preforkd[1]: error: forged\\x0a<0>forged\n");
+	free(out);
+}
+END_TEST
+
+static void emit_every_byte(void)
+{
+	char bytes[256];
+
+	for (int i = 1; i < 256; i++)
+		bytes[i - 1] = (char)i;
+	bytes[255] = '\0';
+	log_set_level(LOG_INFO);
+	log_error("%s%c", bytes, '\0');
+	log_set_role("\n");
+	log_error("role");
+	log_set_role(NULL);
+}
+
+/* Plain lines too: one line per message, nothing outside 0x20..0x7e. */
+START_TEST(every_byte_is_printable_or_escaped)
+{
+	char *out = capture_stderr(emit_every_byte, false), *second;
+
+	second = strchr(out, '\n');
+	ck_assert_ptr_nonnull(second);
+	ck_assert_ptr_nonnull(strstr(out, "\\x1f !\"#$%&'()*+,-./0123456789"));
+	ck_assert_ptr_nonnull(strstr(out, "xyz{|}~\\x7f\\x80\\x81"));
+	ck_assert_ptr_nonnull(strstr(out, "\\xfe\\xff\\x00\n"));
+	ck_assert_ptr_nonnull(strstr(second, "] \\x0a: error: role\n"));
+	for (const char *p = out; *p; p++)
+		ck_assert_msg((*p >= 0x20 && *p <= 0x7e) || (*p == '\n' && (p == second || !p[1])),
+			      "byte 0x%02x at %zu", (unsigned char)*p, (size_t)(p - out));
+	free(out);
+}
+END_TEST
+
+static char cut_case[2048];
+
+static void emit_cut_case(void)
+{
+	log_set_level(LOG_INFO);
+	log_error("%s", cut_case);
+}
+
+/* The line as journald gets it ("<3>" and the message), cut_case made of
+ * fill bytes 'x' and then tail. */
+static char *cut_line(size_t fill, const char *tail)
+{
+	memset(cut_case, 'x', fill);
+	snprintf(cut_case + fill, sizeof(cut_case) - fill, "%s", tail);
+	return capture_stderr(emit_cut_case, true);
+}
+
+static char *repeated(const char *prefix, size_t n, const char *unit, const char *suffix)
+{
+	static char buf[2048];
+	size_t len = (size_t)snprintf(buf, sizeof(buf), "%s", prefix);
+
+	for (size_t i = 0; i < n; i++)
+		len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%s", unit);
+	snprintf(buf + len, sizeof(buf) - len, "%s", suffix);
+	return buf;
+}
+
+/* 1024 bytes a line at most, '\n' included; a cut line ends in "..." and
+ * never in half an escape. */
+START_TEST(cuts_keep_escapes_whole)
+{
+	char *out;
+
+	out = cut_line(1020, "");	/* exactly full: not cut */
+	ck_assert_str_eq(out, repeated("<3>", 1020, "x", "\n"));
+	free(out);
+	out = cut_line(1021, "");	/* one byte over */
+	ck_assert_str_eq(out, repeated("<3>", 1017, "x", "...\n"));
+	free(out);
+	out = cut_line(1018, "\n");	/* "\x0a" would end 2 bytes past the edge */
+	ck_assert_str_eq(out, repeated("<3>", 1017, "x", "...\n"));
+	free(out);
+	out = cut_line(0, repeated("", 300, "\n", ""));	/* escapes only */
+	ck_assert_str_eq(out, repeated("<3>", 254, "\\x0a", "...\n"));
+	ck_assert_uint_eq(strlen(out), 1023);
+	free(out);
+	out = cut_line(1017, "\\\\");	/* "\\" ends at the edge, the next one does not fit */
+	ck_assert_str_eq(out, repeated("<3>", 1017, "x", "...\n"));
+	free(out);
+}
+END_TEST
+
 START_TEST(level_names)
 {
 	ck_assert_int_eq(log_level_from_name("warning"), LOG_WARNING);
@@ -116,6 +222,9 @@ int main(void)
 	tcase_add_test(tc, journal_lines_carry_priority);
 	tcase_add_test(tc, plain_lines_carry_level_names);
 	tcase_add_test(tc, long_lines_are_cut_not_overflowed);
+	tcase_add_test(tc, control_bytes_are_escaped);
+	tcase_add_test(tc, every_byte_is_printable_or_escaped);
+	tcase_add_test(tc, cuts_keep_escapes_whole);
 	tcase_add_test(tc, level_names);
 	suite_add_tcase(s, tc);
 	return tl_run_suite(s);

@@ -576,30 +576,48 @@ int tl_connect_tcp(const char *ip, uint16_t port)
 	return tl_connect_tcp_from(NULL, ip, port);
 }
 
-int tl_connect_unix(const char *path)
+/* path as a unix socket address ("@name": abstract); its length, 0 if too long. */
+static socklen_t unix_sockaddr(const char *path, struct sockaddr_un *sun)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	memset(sun, 0, sizeof(*sun));
+	sun->sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sun->sun_path))
+		return 0;
+	memcpy(sun->sun_path, path, strlen(path));
+	if (path[0] != '@')
+		return sizeof(*sun);
+	sun->sun_path[0] = '\0';	/* abstract, as preforkd writes it */
+	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path));
+}
 
-	if (fd < 0)
-		return -1;
-	if (strlen(path) >= sizeof(sun.sun_path)) {
-		close(fd);
+int tl_connect_unix_from(const char *src, const char *path)
+{
+	struct sockaddr_un sun, from;
+	socklen_t len = unix_sockaddr(path, &sun), from_len = src ? unix_sockaddr(src, &from) : 0;
+	int fd, err;
+
+	if (!len || (src && !from_len)) {
 		errno = ENAMETOOLONG;
 		return -1;
 	}
-	memcpy(sun.sun_path, path, strlen(path));
-	if (path[0] == '@')
-		sun.sun_path[0] = '\0';	/* abstract, as preforkd writes it */
-	if (connect(fd, (struct sockaddr *)&sun, path[0] == '@' ?
-		    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path)) : sizeof(sun)) < 0) {
-		int err = errno;
-
-		close(fd);
-		errno = err;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
 		return -1;
-	}
+	if (src && bind(fd, (struct sockaddr *)&from, from_len) < 0)
+		goto fail;
+	if (connect(fd, (struct sockaddr *)&sun, len) < 0)
+		goto fail;
 	return fd;
+fail:
+	err = errno;
+	close(fd);
+	errno = err;
+	return -1;
+}
+
+int tl_connect_unix(const char *path)
+{
+	return tl_connect_unix_from(NULL, path);
 }
 
 static bool echo_once(int fd, const char *msg)

@@ -102,6 +102,8 @@ int tl_connect_tcp(const char *ip, uint16_t port);
 /* The same from the local address src (127.0.0.2, ...), or any when NULL. */
 int tl_connect_tcp_from(const char *src, const char *ip, uint16_t port);
 int tl_connect_unix(const char *path);	/* "@name": abstract */
+/* The same from a socket bound to src (a path or "@name"; any byte but NUL). */
+int tl_connect_unix_from(const char *src, const char *path);
 /* A new connection to 127.0.0.1:port or a unix path that echoes msg. */
 bool tl_echo_tcp(uint16_t port, const char *msg);
 bool tl_echo_unix(const char *path, const char *msg);
