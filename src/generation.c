@@ -101,7 +101,9 @@ static void __attribute__((noreturn)) run_worker(struct slot *s, int ctl_fd, pid
 		.slot = s->index, .generation = s->gen->id, .master_pid = master_pid,
 		.limits = s->gen->limits[s->service],
 	};
+	int rc;
 
+	log_forked();
 	if (!ls || !keep)
 		_exit(WORKER_EXIT_FATAL);
 	for (size_t i = 0; i < sl->n; i++) {
@@ -111,7 +113,9 @@ static void __attribute__((noreturn)) run_worker(struct slot *s, int ctl_fd, pid
 	keep[sl->n] = ctl_fd;
 	fd_close_all_except(keep, sl->n + 1);
 	free(keep);
-	_exit(worker_main(&p));
+	rc = worker_main(&p);
+	log_drain(LOG_EXIT_DRAIN_MS);
+	_exit(rc);
 }
 
 int slot_spawn(struct slot *s, int epfd, pid_t master_pid, uint64_t now)

@@ -71,6 +71,7 @@ int main(int argc, char **argv)
 	conf = conf_load(path, err, sizeof(err));
 	if (!conf) {
 		log_error("%s", err);
+		log_drain(LOG_EXIT_DRAIN_MS);
 		if (check_only)
 			fprintf(stderr, "configuration has errors\n");
 		return EXIT_CONFIG;

@@ -538,6 +538,7 @@ static int next_timeout(const struct master *m)
 	for (g = m->draining; g; g = g->next)
 		deadline = earliest(deadline, g->deadline);
 	deadline = earliest(deadline, m->watchdog_due);
+	deadline = earliest(deadline, log_next_deadline());
 	return clock_timeout_until(deadline, m->now);
 }
 
@@ -650,6 +651,7 @@ static void run_loop(struct master *m)
 		m->now = clock_now_ms();
 		tend_timers(m);
 		tend_draining(m);
+		log_flush();
 	}
 }
 
@@ -713,5 +715,6 @@ out:
 		pidfile_release(m.pidfile, m.pidfile_fd);
 	free(m.pidfile);
 	notify_close();
+	log_drain(LOG_EXIT_DRAIN_MS);
 	return m.exit_status;
 }

@@ -298,6 +298,7 @@ static int next_timeout(const struct worker *w)
 	for (int k = 0; k < TURNED_AWAY_KINDS; k++)
 		deadline = sooner(deadline, ratelimit_next(&w->turned_away[k].rl));
 	deadline = sooner(deadline, dgram_next_deadline(w->dgram, w->now));
+	deadline = sooner(deadline, log_next_deadline());
 	if (w->oldest && w->oldest->deadline_ms != UINT64_MAX)
 		deadline = sooner(deadline, w->oldest->deadline_ms);
 	return clock_timeout_until(deadline, w->now);
@@ -444,6 +445,7 @@ int worker_main(const struct worker_params *p)
 		dgram_report(w.dgram, w.now);
 		admit_report(&w, false);
 		update_accepting(&w);
+		log_flush();
 	}
 	admit_report(&w, true);
 	dgram_free(w.dgram);

@@ -4,6 +4,7 @@
 
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pwd.h>
@@ -11,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -622,6 +624,123 @@ START_TEST(service_runs_as_its_own_user)
 }
 END_TEST
 
+/* Connections that say nothing, n of them, at most 100 open at once: with
+ * idle-timeout = 1ms the worker closes each one, logging a debug line. True
+ * when every one was closed within 5 s. */
+static bool idle_closes(uint16_t port, unsigned n)
+{
+	int fds[100];
+
+	while (n > 0) {
+		unsigned k = n < 100 ? n : 100, opened = 0;
+		bool ok = true;
+
+		while (opened < k && (fds[opened] = tl_connect_tcp("127.0.0.1", port)) >= 0)
+			opened++;
+		for (unsigned i = 0; i < opened; i++) {
+			char *got = ok ? tl_read_to_eof(fds[i], 5000, NULL) : NULL;
+
+			ok = got != NULL;
+			free(got);
+			close(fds[i]);
+		}
+		if (!ok || opened < k)
+			return false;
+		n -= k;
+	}
+	return true;
+}
+
+/* Reads until needle has come (true) or timeout_ms have passed. */
+static bool pipe_wait_for(struct tl_reader *t, const char *needle, int timeout_ms)
+{
+	uint64_t deadline = tl_now_ms() + (uint64_t)timeout_ms;
+
+	for (;;) {
+		struct pollfd pfd = { .fd = t->fd, .events = POLLIN };
+		bool open = tl_reader_take(t);
+
+		if (strstr(t->text, needle))
+			return true;
+		if (!open || tl_now_ms() >= deadline)
+			return false;
+		poll(&pfd, 1, 50);
+	}
+}
+
+/* Each line whole: a time stamp, preforkd[, and one '\n' at its end. */
+static void assert_whole_lines(const char *text)
+{
+	static const char shape[] = "9999-99-99 99:99:99.999 preforkd[";	/* 9: a digit */
+	const char *line = text, *end;
+
+	for (; (end = strchr(line, '\n')); line = end + 1)
+		for (size_t i = 0; shape[i]; i++)
+			ck_assert_msg(shape[i] == '9' ? line[i] >= '0' && line[i] <= '9'
+						      : line[i] == shape[i],
+				      "not a whole line: %.*s", (int)(end - line), line);
+	ck_assert_msg(*line == '\0', "a line without its end: %s", line);
+}
+
+/* Lines of "N log lines dropped: stderr was not being read", summed. */
+static unsigned long dropped_in(const char *text)
+{
+	static const char what[] = " log lines dropped: stderr was not being read\n";
+	unsigned long sum = 0;
+
+	for (const char *p = text; (p = strstr(p, what)); p += strlen(what)) {
+		const char *digits = p;
+
+		while (digits > text && digits[-1] >= '0' && digits[-1] <= '9')
+			digits--;
+		sum += strtoul(digits, NULL, 10);
+	}
+	return sum;
+}
+
+/* stderr a pipe that nobody reads: the worker serves on and the master stops
+ * in time (neither waits in write()); what did not fit is counted, and the
+ * count is logged once the pipe is read; every line arrives whole. */
+START_TEST(stalled_stderr_blocks_nothing)
+{
+	enum { IDLE = 2000 };
+	uint16_t port = tl_free_port();
+	struct tl_reader t;
+	char conf[1024], listen[64];
+	struct daemon d;
+	int p[2], queued;
+
+	ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+	ck_assert_int_ge(fcntl(p[0], F_SETPIPE_SZ, 4096), 4096);	/* a page: full soon */
+	tl_reader_init(&t, p[0]);
+	snprintf(listen, sizeof(listen), "\"127.0.0.1:%u\"", port);
+	snprintf(conf, sizeof(conf), "log-level = \"debug\"\n%s",
+		 tl_service_conf(listen, 1, "  idle-timeout = 1ms\n"));
+	daemon_start_ready(&d, conf, &(struct daemon_opts){ .stderr_fd = p[1] });
+	close(p[1]);
+
+	ck_assert_msg(idle_closes(port, IDLE), "the worker stopped serving: stalled in a log write");
+	ck_assert_int_eq(ioctl(t.fd, FIONREAD, &queued), 0);
+	ck_assert_int_gt(queued, 4096 - 1024);	/* it really was full */
+	ck_assert_msg(pipe_wait_for(&t, " log lines dropped: stderr was not being read\n", 5000),
+		      "no count of dropped lines; read %zu bytes, ending in:\n%s", t.len,
+		      t.text + (t.len > 1000 ? t.len - 1000 : 0));
+	ck_assert_uint_eq(tl_count_in(t.text, ": idle for 1 ms, closing\n") +
+			  dropped_in(t.text), IDLE);
+
+	/* Stalled again, then stopped: the master must not wait for a reader. */
+	ck_assert(idle_closes(port, IDLE / 2));
+	ck_assert_int_eq(kill(d.pid, SIGTERM), 0);
+	ck_assert_int_eq(tl_exit_code(daemon_wait_exit(&d, 5000)), 0);
+	while (tl_reader_take(&t))
+		;
+	assert_whole_lines(t.text);
+	tl_reader_free(&t);
+	close(p[0]);
+	daemon_stop(&d);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("lifecycle");
@@ -644,6 +763,7 @@ int main(void)
 	tcase_add_test(tc, stop_frees_datagram_ports_at_once);
 	tcase_add_test(tc, workers_drop_privileges);
 	tcase_add_test(tc, service_runs_as_its_own_user);
+	tcase_add_test(tc, stalled_stderr_blocks_nothing);
 	suite_add_tcase(s, tc);
 	return tl_run_suite(s);
 }

@@ -251,7 +251,7 @@ static void exec_daemon(struct daemon *d, int logfd, const char *env_notify,
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
 	dup2(logfd, STDOUT_FILENO);
-	dup2(logfd, STDERR_FILENO);
+	dup2(opts && opts->stderr_fd > 0 ? opts->stderr_fd : logfd, STDERR_FILENO);
 	/* Only stdio, as a service manager starts us: Check's own files
 	 * would otherwise show up as descriptors of the daemon. */
 	close_range(3, ~0U, 0);
@@ -342,7 +342,7 @@ bool daemon_wait_notify(struct daemon *d, const char *needle, int timeout_ms)
 	}
 }
 
-static unsigned count_in(const char *text, const char *needle)
+unsigned tl_count_in(const char *text, const char *needle)
 {
 	unsigned n = 0;
 
@@ -354,7 +354,7 @@ static unsigned count_in(const char *text, const char *needle)
 unsigned daemon_count_notify(struct daemon *d, const char *needle)
 {
 	drain_notify(d);
-	return count_in(d->notified, needle);
+	return tl_count_in(d->notified, needle);
 }
 
 bool daemon_wait_ready(struct daemon *d, int timeout_ms)
@@ -414,7 +414,7 @@ bool daemon_log_contains(struct daemon *d, const char *needle)
 unsigned daemon_log_count(struct daemon *d, const char *needle)
 {
 	char *log = tl_read_file(d->log);
-	unsigned n = count_in(log, needle);
+	unsigned n = tl_count_in(log, needle);
 
 	free(log);
 	return n;
@@ -714,6 +714,43 @@ out:
 	fcntl(fd, F_SETFL, fl);
 	free(in);
 	return ok;
+}
+
+void tl_reader_init(struct tl_reader *r, int fd)
+{
+	memset(r, 0, sizeof(*r));
+	r->fd = fd;
+	ck_assert_int_eq(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK), 0);
+	r->cap = 1 << 20;
+	r->text = calloc(1, r->cap);
+	ck_assert_ptr_nonnull(r->text);
+}
+
+bool tl_reader_take(struct tl_reader *r)
+{
+	for (;;) {
+		ssize_t n;
+
+		if (r->cap - r->len < 65536) {
+			r->cap *= 2;
+			r->text = realloc(r->text, r->cap);
+			ck_assert_ptr_nonnull(r->text);
+		}
+		n = read(r->fd, r->text + r->len, r->cap - r->len - 1);
+		if (n > 0)
+			r->len += (size_t)n;
+		r->text[r->len] = '\0';
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 && errno == EAGAIN;
+	}
+}
+
+void tl_reader_free(struct tl_reader *r)
+{
+	free(r->text);
+	r->text = NULL;
 }
 
 long tl_cpu_ms(pid_t pid)

@@ -26,6 +26,8 @@ struct daemon_opts {
 	/* A program (and its arguments, NULL-terminated) that runs "preforkd -c
 	 * CONF" itself, such as systemd-socket-activate; "@DIR@" is replaced. */
 	const char *const *wrapper;
+	/* The daemon's stderr (a pipe, say) instead of the log file; 0: the log file. */
+	int stderr_fd;
 };
 
 struct Suite;
@@ -67,6 +69,8 @@ int daemon_wait_exit(struct daemon *d, int timeout_ms);
 bool daemon_log_contains(struct daemon *d, const char *needle);
 /* How many times needle occurs in the log. */
 unsigned daemon_log_count(struct daemon *d, const char *needle);
+/* How many times needle occurs in text. */
+unsigned tl_count_in(const char *text, const char *needle);
 bool daemon_wait_log(struct daemon *d, const char *needle, int timeout_ms);
 /* SIGTERM, wait, and (unless keep_dir) remove the temp dir. Kills on timeout. */
 void daemon_stop(struct daemon *d);
@@ -113,6 +117,16 @@ bool tl_echo(int fd, const void *buf, size_t len, int timeout_ms);
 /* Malloc'd: everything the peer sends until EOF or an error, within
  * timeout_ms; NULL on timeout. *reset (if given) tells a reset from EOF. */
 char *tl_read_to_eof(int fd, int timeout_ms, bool *reset);
+/* Text read from a pipe or socket bit by bit, as it comes. */
+struct tl_reader {
+	int fd;			/* made non-blocking */
+	char *text;		/* what came so far, NUL-terminated */
+	size_t len, cap;
+};
+void tl_reader_init(struct tl_reader *r, int fd);
+/* Reads what fd holds now; false once it is at EOF (or fails). */
+bool tl_reader_take(struct tl_reader *r);
+void tl_reader_free(struct tl_reader *r);
 /* user+system CPU time of pid in milliseconds. */
 long tl_cpu_ms(pid_t pid);
 /* The inode of the TCP socket listening on port (from /proc/net/tcp and
