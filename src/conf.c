@@ -548,9 +548,11 @@ static cfg_opt_t root_opts[] = {
 	CFG_END()
 };
 
+/* O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer,
+ * and the master reads the file in its loop. A regular file ignores it. */
 static char *read_file(const char *path, char *err, size_t errlen)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	char *buf = NULL;
 	size_t len = 0;
 	struct stat st;
@@ -559,8 +561,17 @@ static char *read_file(const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
 		return NULL;
 	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > CONF_FILE_MAX) {
-		snprintf(err, errlen, "%s: not a regular file of at most %d bytes", path, CONF_FILE_MAX);
+	if (fstat(fd, &st) < 0) {
+		snprintf(err, errlen, "%s: fstat: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s: not a regular file (a FIFO, device, socket or directory "
+			 "is not read as a config)", path);
+		goto fail;
+	}
+	if (st.st_size > CONF_FILE_MAX) {
+		snprintf(err, errlen, "%s: larger than %d bytes", path, CONF_FILE_MAX);
 		goto fail;
 	}
 	buf = malloc((size_t)st.st_size + 1);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <netinet/in.h>
 #include <unistd.h>
 
@@ -446,6 +447,23 @@ START_TEST(check_mode)
 }
 END_TEST
 
+/* Opening a FIFO for reading waits for a writer: -t (and a reload) must not. */
+START_TEST(fifo_is_refused_promptly)
+{
+	char err[CONF_ERR_MAX], *out;
+	uint64_t start = tl_now_ms();
+
+	ck_assert_int_eq(mkfifo(path, 0600), 0);
+	ck_assert_int_eq(tl_run_preforkd(&out, "-t", "-c", path, NULL), 78);
+	ck_assert_msg(tl_now_ms() - start < 5000, "took %llu ms",
+		      (unsigned long long)(tl_now_ms() - start));
+	ck_assert_msg(strstr(out, ": not a regular file") != NULL, "%s", out);
+	free(out);
+	ck_assert_ptr_null(conf_load(path, err, sizeof(err)));
+	ck_assert_msg(strstr(err, path) == err && strstr(err, ": not a regular file"), "%s", err);
+}
+END_TEST
+
 START_TEST(command_line)
 {
 	char *out;
@@ -483,6 +501,7 @@ int main(void)
 	tcase_add_test(tc, decimal_and_duration_parsers);
 	tcase_add_test(tc, missing_file);
 	tcase_add_test(tc, check_mode);
+	tcase_add_test(tc, fifo_is_refused_promptly);
 	tcase_add_test(tc, command_line);
 	suite_add_tcase(s, tc);
 	return tl_run_suite(s);

@@ -220,6 +220,27 @@ START_TEST(broken_config_keeps_old_one)
 }
 END_TEST
 
+/* A config replaced by a FIFO: opening it for reading would wait for a
+ * writer and stall the master's loop. The reload fails at once instead. */
+START_TEST(reload_onto_fifo_fails_cleanly)
+{
+	uint16_t port = tl_free_port();
+	struct daemon d;
+	char where[300];
+
+	daemon_start_ready(&d, echo_conf(port, 1, ""), NULL);
+	ck_assert_int_eq(unlink(d.conf), 0);
+	ck_assert_int_eq(mkfifo(d.conf, 0600), 0);
+	ck_assert_int_eq(daemon_reload(&d, 5000), 0);
+	snprintf(where, sizeof(where), "reload failed: %s: not a regular file", d.conf);
+	ck_assert_msg(daemon_count_notify(&d, where) == 1, "no STATUS with %s in:\n%s", where,
+		      d.notified);
+	ck_assert(tl_echo_tcp(port, "still serving"));
+	ck_assert(tl_echo_unix(dir_path(&d, "echo.sock"), "over unix too"));
+	daemon_stop(&d);
+}
+END_TEST
+
 /* Add a service, remove one, change workers and listen addresses: each
  * takes effect, a kept listener is the very same socket, a removed unix
  * socket file disappears. */
@@ -448,6 +469,7 @@ int main(void)
 	tcase_add_test(tc, reload_under_load);
 	tcase_add_test(tc, in_flight_connection_outlives_reload);
 	tcase_add_test(tc, broken_config_keeps_old_one);
+	tcase_add_test(tc, reload_onto_fifo_fails_cleanly);
 	tcase_add_test(tc, reload_applies_every_change);
 	tcase_add_test(tc, reload_applies_socket_mode);
 	tcase_add_test(tc, reload_bind_failure_keeps_old_one);

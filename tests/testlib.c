@@ -468,11 +468,12 @@ bool daemon_wait_workers(const struct daemon *d, size_t n, int timeout_ms)
 	return true;
 }
 
-int tl_run(char **out, char *const argv[])
+int tl_run_timeout(char **out, int timeout_ms, char *const argv[])
 {
 	char outpath[] = "/tmp/preforkd-run.XXXXXX";
 	int fd = mkstemp(outpath), status;
-	pid_t pid;
+	uint64_t deadline = tl_now_ms() + (uint64_t)timeout_ms;
+	pid_t pid, done;
 
 	ck_assert_int_ge(fd, 0);
 	pid = fork();
@@ -487,10 +488,25 @@ int tl_run(char **out, char *const argv[])
 		_exit(127);
 	}
 	close(fd);
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	while ((done = waitpid(pid, &status, timeout_ms < 0 ? 0 : WNOHANG)) == 0) {
+		if (tl_now_ms() >= deadline) {
+			kill(pid, SIGKILL);
+			ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+			*out = tl_read_file(outpath);
+			unlink(outpath);
+			return -1;
+		}
+		sleep_ms(5);
+	}
+	ck_assert_int_eq(done, pid);
 	*out = tl_read_file(outpath);
 	unlink(outpath);
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+int tl_run(char **out, char *const argv[])
+{
+	return tl_run_timeout(out, -1, argv);
 }
 
 int tl_run_preforkd(char **out, const char *arg, ...)
@@ -503,7 +519,7 @@ int tl_run_preforkd(char **out, const char *arg, ...)
 	for (const char *a = arg; a && argc < 15; a = va_arg(ap, const char *))
 		argv[argc++] = (char *)a;
 	va_end(ap);
-	return tl_run(out, argv);
+	return tl_run_timeout(out, TL_RUN_PREFORKD_MS, argv);
 }
 
 int tl_listen_loopback(uint16_t port, bool reuseport)

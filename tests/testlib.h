@@ -88,7 +88,11 @@ bool daemon_wait_workers(const struct daemon *d, size_t n, int timeout_ms);
 /* Runs argv[0] (searched in PATH), output (stdout+stderr) in *out; returns
  * its exit status, 128+signal if killed, 127 if it could not be run. */
 int tl_run(char **out, char *const argv[]);
-/* Runs preforkd with args (NULL-terminated), output (stdout+stderr) in *out. */
+/* The same within timeout_ms (-1: no limit); past it the child is killed and -1 returned. */
+int tl_run_timeout(char **out, int timeout_ms, char *const argv[]);
+/* Runs preforkd with args (NULL-terminated), output (stdout+stderr) in *out;
+ * -1 when it has not exited after TL_RUN_PREFORKD_MS (it is killed then). */
+#define TL_RUN_PREFORKD_MS 20000
 int tl_run_preforkd(char **out, const char *arg, ...);
 
 /* A listening socket on 127.0.0.1:port (asserts it can be had), optionally
