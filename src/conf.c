@@ -479,6 +479,10 @@ static int cb_service_done(cfg_t *cfg, cfg_opt_t *opt)
 	size_t recorded = 0;
 	int first_line = 0;
 
+	if (cfg_title(sec)[0] == '\0') {
+		cfg_error(cfg, "a service name is empty");
+		return -1;
+	}
 	if (cfg_size(sec, "listen") == 0) {
 		cfg_error(cfg, "service '%s' has no 'listen' address", cfg_title(sec));
 		return -1;
@@ -548,12 +552,21 @@ static cfg_opt_t root_opts[] = {
 	CFG_END()
 };
 
+static int line_of(const char *text, const char *at)
+{
+	int line = 1;
+
+	for (const char *p = text; p < at; p++)
+		line += *p == '\n';
+	return line;
+}
+
 /* O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer,
  * and the master reads the file in its loop. A regular file ignores it. */
 static char *read_file(const char *path, char *err, size_t errlen)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	char *buf = NULL;
+	char *buf = NULL, *nul;
 	size_t len = 0;
 	struct stat st;
 
@@ -593,8 +606,10 @@ static char *read_file(const char *path, char *err, size_t errlen)
 		len += (size_t)n;
 	}
 	buf[len] = '\0';
-	if (memchr(buf, '\0', len)) {
-		snprintf(err, errlen, "%s: contains a NUL byte; not a text file", path);
+	nul = memchr(buf, '\0', len);
+	if (nul) {
+		snprintf(err, errlen, "%s:%d: contains a NUL byte; not a text file", path,
+			 line_of(buf, nul));
 		goto fail;
 	}
 	close(fd);
@@ -766,31 +781,70 @@ fail:
 	return NULL;
 }
 
+/* libconfuse 3.3 fails without a word on an empty option name ("" = 1):
+ * cfg_getopt() refuses "" with EINVAL before anything would report it. The
+ * line is the innermost section's: a section that fails does not hand its
+ * line count back to the root. */
+static void report_silent_failure(cfg_t *cfg, const char *path, char *err, size_t errlen)
+{
+	unsigned n = cfg_size(cfg, "service");
+	int line = cfg->line;
+
+	if (n > 0 && cfg_getnsec(cfg, "service", n - 1)->line > line)
+		line = cfg_getnsec(cfg, "service", n - 1)->line;
+	snprintf(err, errlen, "%s:%d: an option name is empty (\"\" or '' where a name belongs)",
+		 path, line);
+}
+
+static cfg_t *parse_text(const char *path, const char *text, char *err, size_t errlen)
+{
+	char why[CONF_ERR_MAX / 2], *clean;
+	int bad_line = 0;
+	cfg_t *cfg;
+
+	clean = conf_clean_text(text, &bad_line, why, sizeof(why));
+	if (!clean) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		return NULL;
+	}
+	if (bad_line) {
+		snprintf(err, errlen, "%s:%d: %s", path, bad_line, why);
+		free(clean);
+		return NULL;
+	}
+	cfg = cfg_init(root_opts, CFGF_NONE);
+	if (!cfg) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		free(clean);
+		return NULL;
+	}
+	cfg_set_error_function(cfg, conf_errfunc);
+	cfg_set_validate_func(cfg, "service", cb_service_done);
+	if (cfg_parse_buf(cfg, clean) != CFG_SUCCESS) {
+		if (!ctx->failed)
+			report_silent_failure(cfg, path, err, errlen);
+		cfg_free(cfg);
+		cfg = NULL;
+	}
+	free(clean);
+	return cfg;
+}
+
 struct config *conf_load(const char *path, char *err, size_t errlen)
 {
 	struct parse_ctx pc = { .path = path, .err = err, .errlen = errlen };
 	struct config *conf = NULL;
-	char *text, *clean = NULL;
+	char *text, raw[CONF_ERR_MAX];
 	cfg_t *cfg = NULL;
 
 	err[0] = '\0';
 	text = read_file(path, err, errlen);
 	if (!text)
-		return NULL;
-	clean = conf_strip_comments(text);
-	cfg = cfg_init(root_opts, CFGF_NONE);
-	if (!clean || !cfg) {
-		snprintf(err, errlen, "%s: out of memory", path);
 		goto out;
-	}
 	ctx = &pc;
-	cfg_set_error_function(cfg, conf_errfunc);
-	cfg_set_validate_func(cfg, "service", cb_service_done);
-	if (cfg_parse_buf(cfg, clean) != CFG_SUCCESS) {
-		if (!pc.failed)
-			snprintf(err, errlen, "%s: cannot be parsed", path);
+	cfg = parse_text(path, text, err, errlen);
+	if (!cfg)
 		goto out;
-	}
 	if (cfg_size(cfg, "service") == 0) {
 		snprintf(err, errlen, "%s: no service is defined", path);
 		goto out;
@@ -806,8 +860,11 @@ out:
 	free(pc.opts);
 	if (cfg)
 		cfg_free(cfg);
-	free(clean);
 	free(text);
+	if (!conf) {
+		snprintf(raw, sizeof(raw), "%s", err);
+		conf_escape_controls(raw, err, errlen);
+	}
 	return conf;
 }
 

@@ -68,6 +68,13 @@ struct config *conf_load(const char *path, char *err, size_t errlen);
 void conf_free(struct config *conf);
 const struct service *conf_find_service(const struct config *conf, const char *name);
 
+/* A copy of text with comments blanked (newlines kept). *bad_line is the
+ * line of the first construct libconfuse would read as something else than
+ * what it says (0: none), with the reason in why. */
+char *conf_clean_text(const char *text, int *bad_line, char *why, size_t whylen);
+/* Copies in to out with control bytes written as \n, \t, \r or \xHH. */
+void conf_escape_controls(const char *in, char *out, size_t outlen);
+
 /* Exposed for tests: comment stripping, strict numbers. */
 char *conf_strip_comments(const char *text);
 int conf_parse_decimal(const char *s, long min, long max, long *out);

@@ -53,6 +53,8 @@ static void assert_refused(const char *text, int line, const char *what)
 	ck_assert_msg(strstr(err, what) != NULL, "error \"%s\" lacks \"%s\"", err, what);
 }
 
+#define EXEC_SVC(lines) "service e {\n  listen = { \"127.0.0.1:9\" }\n  handler = \"exec\"\n" \
+	lines "}\n"
 #define ECHO_SVC(addr) "service echo {\n  listen = { \"" addr "\" }\n  handler = \"echo\"\n}\n"
 
 START_TEST(good_config)
@@ -164,6 +166,111 @@ START_TEST(strip_comments_keeps_newlines)
 }
 END_TEST
 
+/* libconfuse expands ${VAR} from the environment, even in double quotes:
+ * -t in a shell and the daemon under systemd would read different configs. */
+START_TEST(environment_is_not_expanded)
+{
+	static const char *const bad[] = {
+		"  workers = ${PREFORKD_TEST_WORKERS}\n",
+		"  workers = \"${PREFORKD_TEST_WORKERS}\"\n",
+		"  busy-message = \"x${PREFORKD_TEST_UNSET:-y}z\"\n",
+		"  ${PREFORKD_TEST_NAME} = 3\n",
+		"  allow = { \"10.0.0.0/8\", ${PREFORKD_TEST_RANGE} }\n",
+	};
+	char text[512], err[CONF_ERR_MAX];
+	struct config *conf;
+
+	setenv("PREFORKD_TEST_WORKERS", "3", 1);
+	setenv("PREFORKD_TEST_NAME", "workers", 1);
+	setenv("PREFORKD_TEST_RANGE", "10.1.0.0/16", 1);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text), "service a {\n  listen = { \"127.0.0.1:9\" }\n"
+			 "  handler = \"echo\"\n%s}\n", bad[i]);
+		assert_refused(text, 4, "\"${\" outside single quotes: preforkd does not expand "
+			       "environment variables");
+	}
+	assert_refused("service \"${PREFORKD_TEST_NAME}\" {\n  listen = { \"127.0.0.1:9\" }\n}\n",
+		       1, "for a literal ${ write '${...}' or \"\\${...}\"");
+	/* The two literal forms, "$NAME" (never expanded), and ${ in a comment. */
+	conf = load(EXEC_SVC("  exec = { \"/bin/cat\" }\n"
+			     "  env = { 'A=${PREFORKD_TEST_WORKERS}', \"B=\\${HOME}\", \"C=$HOME\" }\n"
+			     "  # ${PREFORKD_TEST_WORKERS}\n"), err, sizeof(err));
+	ck_assert_msg(conf != NULL, "%s", err);
+	ck_assert_str_eq(conf->services[0].exec_env[0], "A=${PREFORKD_TEST_WORKERS}");
+	ck_assert_str_eq(conf->services[0].exec_env[1], "B=${HOME}");
+	ck_assert_str_eq(conf->services[0].exec_env[2], "C=$HOME");
+	conf_free(conf);
+}
+END_TEST
+
+/* Where libconfuse fails without calling the error function, or would
+ * silently cut a string, the error still names the line. */
+START_TEST(syntax_errors_name_the_line)
+{
+	char err[CONF_ERR_MAX];
+	FILE *f;
+
+	assert_refused("log-level = \"info\"\n\"\" = 1\n" ECHO_SVC("127.0.0.1:1"), 2,
+		       "an option name is empty");
+	assert_refused("service a {\n  listen = { \"127.0.0.1:9\" }\n\n  '' = 1\n}\n", 4,
+		       "an option name is empty");
+	assert_refused("log-level = \"info\"\n\"\\0\" = 1\n" ECHO_SVC("127.0.0.1:1"), 2,
+		       "a \\0 or \\x00 escape in a quoted string");
+	assert_refused("service a {\n  listen = { \"127.0.0.1:9\" }\n  handler = \"echo\\0x\"\n}\n",
+		       3, "a value cannot hold a NUL byte");
+	assert_refused("service a {\n  listen = { \"127.0.0.1:9\" }\n  handler = \"echo\"\n"
+		       "  busy-message = \"\\x00\"\n}\n", 4, "a \\0 or \\x00 escape");
+	unsetenv("PREFORKD_TEST_UNSET");
+	assert_refused("\n${PREFORKD_TEST_UNSET} = 1\n" ECHO_SVC("127.0.0.1:1"), 2,
+		       "does not expand environment variables");
+	assert_refused("service \"\" {\n  listen = { \"127.0.0.1:9\" }\n  handler = \"echo\"\n}\n",
+		       4, "a service name is empty");
+	/* A backslash-newline inside quotes still counts as a line. */
+	assert_refused("log-level = \"in\\\nfo\"\n\"\" = 1\n" ECHO_SVC("127.0.0.1:1"), 3,
+		       "an option name is empty");
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fwrite("log-level = \"info\"\n\n\"a\0\"\n", 1, 25, f);
+	fclose(f);
+	ck_assert_ptr_null(conf_load(path, err, sizeof(err)));
+	ck_assert_msg(strstr(err, ":3: contains a NUL byte") != NULL, "%s", err);
+}
+END_TEST
+
+/* libconfuse's lexer drops a '+' that is not "+=", and any '*', outside quotes. */
+START_TEST(signs_and_stars_are_refused)
+{
+	static const char *const bad[] = { "workers = +5", "workers = ++5", "workers = 5+" };
+	char text[512];
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text), "service a {\n  listen = { \"unix:/tmp/x.sock\" }\n"
+			 "  handler = \"echo\"\n  %s\n}\n", bad[i]);
+		assert_refused(text, 4, "a '+' that is not '+=': libconfuse would ignore it");
+	}
+	assert_refused("service a {\n  listen = { *:80 }\n  handler = \"echo\"\n}\n", 2,
+		       "a '*' outside quotes: libconfuse would ignore it; quote the value");
+}
+END_TEST
+
+/* A control byte from the file in a message would split its line. */
+START_TEST(values_in_messages_are_escaped)
+{
+	char *out;
+
+	assert_refused("service a {\n  listen = { \"127.0.0.1:9\" }\n  handler = \"ec\\nho\\033\"\n}\n",
+		       3, "unknown handler \"ec\\nho\\x1b\"");
+	tl_write_file(path, "service a {\n  listen = { \"127.0.0.1:9\" }\n"
+		      "  handler = \"ec\\nho\"\n}\n");
+	ck_assert_int_eq(tl_run_preforkd(&out, "-t", "-c", path, NULL), 78);
+	ck_assert_msg(strstr(out, ":3: option 'handler': unknown handler \"ec\\nho\" (known: "),
+		      "%s", out);
+	ck_assert_msg(strchr(strchr(out, '\n') + 1, '\n') == strrchr(out, '\n'),
+		      "more than two lines:\n%s", out);
+	free(out);
+}
+END_TEST
+
 START_TEST(refusals)
 {
 	assert_refused("bogus = 1\n" ECHO_SVC("127.0.0.1:1"), 1, "no such option 'bogus'");
@@ -239,8 +346,6 @@ START_TEST(numbers_are_decimal_and_ranged)
 }
 END_TEST
 
-#define EXEC_SVC(lines) "service e {\n  listen = { \"127.0.0.1:9\" }\n  handler = \"exec\"\n" \
-	lines "}\n"
 
 /* The exec handler's options: the program must exist, each line named. */
 START_TEST(exec_options)
@@ -493,6 +598,10 @@ int main(void)
 	tcase_add_test(tc, line_numbers_after_comments);
 	tcase_add_test(tc, strip_comments_keeps_newlines);
 	tcase_add_test(tc, refusals);
+	tcase_add_test(tc, environment_is_not_expanded);
+	tcase_add_test(tc, syntax_errors_name_the_line);
+	tcase_add_test(tc, signs_and_stars_are_refused);
+	tcase_add_test(tc, values_in_messages_are_escaped);
 	tcase_add_test(tc, numbers_are_decimal_and_ranged);
 	tcase_add_test(tc, unix_options_need_unix_listener);
 	tcase_add_test(tc, access_options);
