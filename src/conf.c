@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
+#include <search.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,6 +69,7 @@ static struct parse_ctx {
 	size_t nopts;
 	struct seen_address *addrs;
 	size_t naddrs;
+	void *env_names;	/* struct env_name of the "env" list being parsed */
 } *ctx;
 
 __attribute__((format(printf, 2, 0)))
@@ -306,18 +308,78 @@ static int cb_exec(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
 	return 0;
 }
 
+struct env_name {
+	char *name;
+	int line;
+};
+
+static int env_name_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct env_name *)a)->name, ((const struct env_name *)b)->name);
+}
+
+static void env_name_free(void *node)
+{
+	free(((struct env_name *)node)->name);
+	free(node);
+}
+
+static void env_names_reset(void)
+{
+	tdestroy(ctx->env_names, env_name_free);
+	ctx->env_names = NULL;
+}
+
+/* The names of the "env" list being parsed, so that a second A=... is an
+ * error rather than a question of which one the helper's libc reads. */
+static int env_name_record(cfg_t *cfg, const char *value, size_t len)
+{
+	struct env_name *n = malloc(sizeof(*n)), **found;
+
+	if (!n || !(n->name = strndup(value, len))) {
+		free(n);
+		cfg_error(cfg, "out of memory");
+		return -1;
+	}
+	n->line = cfg->line;
+	found = tsearch(n, &ctx->env_names, env_name_cmp);
+	if (!found) {
+		env_name_free(n);
+		cfg_error(cfg, "out of memory");
+		return -1;
+	}
+	if (*found != n) {
+		cfg_error(cfg, "option 'env': \"%s\": %s is given twice (first at line %d)", value,
+			  n->name, (*found)->line);
+		env_name_free(n);
+		return -1;
+	}
+	return 0;
+}
+
 static int cb_env(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
 {
 	const char *eq = strchr(value, '=');
 
-	if (opt->nvalues == 1 && seen_once(cfg, opt) < 0)
-		return -1;
+	if (opt->nvalues == 1) {
+		if (seen_once(cfg, opt) < 0)
+			return -1;
+		env_names_reset();
+	}
 	if (!eq || eq == value || strspn(value, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 						 "0123456789_") != (size_t)(eq - value) ||
 	    (value[0] >= '0' && value[0] <= '9')) {
 		cfg_error(cfg, "option 'env': \"%s\" is not NAME=value", value);
 		return -1;
 	}
+	if (exec_env_name_reserved(value, (size_t)(eq - value))) {
+		cfg_error(cfg, "option 'env': \"%s\": the exec handler sets %.*s itself for each "
+			  "connection (PROTO and the TCPLOCAL, TCPREMOTE, UDPLOCAL, UDPREMOTE, "
+			  "UNIXLOCAL and UNIXREMOTE names are its own)", value, (int)(eq - value), value);
+		return -1;
+	}
+	if (env_name_record(cfg, value, (size_t)(eq - value)) < 0)
+		return -1;
 	*(const char **)result = value;
 	return 0;
 }
@@ -853,6 +915,8 @@ struct config *conf_load(const char *path, char *err, size_t errlen)
 	if (!conf)
 		snprintf(err, errlen, "%s: out of memory", path);
 out:
+	if (ctx)
+		env_names_reset();
 	ctx = NULL;
 	for (size_t i = 0; i < pc.naddrs; i++)
 		free(pc.addrs[i].service);

@@ -78,6 +78,20 @@ static size_t ip_vars(const struct sockaddr_storage *ss, socklen_t len, const ch
 	return 2;
 }
 
+bool exec_env_name_reserved(const char *name, size_t len)
+{
+	static const char *const prefixes[] = {
+		"TCPLOCAL", "TCPREMOTE", "UDPLOCAL", "UDPREMOTE", "UNIXLOCAL", "UNIXREMOTE",
+	};
+
+	if (len == strlen("PROTO") && strncmp(name, "PROTO", len) == 0)
+		return true;
+	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
+		if (len >= strlen(prefixes[i]) && strncmp(name, prefixes[i], strlen(prefixes[i])) == 0)
+			return true;
+	return false;
+}
+
 /* The UCSPI variables of tcpserver and unixserver, so their programs run
  * unchanged; for datagrams PROTO is UDP (UDPREMOTEIP, ...) or UNIX. */
 static size_t ucspi_env(const struct conn *c, char vars[UCSPI_VARS][160])

@@ -48,6 +48,10 @@ const char *handler_names(void);
 
 extern const struct handler handler_echo;
 extern const struct handler handler_exec;
+/* PROTO and the names that start with TCPLOCAL, TCPREMOTE, UDPLOCAL,
+ * UDPREMOTE, UNIXLOCAL or UNIXREMOTE (the UCSPI namespace): the exec handler
+ * sets them itself for each connection, so "env" must not. */
+bool exec_env_name_reserved(const char *name, size_t len);
 /* Not for the config: what a worker uses to turn away a client over a limit. */
 extern const struct handler handler_refuse;
 

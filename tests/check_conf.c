@@ -393,6 +393,40 @@ START_TEST(exec_options)
 }
 END_TEST
 
+/* The helper would get both TCPREMOTEIP=6.6.6.6 and the real one. */
+START_TEST(env_cannot_shadow_connection_variables)
+{
+	static const char *const reserved[] = {
+		"PROTO=TCP", "TCPREMOTEIP=6.6.6.6", "TCPLOCALPORT=1", "TCPREMOTEHOST=x",
+		"UDPLOCALIP=1", "UDPREMOTEPORT=2", "UNIXLOCALPATH=/x", "UNIXREMOTEEUID=0",
+	};
+	char text[512], err[CONF_ERR_MAX];
+	struct config *conf;
+
+	for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++) {
+		snprintf(text, sizeof(text), EXEC_SVC("  exec = { \"/bin/cat\" }\n"
+						      "  env = { \"A=1\",\n \"%s\" }\n"), reserved[i]);
+		assert_refused(text, 6, "the exec handler sets");
+	}
+	assert_refused(EXEC_SVC("  exec = { \"/bin/cat\" }\n  env = { \"TCPREMOTEIP=6.6.6.6\" }\n"), 5,
+		       "option 'env': \"TCPREMOTEIP=6.6.6.6\": the exec handler sets TCPREMOTEIP "
+		       "itself for each connection");
+	assert_refused(EXEC_SVC("  exec = { \"/bin/cat\" }\n  env = { \"A=1\", \"B=2\",\n"
+				"    \"A=3\" }\n"), 6, "option 'env': \"A=3\": A is given twice "
+		       "(first at line 5)");
+	assert_refused(EXEC_SVC("  exec = { \"/bin/cat\" }\n  env = { \"A=1\" }\n  env += { \"A=2\" }\n"),
+		       6, "A is given twice (first at line 5)");
+	/* Names that only look alike, and the same name in two services, are fine. */
+	conf = load("service e {\n  listen = { \"127.0.0.1:9\" }\n  handler = \"exec\"\n"
+		    "  exec = { \"/bin/cat\" }\n  env = { \"PROTOCOL=x\", \"TCPX=1\", \"A=1\", \"AB=2\" }\n}\n"
+		    "service f {\n  listen = { \"127.0.0.1:10\" }\n  handler = \"exec\"\n"
+		    "  exec = { \"/bin/cat\" }\n  env = { \"A=1\" }\n}\n", err, sizeof(err));
+	ck_assert_msg(conf != NULL, "%s", err);
+	ck_assert_str_eq(conf->services[0].exec_env[3], "AB=2");
+	conf_free(conf);
+}
+END_TEST
+
 START_TEST(unix_options_need_unix_listener)
 {
 	assert_refused("service a {\n  listen = { \"127.0.0.1:9\" }\n  handler = \"echo\"\n"
@@ -607,6 +641,7 @@ int main(void)
 	tcase_add_test(tc, access_options);
 	tcase_add_test(tc, service_identity);
 	tcase_add_test(tc, exec_options);
+	tcase_add_test(tc, env_cannot_shadow_connection_variables);
 	tcase_add_test(tc, decimal_and_duration_parsers);
 	tcase_add_test(tc, missing_file);
 	tcase_add_test(tc, check_mode);
