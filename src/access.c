@@ -70,6 +70,14 @@ int cidr_parse(const char *text, struct cidr *out, char *err, size_t errlen)
 			return -1;
 		}
 	}
+	if (!out->v4 && prefix >= 96 && memcmp(out->addr, v4_mapped_prefix, 12) == 0) {
+		/* An IPv4 client of a dual-stack socket is matched as IPv4. */
+		inet_ntop(AF_INET, out->addr + 12, host, sizeof(host));
+		snprintf(err, errlen, "\"%s\" is an IPv4-mapped IPv6 range, which no client "
+			 "matches (IPv4 clients are matched as IPv4); write it as %s/%ld", text, host,
+			 prefix - 96);
+		return -1;
+	}
 	out->prefix = (unsigned)prefix + (out->v4 ? 96 : 0);
 	for (unsigned bit = out->prefix; bit < 128; bit++)
 		if (out->addr[bit / 8] & (0x80 >> (bit % 8))) {

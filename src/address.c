@@ -68,9 +68,48 @@ static int parse_port(const char *s, uint16_t *port)
 	return 0;
 }
 
+#define UNIX_NAME_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)	/* 107 */
+
+/* "/a//b" and "/a/./b" name the file "/a/b", so they are written so: the
+ * duplicate check then sees one address, not two that collide at bind. A
+ * ".." is refused rather than removed, since "/a/link/../b" need not be
+ * "/a/b"; a path that ends in "/" or "/." names a directory. */
+static int unix_path_normalise(const char *path, char *out, size_t outlen, char *err,
+			       size_t errlen)
+{
+	size_t o = 0, len = strlen(path);
+
+	if (path[len - 1] == '/' || (len >= 2 && strcmp(path + len - 2, "/.") == 0))
+		return fail(err, errlen, "unix socket path \"%.80s\" ends with '/': it names "
+			    "a directory, not a socket file", path);
+	for (const char *p = path; *p; ) {
+		size_t n;
+
+		p += strspn(p, "/");
+		n = strcspn(p, "/");
+		if (n == 2 && strncmp(p, "..", 2) == 0)
+			return fail(err, errlen, "unix socket path \"%.80s\" has a '..' component; "
+				    "write the path without it", path);
+		if (n == 0 || (n == 1 && *p == '.')) {
+			p += n;
+			continue;
+		}
+		if (o + 1 + n >= outlen)
+			return fail(err, errlen, "unix socket path \"%.60s...\" is longer than "
+				    "%zu bytes (%zu)", path, UNIX_NAME_MAX, len);
+		out[o++] = '/';
+		memcpy(out + o, p, n);
+		o += n;
+		p += n;
+	}
+	out[o] = '\0';
+	return 0;
+}
+
 static int parse_unix(const char *path, struct address *out, char *err, size_t errlen)
 {
 	struct sockaddr_un *sun = (struct sockaddr_un *)&out->sa;
+	char clean[UNIX_NAME_MAX + 1];
 	size_t len = strlen(path);
 	bool abstract = path[0] == '@';
 
@@ -78,8 +117,17 @@ static int parse_unix(const char *path, struct address *out, char *err, size_t e
 		return fail(err, errlen, "%s", "empty unix socket path");
 	if (!abstract && path[0] != '/')
 		return fail(err, errlen, "unix socket path \"%s\" is not absolute", path);
-	if (len >= sizeof(sun->sun_path))
-		return fail(err, errlen, "unix socket path \"%.80s...\" is longer than 107 bytes", path);
+	/* An abstract name has no terminating NUL: all 108 bytes of sun_path
+	 * are the leading NUL and 107 of the name. */
+	if (abstract && len - 1 > UNIX_NAME_MAX)
+		return fail(err, errlen, "abstract unix socket name \"%.60s...\" is longer than "
+			    "%zu bytes (%zu)", path, UNIX_NAME_MAX, len - 1);
+	if (!abstract) {
+		if (unix_path_normalise(path, clean, sizeof(clean), err, errlen) < 0)
+			return -1;
+		path = clean;
+		len = strlen(clean);
+	}
 	sun->sun_family = AF_UNIX;
 	memcpy(sun->sun_path, path, len);
 	if (abstract) {
@@ -92,6 +140,20 @@ static int parse_unix(const char *path, struct address *out, char *err, size_t e
 	out->family = AF_UNIX;
 	snprintf(out->text, sizeof(out->text), "unix:%s", path);
 	return 0;
+}
+
+/* A socket of ours with IPV6_V6ONLY cannot bind ::ffff:a.b.c.d (EINVAL at
+ * start), and the IPv4 form says the same thing. */
+static int refuse_v4_mapped(const char *spec, const struct address *a, char *err, size_t errlen)
+{
+	const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&a->sa;
+	char v4[INET_ADDRSTRLEN];
+
+	if (!IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr))
+		return 0;
+	inet_ntop(AF_INET, &sin6->sin6_addr.s6_addr[12], v4, sizeof(v4));
+	return fail(err, errlen, "\"%s\" is an IPv4-mapped IPv6 address; write it as %s%s:%u",
+		    spec, a->socktype == SOCK_DGRAM ? "udp:" : "", v4, ntohs(sin6->sin6_port));
 }
 
 static int parse_ip(const char *spec, struct address *out, char *err, size_t errlen)
@@ -164,6 +226,8 @@ static int parse_ip(const char *spec, struct address *out, char *err, size_t err
 		out->len = res->ai_addrlen;
 		out->family = AF_INET6;
 		freeaddrinfo(res);
+		if (refuse_v4_mapped(spec, out, err, errlen) < 0)
+			return -1;
 	}
 	address_format((struct sockaddr *)&out->sa, out->len, out->text, sizeof(out->text));
 	return 0;

@@ -8,6 +8,7 @@
 #include "listenset.h"
 
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include "activation.h"
 #include "conf.h"
@@ -33,6 +34,23 @@ static const struct listener *find_overlapping(const struct listen_set *set,
 	return NULL;
 }
 
+/* A live socket file that is one of ours reached by another path (through a
+ * symlinked directory): the stale-file probe would blame "another process". */
+static const struct listener *find_same_file(const struct listen_set *set,
+					     const struct address *spec)
+{
+	const char *path = address_unix_path(spec);
+	struct stat st;
+
+	if (!path || lstat(path, &st) < 0 || !S_ISSOCK(st.st_mode))
+		return NULL;
+	for (size_t i = 0; i < set->n; i++)
+		if (set->ls[i]->owns_file && set->ls[i]->file_dev == st.st_dev &&
+		    set->ls[i]->file_ino == st.st_ino)
+			return set->ls[i];
+	return NULL;
+}
+
 static struct listener *open_new(struct listen_set *set, const struct service *svc, size_t svc_idx,
 				 size_t idx, struct activation *act)
 {
@@ -45,6 +63,14 @@ static struct listener *open_new(struct listen_set *set, const struct service *s
 	if (other) {
 		log_error("listen %s (service %s) overlaps %s, which is still open: change it in "
 			  "two reloads, removing the old address first", spec->text, svc->name,
+			  other->spec.text);
+		return NULL;
+	}
+	other = find_same_file(set, spec);
+	if (other) {
+		log_error("listen %s (service %s): this is the socket file of %s, which preforkd "
+			  "already listens on (one file reached by two paths, e.g. through a "
+			  "symlinked directory); list it once", spec->text, svc->name,
 			  other->spec.text);
 		return NULL;
 	}

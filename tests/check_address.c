@@ -3,6 +3,7 @@
 
 #include <check.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/un.h>
@@ -110,6 +111,87 @@ START_TEST(malformed)
 }
 END_TEST
 
+/* One socket file written two ways must be one address, or the duplicate
+ * check passes it and the second bind finds preforkd itself "listening". */
+START_TEST(unix_paths_are_normalised)
+{
+	static const struct { const char *spec, *text; } same[] = {
+		{ "unix:/tmp/x//a.sock", "unix:/tmp/x/a.sock" },
+		{ "unix:/tmp/x/./a.sock", "unix:/tmp/x/a.sock" },
+		{ "unix://tmp/.//x///a.sock", "unix:/tmp/x/a.sock" },
+		{ "unix:/tmp/x/a.sock", "unix:/tmp/x/a.sock" },
+		{ "unix:/tmp/x/.a", "unix:/tmp/x/.a" },
+		{ "unix:/tmp/x/..a", "unix:/tmp/x/..a" },
+		{ "unixgram:/tmp//y", "unixgram:/tmp/y" },
+	};
+	struct address a, first;
+	char err[256];
+
+	ck_assert_int_eq(address_parse("unix:/tmp/x/a.sock", &first, err, sizeof(err)), 0);
+	for (size_t i = 0; i < sizeof(same) / sizeof(same[0]); i++) {
+		ck_assert_msg(address_parse(same[i].spec, &a, err, sizeof(err)) == 0, "%s: %s",
+			      same[i].spec, err);
+		ck_assert_str_eq(a.text, same[i].text);
+		if (strstr(same[i].text, "/a.sock")) {
+			ck_assert(address_equal(&a, &first));
+			ck_assert_str_eq(address_unix_path(&a), "/tmp/x/a.sock");
+		}
+	}
+	assert_rejected("unix:/tmp/x/../a.sock", "has a '..' component; write the path without it");
+	assert_rejected("unix:/tmp/x/..", "has a '..' component");
+	assert_rejected("unix:/tmp/x/", "ends with '/': it names a directory");
+	assert_rejected("unix:/tmp/x/.", "ends with '/'");
+	assert_rejected("unix:/", "ends with '/'");
+	assert_rejected("unixgram:/tmp/x//", "ends with '/'");
+	/* Abstract names are bytes, not paths. */
+	ck_assert_int_eq(address_parse("unix:@a//b/../c", &a, err, sizeof(err)), 0);
+	ck_assert_str_eq(a.text, "unix:@a//b/../c");
+}
+END_TEST
+
+/* Linux takes 107 bytes of abstract name (no terminating NUL) and 107 of a
+ * path (plus its NUL). */
+START_TEST(unix_name_lengths)
+{
+	char spec[200], want[256], err[256];
+	struct address a;
+
+	snprintf(spec, sizeof(spec), "unix:@%0107d", 7);
+	ck_assert_msg(address_parse(spec, &a, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_int_eq(a.len, sizeof(struct sockaddr_un));
+	ck_assert_str_eq(a.text, spec);
+	snprintf(spec, sizeof(spec), "unix:@%0108d", 8);
+	ck_assert_int_eq(address_parse(spec, &a, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "abstract unix socket name \"@%.59s...\" is longer than "
+		 "107 bytes (108)", spec + 6);
+	ck_assert_str_eq(err, want);
+
+	snprintf(spec, sizeof(spec), "unix:/%0106d", 6);
+	ck_assert_msg(address_parse(spec, &a, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_str_eq(address_unix_path(&a), spec + 5);
+	snprintf(spec, sizeof(spec), "unix:/%0107d", 7);
+	ck_assert_int_eq(address_parse(spec, &a, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "unix socket path \"%.60s...\" is longer than 107 bytes (108)",
+		 spec + 5);
+	ck_assert_str_eq(err, want);
+	/* The limit is on the path as written to the socket, after normalising. */
+	snprintf(spec, sizeof(spec), "unix:/%0104d//", 4);
+	memcpy(spec + strlen(spec), "x", 2);
+	ck_assert_msg(address_parse(spec, &a, err, sizeof(err)) == 0, "%s", err);
+}
+END_TEST
+
+/* A listener of ours with IPV6_V6ONLY cannot bind ::ffff:a.b.c.d (EINVAL at start). */
+START_TEST(ipv4_mapped_refused)
+{
+	assert_rejected("[::ffff:127.0.0.1]:80", "\"[::ffff:127.0.0.1]:80\" is an IPv4-mapped "
+			"IPv6 address; write it as 127.0.0.1:80");
+	assert_rejected("udp:[::ffff:10.1.2.3]:53", "write it as udp:10.1.2.3:53");
+	assert_rejected("[::ffff:0.0.0.0]:80", "write it as 0.0.0.0:80");
+	assert_parses("[::fffe:127.0.0.1]:80", AF_INET6, "[::fffe:7f00:1]:80");
+}
+END_TEST
+
 START_TEST(overlaps)
 {
 	struct address a, b, c, d, u1, u2;
@@ -207,6 +289,9 @@ int main(void)
 	tcase_add_test(tc, unix_paths);
 	tcase_add_test(tc, malformed);
 	tcase_add_test(tc, overlaps);
+	tcase_add_test(tc, unix_paths_are_normalised);
+	tcase_add_test(tc, unix_name_lengths);
+	tcase_add_test(tc, ipv4_mapped_refused);
 	tcase_add_test(tc, datagram_forms);
 	tcase_add_test(tc, format_peers);
 	suite_add_tcase(s, tc);

@@ -146,13 +146,17 @@ START_TEST(line_numbers_after_comments)
 		       "             # a comment line inside the list\n"
 		       "             \"127.0.0.1:x\" }\n"
 		       "}\n", 4, "port must be");
-	/* '#' inside a string is not a comment; "//" inside a path is not either. */
+	/* '#' inside a string is not a comment; "//" inside a path is not either
+	 * (the path is then normalised, "//" to "/"; an abstract name is kept
+	 * byte for byte). */
 	char err[CONF_ERR_MAX];
-	struct config *conf = load("service echo {\n  listen = { \"unix:/tmp/a#b//c\" }\n"
+	struct config *conf = load("service echo {\n  listen = { \"unix:/tmp/a#b//c\",\n"
+				   "    \"unix:@/tmp/a#b//c\" }\n"
 				   "  handler = \"echo\"\n}\n", err, sizeof(err));
 
 	ck_assert_msg(conf != NULL, "%s", err);
-	ck_assert_str_eq(conf->services[0].listen[0].text, "unix:/tmp/a#b//c");
+	ck_assert_str_eq(conf->services[0].listen[0].text, "unix:/tmp/a#b/c");
+	ck_assert_str_eq(conf->services[0].listen[1].text, "unix:@/tmp/a#b//c");
 	conf_free(conf);
 }
 END_TEST
@@ -284,6 +288,10 @@ START_TEST(refusals)
 		       7, "already used by service 'a' (*:9 at line 2)");
 	assert_refused("service a {\n  listen = { \"unix:/x\",\n  \"unix:/x\" }\n  handler = \"echo\"\n}\n",
 		       3, "listed twice in service 'a'");
+	assert_refused("service a {\n  listen = { \"unix:/tmp/x/a.sock\" }\n  handler = \"echo\"\n}\n"
+		       "service b {\n  listen = { \"unix:/tmp/x//./a.sock\" }\n  handler = \"echo\"\n}\n",
+		       6, "listen address unix:/tmp/x/a.sock is already used by service 'a'");
+	assert_refused(ECHO_SVC("[::ffff:127.0.0.1]:7"), 2, "write it as 127.0.0.1:7");
 	assert_refused(ECHO_SVC("127.0.0.1:99999"), 2, "bad listen address");
 	assert_refused(ECHO_SVC("example.com:80"), 2, "host names are not resolved");
 	assert_refused("service a {\n  listen = { \"127.0.0.1:9\" }\n  handler = \"nope\"\n}\n", 3,
@@ -453,6 +461,11 @@ START_TEST(access_options)
 		       "the prefix length must be 0 to 128");
 	assert_refused(ACCESS_SVC("\"127.0.0.1:9\"", "  deny = { \"10.0.0.0/08\" }\n"), 4,
 		       "the prefix length");
+	assert_refused(ACCESS_SVC("\"*:9\"", "  allow = { \"::ffff:10.0.0.0/104\" }\n"), 4,
+		       "option 'allow': \"::ffff:10.0.0.0/104\" is an IPv4-mapped IPv6 range, which "
+		       "no client matches (IPv4 clients are matched as IPv4); write it as 10.0.0.0/8");
+	assert_refused(ACCESS_SVC("\"*:9\"", "  deny = { \"::ffff:192.0.2.1\" }\n"), 4,
+		       "write it as 192.0.2.1/32");
 	assert_refused(ACCESS_SVC("\"127.0.0.1:9\"", "  allow = { \"localhost\" }\n"), 4,
 		       "\"localhost\" is not an IPv4 or IPv6 address");
 	assert_refused(ACCESS_SVC("\"127.0.0.1:9\"", "  allow = { \"/8\" }\n"), 4,

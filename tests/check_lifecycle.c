@@ -238,6 +238,54 @@ START_TEST(unix_socket_stale_and_live)
 }
 END_TEST
 
+/* One socket file by two paths (a symlinked directory) passes the config
+ * check; at start the second is preforkd's own socket, and is called that. */
+START_TEST(unix_socket_file_reached_twice)
+{
+	char dir[64], real[128], link[128], conf[768];
+	struct daemon d;
+
+	tl_mkdtemp(dir, sizeof(dir));
+	snprintf(real, sizeof(real), "%s/real", dir);
+	snprintf(link, sizeof(link), "%s/link", dir);
+	ck_assert_int_eq(mkdir(real, 0755), 0);
+	ck_assert_int_eq(symlink(real, link), 0);
+	snprintf(conf, sizeof(conf), "service a {\n  listen = { \"unix:%s/s.sock\" }\n"
+		 "  handler = \"echo\"\n}\nservice b {\n  listen = { \"unix:%s/s.sock\" }\n"
+		 "  handler = \"echo\"\n}\n", real, link);
+	daemon_start(&d, conf, NULL);
+	ck_assert_int_eq(tl_exit_code(daemon_wait_exit(&d, 10000)), 1);
+	ck_assert_msg(daemon_log_contains(&d, "(service b): this is the socket file of unix:"),
+		      "%s", tl_read_file(d.log));
+	ck_assert(daemon_log_contains(&d, "which preforkd already listens on"));
+	ck_assert(!daemon_log_contains(&d, "another process is listening"));
+	daemon_stop(&d);
+	tl_rmtree(real);
+	tl_rmtree(dir);
+}
+END_TEST
+
+/* Linux allows 107 bytes of abstract name; such a listener binds and serves. */
+START_TEST(abstract_name_of_107_bytes_serves)
+{
+	char name[120], conf[512];
+	struct daemon d;
+	int fd;
+
+	snprintf(name, sizeof(name), "@preforkd-%ld-", (long)getpid());
+	memset(name + strlen(name), 'n', 108 - strlen(name));
+	name[108] = '\0';
+	snprintf(conf, sizeof(conf), "service a {\n  listen = { \"unix:%s\" }\n  handler = \"echo\"\n}\n",
+		 name);
+	daemon_start_ready(&d, conf, NULL);
+	fd = tl_connect_unix(name);
+	ck_assert_int_ge(fd, 0);
+	ck_assert(tl_echo(fd, "107", 3, 5000));
+	close(fd);
+	daemon_stop(&d);
+}
+END_TEST
+
 START_TEST(pidfile_locked)
 {
 	char dir[64], global[128], needle[64];
@@ -753,6 +801,8 @@ int main(void)
 	tcase_add_test(tc, second_instance_refused);
 	tcase_add_test(tc, foreign_reuseport_listener_refused);
 	tcase_add_test(tc, unix_socket_stale_and_live);
+	tcase_add_test(tc, unix_socket_file_reached_twice);
+	tcase_add_test(tc, abstract_name_of_107_bytes_serves);
 	tcase_add_test(tc, pidfile_locked);
 	tcase_add_test(tc, killed_worker_is_respawned);
 	tcase_add_test(tc, crash_loop_is_throttled);

@@ -597,7 +597,8 @@ static socklen_t unix_sockaddr(const char *path, struct sockaddr_un *sun)
 {
 	memset(sun, 0, sizeof(*sun));
 	sun->sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(sun->sun_path))
+	/* An abstract name has no NUL at its end: 107 bytes after the '@' fit. */
+	if (strlen(path) > sizeof(sun->sun_path) - (path[0] == '@' ? 0 : 1))
 		return 0;
 	memcpy(sun->sun_path, path, strlen(path));
 	if (path[0] != '@')
