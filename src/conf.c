@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "addrindex.h"
 #include "handler.h"
 #include "log.h"
 
@@ -49,14 +50,28 @@ static const struct number_rule {
 #define BUSY_MESSAGE_MAX 1024	/* sent without waiting: must fit a fresh socket's buffer */
 
 struct seen_option {
-	const cfg_t *section;
 	const char *option;
 	int line;
 };
 
+enum listen_kind { LISTEN_UNIX_PATH, LISTEN_UNIX, LISTEN_IP, LISTEN_KINDS };
+
+/* What the callbacks saw in one section: the root (record 0) or a service
+ * (record i + 1 is service i). A section holds each option at most once, so
+ * its options fit and are looked up among a few dozen, not the whole file. */
+#define SEEN_OPTIONS_MAX 32
+struct seen_section {
+	cfg_t *section;
+	struct seen_option opts[SEEN_OPTIONS_MAX];
+	size_t nopts;
+	size_t naddrs;			/* listen addresses parsed in it */
+	int first_listen_line;
+	bool listens[LISTEN_KINDS];	/* has a listen address of that kind */
+};
+
 struct seen_address {
 	struct address addr;
-	char *service;
+	size_t section;		/* its seen_section */
 	int line;
 };
 
@@ -65,10 +80,11 @@ static struct parse_ctx {
 	char *err;
 	size_t errlen;
 	int failed;
-	struct seen_option *opts;
-	size_t nopts;
-	struct seen_address *addrs;
-	size_t naddrs;
+	struct seen_section *sections;
+	size_t nsections, sections_cap;
+	struct seen_address *addrs;	/* every listen address, in file order */
+	size_t naddrs, addrs_cap;
+	struct addr_index addr_ix;	/* addrs, by the index in it */
 	void *env_names;	/* struct env_name of the "env" list being parsed */
 } *ctx;
 
@@ -86,32 +102,68 @@ static void conf_errfunc(cfg_t *cfg, const char *fmt, va_list ap)
 		snprintf(ctx->err, ctx->errlen, "%s: %s", ctx->path, msg);
 }
 
-static const struct seen_option *seen_find(const cfg_t *section, const char *option)
+/* Room for n + 1 elements of size bytes in *v, doubling: linear in all. */
+static int grow(void **v, size_t *cap, size_t n, size_t size)
 {
-	for (size_t i = 0; i < ctx->nopts; i++)
-		if (ctx->opts[i].section == section && strcmp(ctx->opts[i].option, option) == 0)
-			return &ctx->opts[i];
+	void *grown;
+
+	if (n < *cap)
+		return 0;
+	grown = reallocarray(*v, *cap ? *cap * 2 : 16, size);
+	if (!grown)
+		return -1;
+	*v = grown;
+	*cap = *cap ? *cap * 2 : 16;
+	return 0;
+}
+
+/* The record of section: the root's, or the one being parsed (libconfuse
+ * parses one service at a time), or a new one for the next service. */
+static struct seen_section *seen_section_of(cfg_t *section)
+{
+	struct seen_section *last = ctx->nsections ? &ctx->sections[ctx->nsections - 1] : NULL;
+
+	if (last && last->section == section)
+		return last;
+	if (ctx->nsections && ctx->sections[0].section == section)
+		return &ctx->sections[0];
+	if (grow((void **)&ctx->sections, &ctx->sections_cap, ctx->nsections,
+		 sizeof(*ctx->sections)) < 0)
+		return NULL;
+	last = &ctx->sections[ctx->nsections++];
+	*last = (struct seen_section){ .section = section };
+	return last;
+}
+
+static const struct seen_option *seen_in(const struct seen_section *rec, const char *option)
+{
+	for (size_t i = 0; rec && i < rec->nopts; i++)
+		if (strcmp(rec->opts[i].option, option) == 0)
+			return &rec->opts[i];
 	return NULL;
+}
+
+static const struct seen_option *seen_find(cfg_t *section, const char *option)
+{
+	return seen_in(seen_section_of(section), option);
 }
 
 /* libconfuse lets a later "workers = 3" silently replace an earlier one;
  * an operator who wrote it twice made a mistake worth hearing about. */
 static int seen_once(cfg_t *cfg, cfg_opt_t *opt)
 {
-	const struct seen_option *prev = seen_find(cfg, opt->name);
-	struct seen_option *grown;
+	struct seen_section *rec = seen_section_of(cfg);
+	const struct seen_option *prev = seen_in(rec, opt->name);
 
+	if (!rec || rec->nopts == SEEN_OPTIONS_MAX) {
+		cfg_error(cfg, "out of memory");
+		return -1;
+	}
 	if (prev) {
 		cfg_error(cfg, "option '%s' is given twice (first at line %d)", opt->name, prev->line);
 		return -1;
 	}
-	grown = realloc(ctx->opts, (ctx->nopts + 1) * sizeof(*grown));
-	if (!grown) {
-		cfg_error(cfg, "out of memory");
-		return -1;
-	}
-	ctx->opts = grown;
-	ctx->opts[ctx->nopts++] = (struct seen_option){ cfg, opt->name, cfg->line };
+	rec->opts[rec->nopts++] = (struct seen_option){ opt->name, cfg->line };
 	return 0;
 }
 
@@ -418,44 +470,6 @@ static int cb_principal(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *res
 	return 0;
 }
 
-static int cb_listen(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
-{
-	struct seen_address *grown;
-	struct address addr;
-	char why[CONF_ERR_MAX / 2];
-
-	(void)opt;	/* the list is checked whole at the service's closing brace */
-	if (address_parse(value, &addr, why, sizeof(why)) < 0) {
-		cfg_error(cfg, "bad listen address %s", why);
-		return -1;
-	}
-	for (size_t i = 0; i < ctx->naddrs; i++) {
-		const struct seen_address *s = &ctx->addrs[i];
-
-		if (!address_overlaps(&s->addr, &addr))
-			continue;
-		if (strcmp(s->service, cfg_title(cfg)) == 0)
-			cfg_error(cfg, "listen address %s is listed twice in service '%s' "
-				  "(line %d)", addr.text, s->service, s->line);
-		else
-			cfg_error(cfg, "listen address %s is already used by service '%s' "
-				  "(%s at line %d)", addr.text, s->service, s->addr.text, s->line);
-		return -1;
-	}
-	grown = realloc(ctx->addrs, (ctx->naddrs + 1) * sizeof(*grown));
-	if (!grown) {
-		cfg_error(cfg, "out of memory");
-		return -1;
-	}
-	ctx->addrs = grown;
-	ctx->addrs[ctx->naddrs] = (struct seen_address){ addr, strdup(cfg_title(cfg)), cfg->line };
-	ctx->naddrs++;
-	*(const char **)result = value;
-	return 0;
-}
-
-enum listen_kind { LISTEN_UNIX_PATH, LISTEN_UNIX, LISTEN_IP };
-
 static bool address_is(const struct address *a, enum listen_kind kind)
 {
 	switch (kind) {
@@ -468,14 +482,53 @@ static bool address_is(const struct address *a, enum listen_kind kind)
 	}
 }
 
-/* From the addresses cb_listen recorded: the list was parsed once already. */
-static bool service_listens_on(const char *service, enum listen_kind kind)
+/* Refuses an address that would collide at bind with one seen before. */
+static int check_listen_unique(cfg_t *cfg, const struct address *addr)
 {
-	for (size_t i = 0; i < ctx->naddrs; i++)
-		if (strcmp(ctx->addrs[i].service, service) == 0 &&
-		    address_is(&ctx->addrs[i].addr, kind))
-			return true;
-	return false;
+	const struct seen_address *s;
+	const char *other;
+	size_t id;
+
+	if (!addr_index_find_overlap(&ctx->addr_ix, addr, &id))
+		return 0;
+	s = &ctx->addrs[id];
+	other = cfg_title(ctx->sections[s->section].section);
+	if (strcmp(other, cfg_title(cfg)) == 0)
+		cfg_error(cfg, "listen address %s is listed twice in service '%s' (line %d)",
+			  addr->text, other, s->line);
+	else
+		cfg_error(cfg, "listen address %s is already used by service '%s' (%s at line %d)",
+			  addr->text, other, s->addr.text, s->line);
+	return -1;
+}
+
+static int cb_listen(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
+{
+	struct seen_section *rec = seen_section_of(cfg);
+	struct address addr;
+	char why[CONF_ERR_MAX / 2];
+
+	(void)opt;	/* the list is checked whole at the service's closing brace */
+	if (address_parse(value, &addr, why, sizeof(why)) < 0) {
+		cfg_error(cfg, "bad listen address %s", why);
+		return -1;
+	}
+	if (check_listen_unique(cfg, &addr) < 0)
+		return -1;
+	if (!rec || grow((void **)&ctx->addrs, &ctx->addrs_cap, ctx->naddrs,
+			 sizeof(*ctx->addrs)) < 0 ||
+	    addr_index_add(&ctx->addr_ix, &addr, ctx->naddrs) < 0) {
+		cfg_error(cfg, "out of memory");
+		return -1;
+	}
+	ctx->addrs[ctx->naddrs++] = (struct seen_address){ addr, (size_t)(rec - ctx->sections),
+							   cfg->line };
+	if (rec->naddrs++ == 0)
+		rec->first_listen_line = cfg->line;
+	for (int kind = 0; kind < LISTEN_KINDS; kind++)
+		rec->listens[kind] |= address_is(&addr, kind);
+	*(const char **)result = value;
+	return 0;
 }
 
 /* Options that mean something only for some kinds of listen address. */
@@ -498,7 +551,7 @@ static int check_listen_kinds(cfg_t *cfg, cfg_t *sec)
 	for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++) {
 		const struct seen_option *s = seen_find(sec, rules[i].option);
 
-		if (s && !service_listens_on(cfg_title(sec), rules[i].needs)) {
+		if (s && !seen_section_of(sec)->listens[rules[i].needs]) {
 			cfg_error(cfg, "service '%s': '%s' (line %d) needs %s listen address",
 				  cfg_title(sec), rules[i].option, s->line, rules[i].what);
 			return -1;
@@ -537,9 +590,8 @@ static int check_exec_options(cfg_t *cfg, cfg_t *sec)
 static int cb_service_done(cfg_t *cfg, cfg_opt_t *opt)
 {
 	cfg_t *sec = cfg_opt_getnsec(opt, cfg_opt_size(opt) - 1);
-	const struct seen_option *busy = seen_find(sec, "busy-message");
-	size_t recorded = 0;
-	int first_line = 0;
+	const struct seen_section *rec = seen_section_of(sec);
+	const struct seen_option *busy = seen_in(rec, "busy-message");
 
 	if (cfg_title(sec)[0] == '\0') {
 		cfg_error(cfg, "a service name is empty");
@@ -549,15 +601,16 @@ static int cb_service_done(cfg_t *cfg, cfg_opt_t *opt)
 		cfg_error(cfg, "service '%s' has no 'listen' address", cfg_title(sec));
 		return -1;
 	}
+	if (!rec) {
+		cfg_error(cfg, "out of memory");
+		return -1;
+	}
 	/* A second "listen = {...}" silently replaces the first in libconfuse
 	 * ("+=" appends): more addresses seen than kept means one was dropped. */
-	for (size_t i = 0; i < ctx->naddrs; i++)
-		if (strcmp(ctx->addrs[i].service, cfg_title(sec)) == 0 && recorded++ == 0)
-			first_line = ctx->addrs[i].line;
-	if (recorded != cfg_size(sec, "listen")) {
+	if (rec->naddrs != cfg_size(sec, "listen")) {
 		cfg_error(cfg, "service '%s': 'listen' is given more than once (first at line %d); "
 			  "list every address in one 'listen', or append with +=",
-			  cfg_title(sec), first_line);
+			  cfg_title(sec), rec->first_listen_line);
 		return -1;
 	}
 	if (!cfg_getstr(sec, "handler")) {
@@ -603,6 +656,9 @@ static cfg_opt_t service_opts[] = {
 	CFG_STR_CB("group", NULL, CFGF_NODEFAULT, cb_string),
 	CFG_END()
 };
+
+_Static_assert(sizeof(service_opts) / sizeof(service_opts[0]) <= SEEN_OPTIONS_MAX,
+	       "a seen_section holds every option of a service");
 
 static cfg_opt_t root_opts[] = {
 	CFG_STR_CB("user", NULL, CFGF_NODEFAULT, cb_string),
@@ -882,6 +938,12 @@ static cfg_t *parse_text(const char *path, const char *text, char *err, size_t e
 	}
 	cfg_set_error_function(cfg, conf_errfunc);
 	cfg_set_validate_func(cfg, "service", cb_service_done);
+	if (!seen_section_of(cfg)) {	/* record 0: the root */
+		snprintf(err, errlen, "%s: out of memory", path);
+		cfg_free(cfg);
+		free(clean);
+		return NULL;
+	}
 	if (cfg_parse_buf(cfg, clean) != CFG_SUCCESS) {
 		if (!ctx->failed)
 			report_silent_failure(cfg, path, err, errlen);
@@ -918,10 +980,9 @@ out:
 	if (ctx)
 		env_names_reset();
 	ctx = NULL;
-	for (size_t i = 0; i < pc.naddrs; i++)
-		free(pc.addrs[i].service);
+	addr_index_clear(&pc.addr_ix);
 	free(pc.addrs);
-	free(pc.opts);
+	free(pc.sections);
 	if (cfg)
 		cfg_free(cfg);
 	free(text);

@@ -9,6 +9,7 @@
 #include <sys/un.h>
 
 #include "address.h"
+#include "addrindex.h"
 #include "testlib.h"
 
 static void assert_parses(const char *spec, int family, const char *text)
@@ -260,6 +261,65 @@ START_TEST(datagram_forms)
 }
 END_TEST
 
+/* The index must answer exactly what comparing every pair would: the same
+ * first equal and first overlapping address, on a pool small enough that
+ * most addresses collide with something. */
+START_TEST(index_matches_pairwise_rule)
+{
+	static const char *const schemes[] = { "", "tcp:", "udp:" };
+	static const char *const hosts[] = {
+		"0.0.0.0", "127.0.0.1", "127.0.0.2", "10.0.0.1", "[::]", "[::1]", "[2001:db8::1]",
+		"[fe80::1%1]", "[fe80::1%2]", "*",
+	};
+	static const char *const unixes[] = {
+		"unix:/a", "unix:/b", "unix://a", "unix:/x/./a", "unixgram:/a", "unixgram:/b",
+		"unix:@a", "unix:@b", "unixgram:@a", "unix:@/a",
+	};
+	enum { N = 3000 };
+	struct address *all = calloc(N, sizeof(*all));
+	struct addr_index ix = { 0 };
+	unsigned seed = 12345;
+	char spec[96], err[256];
+	size_t hits = 0;
+
+	ck_assert_ptr_nonnull(all);
+	for (size_t k = 0; k < N; k++) {
+		unsigned r = rand_r(&seed);
+
+		if (r % 4 == 0)
+			snprintf(spec, sizeof(spec), "%s", unixes[(r / 4) % 10]);
+		else
+			snprintf(spec, sizeof(spec), "%s%s:%u", schemes[(r / 4) % 3],
+				 hosts[(r / 12) % 10], 1 + (r / 120) % 4);
+		ck_assert_msg(address_parse(spec, &all[k], err, sizeof(err)) == 0, "%s: %s", spec, err);
+		for (int equal = 0; equal < 2; equal++) {
+			size_t want = N, got = N;
+			bool found;
+
+			for (size_t j = 0; j < k && want == N; j++) {
+				bool match = equal ? address_equal(&all[j], &all[k]) :
+						     address_overlaps(&all[j], &all[k]);
+
+				ck_assert(match == (equal ? address_equal(&all[k], &all[j]) :
+							    address_overlaps(&all[k], &all[j])));
+				if (match)
+					want = j;
+			}
+			found = equal ? addr_index_find_equal(&ix, &all[k], &got) :
+					addr_index_find_overlap(&ix, &all[k], &got);
+			ck_assert_msg(found == (want < N) && (!found || got == want),
+				      "%s (%s): index says %s %zu, pairs say %zu", all[k].text,
+				      equal ? "equal" : "overlap", found ? "found" : "none", got, want);
+			hits += found;
+		}
+		ck_assert_int_eq(addr_index_add(&ix, &all[k], k), 0);
+	}
+	ck_assert_uint_gt(hits, N);	/* collisions were the common case */
+	addr_index_clear(&ix);
+	free(all);
+}
+END_TEST
+
 START_TEST(format_peers)
 {
 	struct sockaddr_in6 mapped = { .sin6_family = AF_INET6, .sin6_port = htons(5) };
@@ -294,6 +354,7 @@ int main(void)
 	tcase_add_test(tc, ipv4_mapped_refused);
 	tcase_add_test(tc, datagram_forms);
 	tcase_add_test(tc, format_peers);
+	tcase_add_test(tc, index_matches_pairwise_rule);
 	suite_add_tcase(s, tc);
 	return tl_run_suite(s);
 }
