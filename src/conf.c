@@ -899,6 +899,34 @@ fail:
 	return NULL;
 }
 
+/* Run after the whole file is read: a service's user or the global one may
+ * come after it. The lines are from the seen-option records. */
+static int check_exec_access(const struct config *conf, char *err, size_t errlen)
+{
+	struct conf_lines *lines = calloc(conf->nservices + 1, sizeof(*lines));
+	int rc;
+
+	if (!lines) {
+		snprintf(err, errlen, "%s: out of memory", conf->path);
+		return -1;
+	}
+	for (size_t i = 0; i < conf->nservices && i + 1 < ctx->nsections; i++) {
+		const struct seen_option *exec = seen_in(&ctx->sections[i + 1], "exec");
+		const struct seen_option *dir = seen_in(&ctx->sections[i + 1], "directory");
+
+		lines[i] = (struct conf_lines){ exec ? exec->line : 0, dir ? dir->line : 0 };
+	}
+	rc = conf_check_exec_access(conf, lines, err, errlen);
+	free(lines);
+	return rc;
+}
+
+static struct config *conf_free_null(struct config *conf)
+{
+	conf_free(conf);
+	return NULL;
+}
+
 /* libconfuse 3.3 fails without a word on an empty option name ("" = 1):
  * cfg_getopt() refuses "" with EINVAL before anything would report it. The
  * line is the innermost section's: a section that fails does not hand its
@@ -976,6 +1004,8 @@ struct config *conf_load(const char *path, char *err, size_t errlen)
 	conf = build_config(cfg, path);
 	if (!conf)
 		snprintf(err, errlen, "%s: out of memory", path);
+	else if (check_exec_access(conf, err, errlen) < 0)
+		conf = conf_free_null(conf);
 out:
 	if (ctx)
 		env_names_reset();

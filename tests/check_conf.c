@@ -435,6 +435,63 @@ START_TEST(env_cannot_shadow_connection_variables)
 }
 END_TEST
 
+/* A 0700 root-owned program passes as root and fails every connection as
+ * nobody: it is checked as the service's user, once the whole file is read. */
+START_TEST(exec_checked_as_service_user)
+{
+	char prog[256], closed[256], text[1024], want[512], err[CONF_ERR_MAX], *out;
+	struct config *conf;
+
+	if (geteuid() != 0) {
+		fprintf(stderr, "exec_checked_as_service_user: skipped, needs root\n");
+		return;
+	}
+	ck_assert_int_eq(chmod(dir, 0755), 0);
+	snprintf(prog, sizeof(prog), "%s/prog", dir);
+	snprintf(closed, sizeof(closed), "%s/closed", dir);
+	tl_write_file(prog, "#!/bin/sh\nexec cat\n");
+	ck_assert_int_eq(chmod(prog, 0700), 0);
+	ck_assert_int_eq(mkdir(closed, 0700), 0);
+
+	/* The global user comes after the service. */
+	snprintf(text, sizeof(text), EXEC_SVC("  exec = { \"%s\" }\n") "user = \"nobody\"\n", prog);
+	snprintf(want, sizeof(want), "option 'exec': \"%s\" is not executable by user nobody: "
+		 "Permission denied", prog);
+	assert_refused(text, 4, want);
+	tl_write_file(path, text);
+	ck_assert_int_eq(tl_run_preforkd(&out, "-t", "-c", path, NULL), 78);
+	ck_assert_msg(strstr(out, want) != NULL, "%s", out);
+	free(out);
+
+	/* The service's own user, and its directory. */
+	snprintf(text, sizeof(text), EXEC_SVC("  exec = { \"/bin/cat\" }\n  directory = \"%s\"\n"
+					      "  user = \"nobody\"\n"), closed);
+	snprintf(want, sizeof(want), "option 'directory': \"%s\" cannot be searched by user "
+		 "nobody: Permission denied", closed);
+	assert_refused(text, 5, want);
+
+	/* Two services, one identity; the second is the one that fails. */
+	snprintf(text, sizeof(text), "user = \"nobody\"\n"
+		 "service a {\n  listen = { \"127.0.0.1:9\" }\n  handler = \"exec\"\n"
+		 "  exec = { \"/bin/cat\" }\n}\n"
+		 "service b {\n  listen = { \"127.0.0.1:10\" }\n  handler = \"exec\"\n"
+		 "  exec = { \"%s\" }\n}\n", prog);
+	assert_refused(text, 10, "is not executable by user nobody");
+
+	/* As root without a user, or once nobody may run it, it passes. */
+	snprintf(text, sizeof(text), EXEC_SVC("  exec = { \"%s\" }\n  directory = \"%s\"\n"),
+		 prog, closed);
+	conf = load(text, err, sizeof(err));
+	ck_assert_msg(conf != NULL, "%s", err);
+	conf_free(conf);
+	ck_assert_int_eq(chmod(prog, 0755), 0);
+	snprintf(text, sizeof(text), EXEC_SVC("  exec = { \"%s\" }\n  user = \"nobody\"\n"), prog);
+	conf = load(text, err, sizeof(err));
+	ck_assert_msg(conf != NULL, "%s", err);
+	conf_free(conf);
+}
+END_TEST
+
 START_TEST(unix_options_need_unix_listener)
 {
 	assert_refused("service a {\n  listen = { \"127.0.0.1:9\" }\n  handler = \"echo\"\n"
@@ -655,6 +712,7 @@ int main(void)
 	tcase_add_test(tc, service_identity);
 	tcase_add_test(tc, exec_options);
 	tcase_add_test(tc, env_cannot_shadow_connection_variables);
+	tcase_add_test(tc, exec_checked_as_service_user);
 	tcase_add_test(tc, decimal_and_duration_parsers);
 	tcase_add_test(tc, missing_file);
 	tcase_add_test(tc, check_mode);
