@@ -986,7 +986,7 @@ struct config *conf_load(const char *path, char *err, size_t errlen)
 {
 	struct parse_ctx pc = { .path = path, .err = err, .errlen = errlen };
 	struct config *conf = NULL;
-	char *text, raw[CONF_ERR_MAX];
+	char *text;
 	cfg_t *cfg = NULL;
 
 	err[0] = '\0';
@@ -1016,10 +1016,6 @@ out:
 	if (cfg)
 		cfg_free(cfg);
 	free(text);
-	if (!conf) {
-		snprintf(raw, sizeof(raw), "%s", err);
-		conf_escape_controls(raw, err, errlen);
-	}
 	return conf;
 }
 

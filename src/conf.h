@@ -81,8 +81,6 @@ int conf_check_exec_access(const struct config *conf, const struct conf_lines *l
  * line of the first construct libconfuse would read as something else than
  * what it says (0: none), with the reason in why. */
 char *conf_clean_text(const char *text, int *bad_line, char *why, size_t whylen);
-/* Copies in to out with control bytes written as \n, \t, \r or \xHH. */
-void conf_escape_controls(const char *in, char *out, size_t outlen);
 
 /* Exposed for tests: comment stripping, strict numbers. */
 char *conf_strip_comments(const char *text);

@@ -154,25 +154,6 @@ char *conf_strip_comments(const char *text)
 	return conf_clean_text(text, NULL, NULL, 0);
 }
 
-/* Messages quote values from the file; a control byte in one (a "\n" in a
- * value) must not split the line, whoever prints it. */
-void conf_escape_controls(const char *in, char *out, size_t outlen)
-{
-	size_t o = 0;
-
-	for (const unsigned char *p = (const unsigned char *)in; *p && o + 5 < outlen; p++) {
-		if (*p >= 0x20 && *p != 0x7f)
-			out[o++] = (char)*p;
-		else if (*p == '\n' || *p == '\t' || *p == '\r')
-			o += (size_t)snprintf(out + o, outlen - o, "\\%c",
-					      *p == '\n' ? 'n' : *p == '\t' ? 't' : 'r');
-		else
-			o += (size_t)snprintf(out + o, outlen - o, "\\x%02x", *p);
-	}
-	if (outlen)
-		out[o < outlen ? o : outlen - 1] = '\0';
-}
-
 /* Decimal only: libconfuse would read "010" as octal 8 and "0x10" as 16,
  * which nobody writing "workers = 010" means. */
 int conf_parse_decimal(const char *s, long min, long max, long *out)

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "escape.h"
 
 #define LOG_LINE_MAX 1024	/* bytes of a line, its '\n' included */
 #define LOG_QUEUE_MAX 65536	/* bytes of whole lines waiting for stderr, per process */
@@ -172,26 +173,6 @@ static void line_append(struct raw_line *l, const char *fmt, ...)
 	va_start(ap, fmt);
 	line_vappend(l, fmt, ap);
 	va_end(ap);
-}
-
-/* A backslash as \\, a byte outside 0x20..0x7e as \xHH, anything else as is. */
-static size_t escape_byte(unsigned char c, char out[4])
-{
-	static const char hex[] = "0123456789abcdef";
-
-	if (c == '\\') {
-		out[0] = out[1] = '\\';
-		return 2;
-	}
-	if (c >= 0x20 && c <= 0x7e) {
-		out[0] = (char)c;
-		return 1;
-	}
-	out[0] = '\\';
-	out[1] = 'x';
-	out[2] = hex[c >> 4];
-	out[3] = hex[c & 0xf];
-	return 4;
 }
 
 /* Writes l escaped into out (at most cap bytes): a peer's bytes (a unix

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "escape.h"
 #include "log.h"
 #include "ratelimit.h"
 
@@ -138,29 +139,45 @@ uint64_t notify_watchdog_interval_ms(void)
 	return notify.fd >= 0 ? notify.watchdog_ms : 0;
 }
 
+/* STATUS= is one line of the notification: what a file or a peer put in
+ * it (a config error quotes the file) is escaped as in the log. */
+static void notify_with_status(const char *head, const char *status)
+{
+	char escaped[900];
+
+	escape_string(status, escaped, sizeof(escaped));
+	notify_send("%s%sSTATUS=%s", head, *head ? "\n" : "", escaped);
+}
+
 void notify_ready(const char *status)
 {
+	char head[64];
+
 	/* MAINPID= once: it matters when a wrapper forked us (with NotifyAccess=all). */
 	if (!notify.ready_sent)
-		notify_send("READY=1\nSTATUS=%s\nMAINPID=%ld", status, (long)getpid());
+		snprintf(head, sizeof(head), "READY=1\nMAINPID=%ld", (long)getpid());
 	else
-		notify_send("READY=1\nSTATUS=%s", status);
+		snprintf(head, sizeof(head), "READY=1");
+	notify_with_status(head, status);
 	notify.ready_sent = true;
 }
 
 void notify_reloading(const char *status)
 {
-	notify_send("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=%s", monotonic_usec(), status);
+	char head[64];
+
+	snprintf(head, sizeof(head), "RELOADING=1\nMONOTONIC_USEC=%llu", monotonic_usec());
+	notify_with_status(head, status);
 }
 
 void notify_stopping(const char *status)
 {
-	notify_send("STOPPING=1\nSTATUS=%s", status);
+	notify_with_status("STOPPING=1", status);
 }
 
 void notify_status(const char *status)
 {
-	notify_send("STATUS=%s", status);
+	notify_with_status("", status);
 }
 
 void notify_watchdog(void)

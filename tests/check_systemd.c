@@ -92,6 +92,27 @@ START_TEST(notify_protocol)
 }
 END_TEST
 
+/* A reload that fails on a value with a newline in it: the STATUS= line
+ * that quotes it stays one line (the protocol is one field a line). */
+START_TEST(status_escapes_what_the_file_says)
+{
+	uint16_t port = tl_free_port();
+	char bad[256];
+	struct daemon d;
+
+	daemon_start(&d, tcp_conf(port), NULL);
+	ck_assert(daemon_wait_ready(&d, 10000));
+	snprintf(bad, sizeof(bad), "service a {\n  listen = { \"127.0.0.1:%u\" }\n"
+		 "  handler = \"ec\\nho\"\n}\n", port);
+	daemon_write_conf(&d, bad);
+	ck_assert_int_eq(daemon_reload(&d, 10000), 0);
+	ck_assert_msg(daemon_count_notify(&d, "unknown handler \"ec\\x0aho\" (known: ") >= 1,
+		      "%s", d.notified);
+	ck_assert_uint_eq(daemon_count_notify(&d, "\nho\""), 0);
+	daemon_stop(&d);
+}
+END_TEST
+
 /* WATCHDOG=1 every half WATCHDOG_USEC, and only for the pid it names. */
 START_TEST(watchdog_pings)
 {
@@ -324,6 +345,7 @@ int main(void)
 
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, notify_protocol);
+	tcase_add_test(tc, status_escapes_what_the_file_says);
 	tcase_add_test(tc, watchdog_pings);
 	tcase_add_test(tc, stuck_notify_socket_does_not_block);
 	tcase_add_test(tc, activation_match_rules);
