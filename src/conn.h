@@ -28,6 +28,7 @@ struct conn {
 	struct peer client;		/* address or credentials, for access and UCSPI */
 	bool counted;			/* holds a place in the service's limits */
 	struct source_key source;
+	int stderr_fd;			/* what a helper gets as stderr (the worker's) */
 	bool from_datagram;		/* a job for one datagram (exec): fd is its input */
 	struct dgram_origin origin;
 	_Alignas(16) unsigned char state[];	/* handler->state_size bytes */

@@ -7,6 +7,7 @@ enum ev_kind {
 	EV_CONN,
 	EV_SIGNAL,
 	EV_CONTROL,
+	EV_HELPER_LOG,
 };
 
 struct ev_source {

@@ -1,11 +1,14 @@
 /* exec.c - the exec handler: runs a program per connection, inetd/UCSPI style, and supervises it.
  *
- * The connection becomes the helper's stdin and stdout, the daemon's stderr
- * (or /dev/null) its stderr. Nothing else reaches it: every other descriptor
- * of a worker is close-on-exec. The worker keeps no copy of the connection,
- * only a pidfd of the helper in its epoll set, so the client sees EOF when
- * the helper is done and the helper cannot keep a listener alive. What the
- * helper started in its process group is sent SIGTERM when it exits.
+ * The connection becomes the helper's stdin and stdout, the worker's pipe
+ * into the log (helperlog.c), or /dev/null, its stderr. Nothing else
+ * reaches it: every other descriptor of a worker is close-on-exec. The
+ * worker keeps no copy of the connection, only a pidfd of the helper in its
+ * epoll set, so the client sees EOF when the helper is done and the helper
+ * cannot keep a listener alive. What the helper left running in its process
+ * group is sent SIGTERM when it exits, and SIGKILL exec-kill-grace later;
+ * until the group is gone the connection still counts against the limits
+ * (the master, a subreaper, reaps what it leaves).
  *
  * vfork+execve rather than posix_spawn: the helper needs PR_SET_PDEATHSIG
  * (a worker killed with SIGKILL must not leave helpers holding clients) and
@@ -47,14 +50,26 @@
 #define REPLY_PIPE_SIZE (2 * REPLY_MAX)
 #define REAP_WAIT_MS 1000	/* after SIGKILL, for the exit to show up */
 #define CLOSE_REAP_WAIT_MS 100	/* the same, when the worker is closing everything */
+#define GROUP_POLL_MS 20	/* how often a helper's leftovers are looked for */
 
 struct exec_state {
 	pid_t pid;		/* 0 once reaped */
+	pid_t group;		/* the helper's process group, kept after it is reaped */
 	unsigned signals_sent;	/* 0, then SIGTERM, then SIGKILL */
 	int reply_fd;		/* datagram jobs: the helper's stdout; else -1 */
 	bool started;		/* the helper ran (spawned, watched) */
 	bool settled;		/* datagram jobs: replied, or counted as unanswered */
 	bool ended_by_signal;
+	bool lingering;		/* the helper is gone, what it left in its group is not */
+	bool group_killed;	/* ...and was sent SIGKILL */
+	uint64_t linger_until;	/* then SIGKILL; after it, give up */
+};
+
+/* What went wrong in a vfork child before its program ran, written into the
+ * parent's memory (shared until the execve) for the worker to log. */
+struct child_failure {
+	const char *step;	/* "dup2", "chdir", "execve"; NULL: none */
+	int err;
 };
 
 /* "PREFIX" "IP=..." and "PREFIX" "PORT=..." from "1.2.3.4:80" or "[::1]:80",
@@ -132,35 +147,42 @@ static size_t ucspi_env(const struct conn *c, char vars[UCSPI_VARS][160])
 	return n;
 }
 
-/* In the vfork child: only async-signal-safe calls, no memory of the parent touched. */
+/* In the vfork child: only async-signal-safe calls, and of the parent's
+ * memory only *failed is written. */
 static void __attribute__((noreturn)) exec_child(const struct service *svc, int in, int out,
-						 char **envp)
+						 int err, char **envp,
+						 volatile struct child_failure *failed)
 {
-	int null_fd;
-
 	setpgid(0, 0);
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	signals_reset_for_exec();
-	if (dup2(in, STDIN_FILENO) < 0 || dup2(out, STDOUT_FILENO) < 0)
+	if (dup2(in, STDIN_FILENO) < 0 || dup2(out, STDOUT_FILENO) < 0 ||
+	    (err >= 0 && dup2(err, STDERR_FILENO) < 0)) {
+		failed->err = errno;
+		failed->step = "dup2";
 		_exit(126);
-	if (svc->exec_stderr_null) {
-		null_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
-		if (null_fd < 0 || dup2(null_fd, STDERR_FILENO) < 0)
-			_exit(126);
 	}
 	if (chdir(svc->directory) < 0) {
-		static const char msg[] = "preforkd: exec helper: chdir failed\n";
-
-		(void)!write(STDERR_FILENO, msg, sizeof(msg) - 1);
+		failed->err = errno;
+		failed->step = "chdir";
 		_exit(126);
 	}
 	execve(svc->exec_argv[0], svc->exec_argv, envp);
-	{
-		static const char msg[] = "preforkd: exec helper: execve failed\n";
-
-		(void)!write(STDERR_FILENO, msg, sizeof(msg) - 1);
-	}
+	failed->err = errno;
+	failed->step = "execve";
 	_exit(127);
+}
+
+static void log_child_failure(const struct conn *c, const struct child_failure *f)
+{
+	const struct service *svc = c->svc;
+
+	if (strcmp(f->step, "chdir") == 0)
+		log_errno(LOG_ERR, f->err, "%s: exec helper: chdir failed for %s", c->peer,
+			  svc->directory);
+	else
+		log_errno(LOG_ERR, f->err, "%s: exec helper: %s failed for %s", c->peer, f->step,
+			  svc->exec_argv[0]);
 }
 
 static pid_t spawn(const struct conn *c, int in, int out)
@@ -168,6 +190,7 @@ static pid_t spawn(const struct conn *c, int in, int out)
 	const struct service *svc = c->svc;
 	char vars[UCSPI_VARS][160];
 	size_t nenv = 0, nvars = ucspi_env(c, vars), i;
+	volatile struct child_failure failed = { NULL, 0 };
 	bool has_path = false;
 	char **envp;
 	pid_t pid;
@@ -185,8 +208,11 @@ static pid_t spawn(const struct conn *c, int in, int out)
 		envp[nenv++] = vars[i];
 	pid = vfork();
 	if (pid == 0)
-		exec_child(svc, in, out, envp);
+		exec_child(svc, in, out, c->stderr_fd, envp, &failed);
 	free(envp);
+	/* The child has run its program or exited by now: vfork waits for either. */
+	if (pid > 0 && failed.step)
+		log_child_failure(c, &(struct child_failure){ failed.step, failed.err });
 	return pid;
 }
 
@@ -251,6 +277,7 @@ static int exec_open(struct conn *c)
 	close(c->fd);
 	c->fd = pidfd;
 	st->started = true;
+	st->group = st->pid;
 	log_debug("%s: started %s, pid %ld", c->peer, svc->exec_argv[0], (long)st->pid);
 	return EPOLLIN;
 }
@@ -286,37 +313,6 @@ static bool reap(struct conn *c)
 	return true;
 }
 
-static int exec_ready(struct conn *c, uint32_t revents)
-{
-	(void)revents;
-	return reap(c) ? HANDLER_CLOSE : EPOLLIN;
-}
-
-/* exec-timeout: SIGTERM to the helper's group, SIGKILL after the grace. */
-static int exec_expire(struct conn *c)
-{
-	struct exec_state *st = (struct exec_state *)c->state;
-
-	if (reap(c))
-		return HANDLER_CLOSE;
-	switch (st->signals_sent++) {
-	case 0:
-		log_warn("%s: helper %s (pid %ld) still running after exec-timeout (%u ms): "
-			 "sending SIGTERM", c->peer, c->svc->exec_argv[0], (long)st->pid,
-			 c->svc->exec_timeout_ms);
-		kill(-st->pid, SIGTERM);
-		return c->svc->exec_kill_grace_ms ? (int)c->svc->exec_kill_grace_ms : 1;
-	case 1:
-		log_warn("%s: helper %s (pid %ld) ignored SIGTERM: sending SIGKILL", c->peer,
-			 c->svc->exec_argv[0], (long)st->pid);
-		kill(-st->pid, SIGKILL);
-		return REAP_WAIT_MS;
-	default:
-		return HANDLER_CLOSE;	/* unkillable for now; init reaps it later */
-	}
-}
-
-/* The worker is quitting (or gave up waiting): the helper goes with it. */
 /* A datagram job is over: what the helper wrote is the reply, if it ended
  * by itself and the reply fits in a datagram. */
 static void settle_datagram(struct conn *c, bool finished)
@@ -326,6 +322,7 @@ static void settle_datagram(struct conn *c, bool finished)
 	size_t len = 0;
 	ssize_t n;
 
+	st->settled = true;
 	if (!st->started) {
 		dgram_unanswered(&c->origin, "the helper could not be started");
 		return;
@@ -348,6 +345,101 @@ static void settle_datagram(struct conn *c, bool finished)
 		dgram_reply(&c->origin, reply, len, clock_now_ms());
 }
 
+/* Whether anything runs in the helper's process group. Its id is the
+ * helper's pid, which no new process can take while the group has members;
+ * the members that ended are reaped by the master (a subreaper), so the
+ * group is soon gone once they all have. */
+static bool group_alive(pid_t group)
+{
+	return kill(-group, 0) == 0 || errno == EPERM;
+}
+
+/* The helper has been reaped (and its group sent SIGTERM): a datagram job
+ * answers now; the connection waits for what the helper left in its group,
+ * which holds the client as long as it runs. */
+static int helper_ended(struct conn *c)
+{
+	struct exec_state *st = (struct exec_state *)c->state;
+
+	if (c->from_datagram && !st->settled)
+		settle_datagram(c, true);
+	if (!group_alive(st->group))
+		return HANDLER_CLOSE;
+	st->lingering = true;
+	st->linger_until = clock_now_ms() + c->svc->exec_kill_grace_ms;
+	log_debug("%s: helper %s (pid %ld) left processes in its group; waiting up to %u ms",
+		  c->peer, c->svc->exec_argv[0], (long)st->group, c->svc->exec_kill_grace_ms);
+	return HANDLER_TIMER;
+}
+
+/* After the helper: its group gets exec-kill-grace to end after SIGTERM,
+ * then SIGKILL, then REAP_WAIT_MS to be gone. */
+static int linger(struct conn *c)
+{
+	struct exec_state *st = (struct exec_state *)c->state;
+	uint64_t now = clock_now_ms();
+
+	if (!group_alive(st->group))
+		return HANDLER_CLOSE;
+	if (now < st->linger_until)
+		return st->linger_until - now < GROUP_POLL_MS ? (int)(st->linger_until - now) :
+								  GROUP_POLL_MS;
+	if (!st->group_killed) {
+		log_warn("%s: helper %s (pid %ld) has exited, what it left running in its group "
+			 "outlived SIGTERM by %u ms: sending SIGKILL", c->peer, c->svc->exec_argv[0],
+			 (long)st->group, c->svc->exec_kill_grace_ms);
+		kill(-st->group, SIGKILL);
+		st->group_killed = true;
+		st->linger_until = now + REAP_WAIT_MS;
+		return GROUP_POLL_MS;
+	}
+	log_warn("%s: what helper %s (pid %ld) left in its group is still there %u ms after "
+		 "SIGKILL; no longer waiting for it", c->peer, c->svc->exec_argv[0],
+		 (long)st->group, REAP_WAIT_MS);
+	return HANDLER_CLOSE;
+}
+
+static int exec_ready(struct conn *c, uint32_t revents)
+{
+	struct exec_state *st = (struct exec_state *)c->state;
+
+	(void)revents;
+	if (st->lingering)
+		return HANDLER_TIMER;	/* the reaped helper's pidfd stays readable */
+	return reap(c) ? helper_ended(c) : EPOLLIN;
+}
+
+/* exec-timeout: SIGTERM to the helper's group, SIGKILL after the grace;
+ * after the helper, the wait for its group. */
+static int exec_expire(struct conn *c)
+{
+	struct exec_state *st = (struct exec_state *)c->state;
+
+	if (st->lingering)
+		return linger(c);
+	if (reap(c)) {
+		int next = helper_ended(c);
+
+		return next == HANDLER_TIMER ? GROUP_POLL_MS : next;
+	}
+	switch (st->signals_sent++) {
+	case 0:
+		log_warn("%s: helper %s (pid %ld) still running after exec-timeout (%u ms): "
+			 "sending SIGTERM", c->peer, c->svc->exec_argv[0], (long)st->pid,
+			 c->svc->exec_timeout_ms);
+		kill(-st->pid, SIGTERM);
+		return c->svc->exec_kill_grace_ms ? (int)c->svc->exec_kill_grace_ms : 1;
+	case 1:
+		log_warn("%s: helper %s (pid %ld) ignored SIGTERM: sending SIGKILL", c->peer,
+			 c->svc->exec_argv[0], (long)st->pid);
+		kill(-st->pid, SIGKILL);
+		return REAP_WAIT_MS;
+	default:
+		return HANDLER_CLOSE;	/* unkillable for now; the master reaps it later */
+	}
+}
+
+/* The worker is quitting (or gave up waiting): the helper and its group go with it. */
 static void exec_close(struct conn *c)
 {
 	struct exec_state *st = (struct exec_state *)c->state;
@@ -358,15 +450,17 @@ static void exec_close(struct conn *c)
 			   (long)st->pid);
 		kill(-st->pid, SIGKILL);
 		/* Reap it ourselves if it dies in time (SIGKILL is not refused, only a
-		 * process stuck in the kernel takes longer); init gets it otherwise. */
+		 * process stuck in the kernel takes longer); the master gets it otherwise. */
 		if (poll(&(struct pollfd){ .fd = c->fd, .events = POLLIN }, 1,
 			 CLOSE_REAP_WAIT_MS) > 0)
 			reap(c);
+	} else if (st->lingering && !st->group_killed && group_alive(st->group)) {
+		log_notice("%s: killing what helper %s (pid %ld) left running", c->peer,
+			   c->svc->exec_argv[0], (long)st->group);
+		kill(-st->group, SIGKILL);
 	}
-	if (c->from_datagram && !st->settled) {
-		st->settled = true;
+	if (c->from_datagram && !st->settled)
 		settle_datagram(c, finished);
-	}
 	if (st->reply_fd >= 0)
 		close(st->reply_fd);
 	st->reply_fd = -1;

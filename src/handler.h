@@ -11,6 +11,9 @@ struct service;
 
 /* Returned by open/ready instead of an epoll event mask: close the connection. */
 #define HANDLER_CLOSE (-1)
+/* Returned by ready: stop watching the descriptor; from now on expire()
+ * alone decides, starting at once (exec: waiting for what a helper left). */
+#define HANDLER_TIMER (-2)
 
 struct handler {
 	const char *name;

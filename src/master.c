@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -684,6 +685,11 @@ int master_run(struct config *conf, const struct master_opts *opts)
 
 	m.now = clock_now_ms();
 	m.pid = getpid();
+	/* What a helper leaves behind when its worker dies, or when it exits
+	 * itself, becomes ours and is reaped, and not left a zombie under an
+	 * init that may not reap (a container's). */
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
+		log_errno(LOG_WARNING, errno, "prctl(PR_SET_CHILD_SUBREAPER)");
 	notify_init();
 	if (conf->pidfile) {
 		m.pidfile = strdup(conf->pidfile);

@@ -14,6 +14,7 @@
 #include "worker.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -30,6 +31,7 @@
 #include "conn.h"
 #include "fdutil.h"
 #include "handler.h"
+#include "helperlog.h"
 #include "log.h"
 #include "privdrop.h"
 #include "signals.h"
@@ -298,6 +300,7 @@ static int next_timeout(const struct worker *w)
 	for (int k = 0; k < TURNED_AWAY_KINDS; k++)
 		deadline = sooner(deadline, ratelimit_next(&w->turned_away[k].rl));
 	deadline = sooner(deadline, dgram_next_deadline(w->dgram, w->now));
+	deadline = sooner(deadline, helperlog_next_deadline(w->helperlog));
 	deadline = sooner(deadline, log_next_deadline());
 	if (w->oldest && w->oldest->deadline_ms != UINT64_MAX)
 		deadline = sooner(deadline, w->oldest->deadline_ms);
@@ -328,6 +331,9 @@ static void dispatch(struct worker *w, struct epoll_event *ev)
 		break;
 	case EV_CONTROL:
 		handle_control(w, ev->events);
+		break;
+	case EV_HELPER_LOG:
+		helperlog_read(w->helperlog, w->now);
 		break;
 	}
 }
@@ -362,6 +368,25 @@ static int add_fd(struct worker *w, int fd, struct ev_source *src)
 	return 0;
 }
 
+/* Where the helpers of a spawning handler write their stderr: into our log
+ * through a pipe we read, or /dev/null (exec-stderr). */
+static int setup_helper_stderr(struct worker *w)
+{
+	if (!w->svc->handler->spawns)
+		return 0;
+	if (w->svc->exec_stderr_null) {
+		w->helper_stderr_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+		if (w->helper_stderr_fd < 0)
+			log_errno(LOG_ERR, errno, "open /dev/null for the helpers' stderr");
+		return w->helper_stderr_fd < 0 ? -1 : 0;
+	}
+	w->helperlog = helperlog_new(w->svc->exec_argv[0]);
+	if (!w->helperlog)
+		return -1;
+	w->helper_stderr_fd = helperlog_write_fd(w->helperlog);
+	return add_fd(w, helperlog_read_fd(w->helperlog), helperlog_source(w->helperlog));
+}
+
 static int worker_setup(struct worker *w, const struct worker_params *p)
 {
 	char role[48], ready = WORKER_MSG_READY;
@@ -392,7 +417,8 @@ static int worker_setup(struct worker *w, const struct worker_params *p)
 	w->sig_src.kind = EV_SIGNAL;
 	w->ctl_src.kind = EV_CONTROL;
 	limits_row_claim(w->limits, w->slot);
-	if (add_fd(w, w->sigfd, &w->sig_src) < 0 || add_fd(w, w->ctlfd, &w->ctl_src) < 0)
+	if (add_fd(w, w->sigfd, &w->sig_src) < 0 || add_fd(w, w->ctlfd, &w->ctl_src) < 0 ||
+	    setup_helper_stderr(w) < 0)
 		return WORKER_EXIT_FATAL;
 	for (size_t i = 0; i < w->nls && !w->dgram; i++)
 		if (is_datagram(&w->ls[i]) && !(w->dgram = dgram_new(w->svc, admit_datagram, w)))
@@ -407,7 +433,7 @@ int worker_main(const struct worker_params *p)
 {
 	struct worker w = {
 		.svc = p->svc, .epfd = -1, .sigfd = -1, .ctlfd = p->ctl_fd,
-		.ls = p->listeners, .nls = p->nlisteners,
+		.ls = p->listeners, .nls = p->nlisteners, .helper_stderr_fd = -1,
 		.shutdown_timeout_ms = p->conf->shutdown_timeout_ms,
 		.limits = p->limits, .slot = p->slot,
 		.needs_credentials = access_needs_credentials(p->svc),
@@ -443,12 +469,14 @@ int worker_main(const struct worker_params *p)
 		expire_deadlines(&w);
 		dgram_flush(w.dgram, w.now);
 		dgram_report(w.dgram, w.now);
+		helperlog_report(w.helperlog, w.now);
 		admit_report(&w, false);
 		update_accepting(&w);
 		log_flush();
 	}
 	admit_report(&w, true);
 	dgram_free(w.dgram);
+	helperlog_free(w.helperlog);
 	log_debug("exiting: %lu connections served, %lu closed idle", w.accepted, w.idle_closed);
 	return 0;
 }

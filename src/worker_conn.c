@@ -86,6 +86,13 @@ void conn_apply(struct worker *w, struct conn *c, int want)
 		conn_close(w, c);
 		return;
 	}
+	if (want == HANDLER_TIMER) {
+		if (c->events && epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->fd, NULL) < 0)
+			log_errno(LOG_ERR, errno, "epoll_ctl(DEL) %s", c->peer);
+		c->events = 0;
+		deadline_set(w, c, w->now);
+		return;
+	}
 	if ((uint32_t)want == c->events)
 		return;
 	struct epoll_event ev = { .events = (uint32_t)want, .data.ptr = c };
@@ -121,6 +128,7 @@ void conn_open(struct worker *w, int fd, const struct handler *h, const char *pe
 	c->worker = w;
 	c->handler = h;
 	c->svc = w->svc;
+	c->stderr_fd = w->helper_stderr_fd;
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
 	c->client = *client;
 	c->counted = counted != NULL;

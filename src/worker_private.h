@@ -16,6 +16,7 @@
 
 struct conn;
 struct handler;
+struct helperlog;
 
 #define ACCEPT_PAUSE_MS 100	/* after EMFILE/ENFILE, unless a close frees one sooner */
 
@@ -41,6 +42,8 @@ struct worker {
 	struct listener *ls;
 	size_t nls;
 	struct dgram *dgram;		/* the service has datagram sockets; else NULL */
+	struct helperlog *helperlog;	/* where helpers' stderr is read; or NULL */
+	int helper_stderr_fd;		/* its write end, /dev/null, or -1 (no helpers) */
 	uint64_t accept_paused_until;
 	struct ratelimit starved;
 	unsigned nconns;		/* every open connection, served or turned away */

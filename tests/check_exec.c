@@ -307,13 +307,101 @@ START_TEST(helper_behaviours)
 }
 END_TEST
 
+/* What a helper leaves in its group that ignores SIGTERM is killed
+ * exec-kill-grace after the helper exits: the client gets its EOF then,
+ * and until then the connection holds its place (max-connections). */
+START_TEST(leftover_ignoring_term_is_killed)
+{
+	uint16_t port = tl_free_port();
+	struct daemon d;
+	char *first, *second;
+	uint64_t t0, eof_at;
+	long leftover;
+	int a, b;
+
+	char conf[512];
+
+	snprintf(conf, sizeof(conf),
+		 "service x {\n  listen = { \"127.0.0.1:%u\" }\n  handler = \"exec\"\n"
+		 "  exec = { \"/bin/sh\", \"-c\", \"(trap '' TERM; exec sleep 30) & echo $!; sleep 0.2\" }\n"
+		 "  exec-kill-grace = 500ms\n  workers = 1\n  max-connections = 1\n}\n", port);
+	daemon_start_ready(&d, conf, NULL);
+	for (int round = 0; round < 2; round++) {
+		t0 = tl_now_ms();
+		a = tl_connect_tcp("127.0.0.1", port);
+		ck_assert_int_ge(a, 0);
+		first = tl_read_to_eof(a, 5000, NULL);
+		eof_at = tl_now_ms();
+		ck_assert_msg(first, "no EOF within 5 s: the leftover still holds the client");
+		ck_assert_int_eq(sscanf(first, "%ld", &leftover), 1);
+		/* 0.2 s of helper, then 0.5 s of grace for what ignores SIGTERM. */
+		ck_assert_uint_ge(eof_at - t0, 600);
+		ck_assert(tl_wait_gone((pid_t)leftover, 2000));
+		free(first);
+		close(a);
+		if (round == 1)
+			break;
+		/* While a client's leftover runs, the one place is taken. */
+		a = tl_connect_tcp("127.0.0.1", port);
+		ck_assert_int_eq(poll(&(struct pollfd){ .fd = a, .events = POLLIN }, 1, 5000), 1);
+		b = tl_connect_tcp("127.0.0.1", port);
+		second = tl_read_to_eof(b, 5000, NULL);
+		ck_assert_ptr_nonnull(second);
+		ck_assert_uint_ge(tl_now_ms() - t0, 1300);	/* after a's 0.7 s, then its own */
+		free(second);
+		free(tl_read_to_eof(a, 5000, NULL));
+		close(a);
+		close(b);
+	}
+	ck_assert(daemon_log_contains(&d, "outlived SIGTERM by 500 ms: sending SIGKILL"));
+	/* Nor does it outlive a stop. */
+	a = tl_connect_tcp("127.0.0.1", port);
+	ck_assert_int_eq(poll(&(struct pollfd){ .fd = a, .events = POLLIN }, 1, 5000), 1);
+	ck_assert_int_eq(recv(a, conf, sizeof(conf) - 1, 0) > 0, 1);
+	ck_assert_int_eq(sscanf(conf, "%ld", &leftover), 1);
+	kill(d.pid, SIGTERM);
+	ck_assert_int_eq(tl_exit_code(daemon_wait_exit(&d, 5000)), 0);
+	ck_assert(tl_wait_gone((pid_t)leftover, 2000));
+	close(a);
+	daemon_stop(&d);
+}
+END_TEST
+
+/* A helper's stderr reaches the log through the worker: line by line,
+ * prefixed and escaped, at a bounded rate, without ever blocking the helper. */
+START_TEST(helper_stderr_is_logged_and_bounded)
+{
+	uint16_t port = tl_free_port();
+	struct daemon d;
+	char *out, *log;
+	unsigned lines;
+
+	daemon_start_ready(&d, exec_conf(port, "\"/bin/sh\", \"-c\", "
+					 "\"printf 'one\\\\033line\\\\n' >&2; echo two >&2; "
+					 "head -c 2000000 /dev/zero | tr '\\\\0' x | fold -w 100 >&2; "
+					 "echo done\"", ""), NULL);
+	out = output_of(tl_connect_tcp("127.0.0.1", port));
+	ck_assert_str_eq(out, "done\n");
+	free(out);
+	ck_assert(daemon_wait_log(&d, "lines of stderr not logged (over 100 lines/s)", 5000));
+	ck_assert(daemon_log_contains(&d, ": helper /bin/sh: one\\x1bline\n"));
+	ck_assert(daemon_log_contains(&d, ": helper /bin/sh: two\n"));
+	log = tl_read_file(d.log);
+	lines = tl_count_in(log, ": helper /bin/sh: xxxx");
+	ck_assert_msg(lines >= 50 && lines <= 300, "%u lines of 20000 logged", lines);
+	ck_assert_uint_lt(strlen(log), 200000);
+	free(log);
+	daemon_stop(&d);
+}
+END_TEST
+
 /* A helper that cannot be started any more (removed after the config was
  * read): the client gets EOF, the failure is logged with the helper's exit
  * status, and the worker goes on serving once the program is back. */
 START_TEST(helper_removed_after_start)
 {
 	uint16_t port = tl_free_port();
-	char dir[64], helper[96], exec[128], *out;
+	char dir[64], helper[96], exec[128], why[192], *out;
 	struct daemon d;
 
 	tl_mkdtemp(dir, sizeof(dir));
@@ -332,6 +420,9 @@ START_TEST(helper_removed_after_start)
 	free(out);
 	ck_assert(daemon_wait_log(&d, "exited with status 127", 5000));
 	ck_assert(daemon_log_contains(&d, "exec helper: execve failed"));
+	snprintf(why, sizeof(why), "exec helper: execve failed for %s: No such file or directory",
+		 helper);
+	ck_assert_msg(daemon_log_contains(&d, why), "%s", tl_read_file(d.log));
 
 	tl_write_file(helper, "#!/bin/sh\necho back\n");
 	ck_assert_int_eq(chmod(helper, 0755), 0);
@@ -564,6 +655,8 @@ int main(void)
 	tcase_add_test(tc, exec_timeout_ends_hung_helpers);
 	tcase_add_test(tc, stop_with_helper_running);
 	tcase_add_test(tc, helper_removed_after_start);
+	tcase_add_test(tc, leftover_ignoring_term_is_killed);
+	tcase_add_test(tc, helper_stderr_is_logged_and_bounded);
 	suite_add_tcase(s, tc);
 	return tl_run_suite(s);
 }
