@@ -172,17 +172,20 @@ static int unix_clear_stale(const struct address *addr)
 }
 
 /* Mode and owner of the unix socket file we created: applied after bind, and
- * again when a reload changes them. */
+ * again at every reload. Without socket-owner or socket-group the file is
+ * the master's user's or group's: a reload that drops them takes back the
+ * access they gave. */
 static int unix_set_file_options(const struct listener *l, const struct service *svc)
 {
 	const char *path = address_unix_path(&l->addr);
+	uid_t uid = svc->socket_uid != (uid_t)-1 ? svc->socket_uid : geteuid();
+	gid_t gid = svc->socket_gid != (gid_t)-1 ? svc->socket_gid : getegid();
 
 	if (fchmodat(AT_FDCWD, path, (mode_t)svc->socket_mode, 0) < 0) {
 		log_errno(LOG_ERR, errno, "chmod %s", l->addr.text);
 		return -1;
 	}
-	if ((svc->socket_uid != (uid_t)-1 || svc->socket_gid != (gid_t)-1) &&
-	    fchownat(AT_FDCWD, path, svc->socket_uid, svc->socket_gid, AT_SYMLINK_NOFOLLOW) < 0) {
+	if (fchownat(AT_FDCWD, path, uid, gid, AT_SYMLINK_NOFOLLOW) < 0) {
 		log_errno(LOG_ERR, errno, "chown %s", l->addr.text);
 		return -1;
 	}

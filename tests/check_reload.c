@@ -5,6 +5,7 @@
 #include <check.h>
 #include <errno.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -307,6 +308,36 @@ START_TEST(reload_applies_socket_mode)
 }
 END_TEST
 
+/* A reload that drops socket-owner and socket-group gives the file back to
+ * the master's user and group: the access they gave is taken back. */
+START_TEST(reload_drops_socket_owner)
+{
+	struct passwd *pw = getpwnam("nobody");
+	struct daemon d;
+	struct stat st;
+	char conf[1024];
+
+	if (geteuid() != 0 || !pw) {
+		fprintf(stderr, "reload_drops_socket_owner: needs root and user nobody; skipped\n");
+		return;
+	}
+	snprintf(conf, sizeof(conf), "service echo {\n listen = { \"unix:@DIR@/o.sock\" }\n"
+		 " handler = \"echo\"\n socket-owner = \"nobody\"\n socket-group = \"%u\"\n}\n",
+		 (unsigned)pw->pw_gid);
+	daemon_start_ready(&d, conf, NULL);
+	ck_assert_int_eq(lstat(dir_path(&d, "o.sock"), &st), 0);
+	ck_assert(st.st_uid == pw->pw_uid && st.st_gid == pw->pw_gid);
+	daemon_write_conf(&d, "service echo {\n listen = { \"unix:@DIR@/o.sock\" }\n"
+			  " handler = \"echo\"\n}\n");
+	ck_assert_int_eq(daemon_reload(&d, 10000), 1);
+	ck_assert_int_eq(lstat(dir_path(&d, "o.sock"), &st), 0);
+	ck_assert_msg(st.st_uid == 0 && st.st_gid == getegid(), "owner %u:%u",
+		      (unsigned)st.st_uid, (unsigned)st.st_gid);
+	ck_assert(tl_echo_unix(dir_path(&d, "o.sock"), "owner"));
+	daemon_stop(&d);
+}
+END_TEST
+
 /* A new address that cannot be had fails the reload; nothing changes. An
  * address that overlaps one still open says how to change it. */
 START_TEST(reload_bind_failure_keeps_old_one)
@@ -472,6 +503,7 @@ int main(void)
 	tcase_add_test(tc, reload_onto_fifo_fails_cleanly);
 	tcase_add_test(tc, reload_applies_every_change);
 	tcase_add_test(tc, reload_applies_socket_mode);
+	tcase_add_test(tc, reload_drops_socket_owner);
 	tcase_add_test(tc, reload_bind_failure_keeps_old_one);
 	tcase_add_test(tc, reload_fails_when_new_workers_cannot_start);
 	tcase_add_test(tc, sighup_during_reload_is_queued);
