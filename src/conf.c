@@ -24,6 +24,7 @@
 #include "addrindex.h"
 #include "handler.h"
 #include "log.h"
+#include "nofile.h"
 
 #define CONF_FILE_MAX (1024 * 1024)
 
@@ -921,6 +922,43 @@ static int check_exec_access(const struct config *conf, char *err, size_t errlen
 	return rc;
 }
 
+/* Run after the whole file is read, against the hard limit the master
+ * raises its own to (nofile.c). An explicit max-connections it cannot hold
+ * is an error; the default, or a master that would run short during a
+ * reload, is a warning: a worker pauses accepting at EMFILE, and a reload
+ * whose workers cannot start fails while the old ones serve on. */
+static int check_descriptors(const struct config *conf, char *err, size_t errlen)
+{
+	unsigned long limit = nofile_limit(), need;
+
+	for (size_t i = 0; i < conf->nservices && i + 1 < ctx->nsections; i++) {
+		const struct service *svc = &conf->services[i];
+		const struct seen_option *mc = seen_in(&ctx->sections[i + 1], "max-connections");
+		unsigned long base = nofile_worker_needs(svc, 0);
+
+		need = nofile_worker_needs(svc, svc->max_connections);
+		if (need <= limit)
+			continue;
+		if (mc) {
+			snprintf(err, errlen, "%s:%d: service '%s': max-connections %u needs up to "
+				 "%lu descriptors per worker, RLIMIT_NOFILE allows %lu (raise "
+				 "LimitNOFILE=, or lower max-connections)", conf->path, mc->line,
+				 svc->name, svc->max_connections, need, limit);
+			return -1;
+		}
+		log_warn("%s: service '%s': the default max-connections (%u) needs up to %lu "
+			 "descriptors per worker, RLIMIT_NOFILE allows %lu: a worker pauses accepting "
+			 "at about %lu connections", conf->path, svc->name, svc->max_connections, need,
+			 limit, limit > base ? (limit - base) * svc->max_connections / (need - base) : 0);
+	}
+	need = nofile_master_needs(conf);
+	if (need > limit)
+		log_warn("%s: the master needs up to %lu descriptors while a reload runs two "
+			 "generations of these workers, RLIMIT_NOFILE allows %lu: such a reload fails",
+			 conf->path, need, limit);
+	return 0;
+}
+
 static struct config *conf_free_null(struct config *conf)
 {
 	conf_free(conf);
@@ -1004,7 +1042,7 @@ struct config *conf_load(const char *path, char *err, size_t errlen)
 	conf = build_config(cfg, path);
 	if (!conf)
 		snprintf(err, errlen, "%s: out of memory", path);
-	else if (check_exec_access(conf, err, errlen) < 0)
+	else if (check_exec_access(conf, err, errlen) < 0 || check_descriptors(conf, err, errlen) < 0)
 		conf = conf_free_null(conf);
 out:
 	if (ctx)

@@ -40,6 +40,7 @@
 #include "handler.h"
 #include "listener.h"
 #include "log.h"
+#include "nofile.h"
 #include "signals.h"
 
 #define DEFAULT_PATH "PATH=/usr/local/bin:/usr/bin:/bin"
@@ -156,6 +157,7 @@ static void __attribute__((noreturn)) exec_child(const struct service *svc, int 
 	setpgid(0, 0);
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	signals_reset_for_exec();
+	nofile_restore_for_exec();
 	if (dup2(in, STDIN_FILENO) < 0 || dup2(out, STDOUT_FILENO) < 0 ||
 	    (err >= 0 && dup2(err, STDERR_FILENO) < 0)) {
 		failed->err = errno;

@@ -31,6 +31,7 @@
 #include "generation.h"
 #include "listenset.h"
 #include "log.h"
+#include "nofile.h"
 #include "notify.h"
 #include "pidfile.h"
 #include "signals.h"
@@ -690,6 +691,7 @@ int master_run(struct config *conf, const struct master_opts *opts)
 	 * init that may not reap (a container's). */
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
 		log_errno(LOG_WARNING, errno, "prctl(PR_SET_CHILD_SUBREAPER)");
+	nofile_raise();
 	notify_init();
 	if (conf->pidfile) {
 		m.pidfile = strdup(conf->pidfile);

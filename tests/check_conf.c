@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <netinet/in.h>
 #include <unistd.h>
@@ -494,6 +495,42 @@ START_TEST(exec_checked_as_service_user)
 }
 END_TEST
 
+/* What the descriptor limit cannot hold: an explicit max-connections is
+ * refused at its line; the default, and the master's needs, only warned
+ * about (a worker pauses at EMFILE, a reload that cannot start fails). */
+START_TEST(descriptor_limit_checked)
+{
+	struct rlimit rl = { 4096, 4096 };
+	char err[CONF_ERR_MAX], *out;
+	struct config *conf;
+
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	assert_refused("service a {\n  listen = { \"127.0.0.1:9\" }\n  handler = \"echo\"\n"
+		       "  max-connections = 5000\n}\n", 4,
+		       "service 'a': max-connections 5000 needs up to 5057 descriptors per worker, "
+		       "RLIMIT_NOFILE allows 4096 (raise LimitNOFILE=, or lower max-connections)");
+	assert_refused("service a {\n  listen = { \"127.0.0.1:9\" }\n  handler = \"exec\"\n"
+		       "  exec = { \"/bin/cat\" }\n  max-connections = 2100\n}\n", 5,
+		       "max-connections 2100 needs up to 4257 descriptors per worker");
+	conf = load("service a {\n  listen = { \"127.0.0.1:9\" }\n  handler = \"echo\"\n"
+		    "  max-connections = 4000\n}\n", err, sizeof(err));
+	ck_assert_msg(conf, "%s", err);
+	conf_free(conf);
+	rl.rlim_cur = rl.rlim_max = 512;
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	tl_write_file(path, "service a {\n  listen = { \"127.0.0.1:9\" }\n  handler = \"echo\"\n"
+		      "  workers = 300\n}\n");
+	ck_assert_int_eq(tl_run_preforkd(&out, "-t", "-c", path, NULL), 0);
+	ck_assert_msg(strstr(out, "service 'a': the default max-connections (1024) needs up to 1081 "
+			     "descriptors per worker, RLIMIT_NOFILE allows 512: a worker pauses "
+			     "accepting at about 455 connections"), "%s", out);
+	ck_assert_msg(strstr(out, "the master needs up to 625 descriptors while a reload runs two "
+			     "generations of these workers, RLIMIT_NOFILE allows 512"), "%s", out);
+	ck_assert_ptr_nonnull(strstr(out, "configuration OK"));
+	free(out);
+}
+END_TEST
+
 START_TEST(unix_options_need_unix_listener)
 {
 	assert_refused("service a {\n  listen = { \"127.0.0.1:9\" }\n  handler = \"echo\"\n"
@@ -710,6 +747,7 @@ int main(void)
 	tcase_add_test(tc, values_in_messages_are_escaped);
 	tcase_add_test(tc, numbers_are_decimal_and_ranged);
 	tcase_add_test(tc, unix_options_need_unix_listener);
+	tcase_add_test(tc, descriptor_limit_checked);
 	tcase_add_test(tc, access_options);
 	tcase_add_test(tc, service_identity);
 	tcase_add_test(tc, exec_options);

@@ -439,6 +439,65 @@ START_TEST(stray_signals_drop_nothing)
 }
 END_TEST
 
+/* The soft and hard limits on descriptors in /proc/pid/limits. */
+static bool open_files_limits(pid_t pid, long *soft, long *hard)
+{
+	char path[64], *text, *p;
+	bool ok;
+
+	snprintf(path, sizeof(path), "/proc/%ld/limits", (long)pid);
+	text = tl_read_file(path);
+	p = strstr(text, "Max open files");
+	ok = p && sscanf(p + strlen("Max open files"), "%ld %ld", soft, hard) == 2;
+	free(text);
+	return ok;
+}
+
+/* The master raises its soft descriptor limit to the hard one, as systemd
+ * advises services (its soft default is 1024), so a worker serves more
+ * connections than the soft limit it was started with; an exec helper gets
+ * the limit preforkd was started with back. */
+START_TEST(descriptor_limit_raised)
+{
+	enum { CLIENTS = 600 };
+	struct daemon_opts opts = { .nofile = 4096, .nofile_soft = 256 };
+	uint16_t port = tl_free_port(), port2 = tl_free_port();
+	pid_t workers[2];
+	long soft, hard, helper_soft, helper_hard;
+	int fds[CLIENTS];
+	char conf[1024], *out;
+	struct daemon d;
+
+	tl_raise_nofile();
+	snprintf(conf, sizeof(conf),
+		 "service a {\n  listen = { \"127.0.0.1:%u\" }\n  handler = \"echo\"\n"
+		 "  workers = 1\n  max-connections = 1500\n  idle-timeout = 0\n}\n"
+		 "service x {\n  listen = { \"127.0.0.1:%u\" }\n  handler = \"exec\"\n"
+		 "  exec = { \"/bin/grep\", \"Max open files\", \"/proc/self/limits\" }\n"
+		 "  workers = 1\n}\n", port, port2);
+	daemon_start_ready(&d, conf, &opts);
+	ck_assert(open_files_limits(d.pid, &soft, &hard));
+	ck_assert_int_eq(soft, 4096);
+	ck_assert_uint_eq(daemon_workers(&d, workers, 2), 2);
+	ck_assert(open_files_limits(workers[0], &soft, &hard) && soft == 4096);
+	for (int i = 0; i < CLIENTS; i++) {
+		fds[i] = tl_connect_tcp("127.0.0.1", port);
+		ck_assert_int_ge(fds[i], 0);
+		ck_assert_msg(tl_echo(fds[i], "x", 1, 3000), "client %d of %d not served", i + 1,
+			      CLIENTS);
+	}
+	for (int i = 0; i < CLIENTS; i++)
+		close(fds[i]);
+	out = tl_read_to_eof(tl_connect_tcp("127.0.0.1", port2), 5000, NULL);
+	ck_assert_ptr_nonnull(out);
+	ck_assert_msg(sscanf(out, "Max open files %ld %ld", &helper_soft, &helper_hard) == 2, "%s", out);
+	ck_assert_int_eq(helper_soft, 256);
+	ck_assert_int_eq(helper_hard, 4096);
+	free(out);
+	daemon_stop(&d);
+}
+END_TEST
+
 /* Workers must not outlive a dead master and keep the port. */
 START_TEST(master_death_stops_workers)
 {
@@ -808,6 +867,7 @@ int main(void)
 	tcase_add_test(tc, crash_loop_is_throttled);
 	tcase_add_test(tc, workers_ignore_terminal_signals);
 	tcase_add_test(tc, stray_signals_drop_nothing);
+	tcase_add_test(tc, descriptor_limit_raised);
 	tcase_add_test(tc, master_death_stops_workers);
 	tcase_add_test(tc, orphaned_workers_release_and_end);
 	tcase_add_test(tc, stop_frees_datagram_ports_at_once);

@@ -335,6 +335,12 @@ START_TEST(unit_files_verify)
 
 	ck_assert_msg(rc == 0 && out[0] == '\0', "systemd-analyze verify: exit %d:\n%s", rc, out);
 	free(out);
+	/* RestartPreventExitStatus=78 counts the main process only: a config
+	 * check in ExecStartPre= that exits 78 restarts the unit in a loop. */
+	out = tl_read_file(UNITDIR "/preforkd.service");
+	ck_assert_ptr_null(strstr(out, "\nExecStartPre="));
+	ck_assert_ptr_nonnull(strstr(out, "\nRestartPreventExitStatus=78\n"));
+	free(out);
 }
 END_TEST
 

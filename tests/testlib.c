@@ -246,7 +246,8 @@ static void exec_daemon(struct daemon *d, int logfd, const char *env_notify,
 	/* A failed test must not leave a daemon holding ports. */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (opts && opts->nofile) {
-		struct rlimit rl = { (rlim_t)opts->nofile, (rlim_t)opts->nofile };
+		struct rlimit rl = { (rlim_t)(opts->nofile_soft ? opts->nofile_soft : opts->nofile),
+				     (rlim_t)opts->nofile };
 
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}

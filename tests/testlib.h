@@ -21,6 +21,7 @@ struct daemon {
 
 struct daemon_opts {
 	long nofile;		/* RLIMIT_NOFILE for the daemon; 0 leaves it */
+	long nofile_soft;	/* with nofile: a lower soft limit; 0: the same */
 	/* Extra NAME=VALUE environment entries, NULL-terminated. */
 	const char *const *env;
 	/* A program (and its arguments, NULL-terminated) that runs "preforkd -c
