@@ -187,31 +187,39 @@ static bool listener_kept(const struct worker *w, size_t i)
 	return w->kept && (w->kept[i / 8] >> (i % 8)) & 1;
 }
 
+/* Lets go of every listener but the datagram sockets the master keeps (a
+ * reload keeps their address, the master said so with WORKER_MSG_KEEP): a
+ * port is free as soon as nobody holds it. What the kernel had queued is
+ * taken first when graceful. */
+static void release_unkept(struct worker *w, bool graceful)
+{
+	for (size_t i = 0; i < w->nls; i++) {
+		struct listener *l = &w->ls[i];
+		bool keep = is_datagram(l) && listener_kept(w, i);
+
+		if (l->fd < 0)
+			continue;
+		if (graceful)
+			take_queued(w, l, keep);
+		if (!keep)
+			release_listener(w, l);
+	}
+}
+
 /* Stop accepting. Out of the epoll set first, so that no wakeup is spent on
  * us any more (clients arriving later wake the workers of a generation that
  * shares the listener), then, when graceful, take every client the kernel
- * had already queued, then let go of the port: a port is free as soon as
- * the stop begins. Only a datagram socket the master still holds (a reload
- * keeps its address, the master said so with WORKER_MSG_KEEP) stays open,
- * for the replies of the jobs in flight. A stop ends by itself
- * STOP_OVERRUN_MS after shutdown-timeout, in case the master cannot end it. */
+ * had already queued, then let go of the port, keeping only the datagram
+ * sockets still needed for the replies of the jobs in flight. A stop ends
+ * by itself STOP_OVERRUN_MS after shutdown-timeout, in case the master
+ * cannot end it. */
 static void begin_stop(struct worker *w, const char *why, bool graceful)
 {
 	if (!w->stopping) {
 		w->stopping = true;
 		w->stop_deadline = w->now + w->shutdown_timeout_ms + STOP_OVERRUN_MS;
 		update_accepting(w);
-		for (size_t i = 0; i < w->nls; i++) {
-			struct listener *l = &w->ls[i];
-			bool keep = is_datagram(l) && listener_kept(w, i);
-
-			if (l->fd < 0)
-				continue;
-			if (graceful)
-				take_queued(w, l, keep);
-			if (!keep)
-				release_listener(w, l);
-		}
+		release_unkept(w, graceful);
 		log_info("stopping (%s), %u connections in flight", why, w->nconns);
 	}
 	if (!graceful) {
@@ -245,7 +253,7 @@ static void handle_control(struct worker *w, uint32_t events)
 	while ((n = recv(w->ctlfd, w->ctl_buf, w->ctl_buf_len, 0)) > 0) {
 		if (w->ctl_buf[0] == WORKER_MSG_QUIT)
 			begin_stop(w, "told to quit now", false);
-		else if (w->ctl_buf[0] == WORKER_MSG_KEEP && (size_t)n == w->ctl_buf_len && !w->stopping)
+		else if (w->ctl_buf[0] == WORKER_MSG_KEEP && (size_t)n == w->ctl_buf_len)
 			w->kept = memcpy(w->ctl_buf + w->ctl_buf_len, w->ctl_buf + 1, w->ctl_buf_len - 1);
 	}
 	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR) || (events & EPOLLHUP)) {
@@ -262,9 +270,15 @@ static void handle_signal(struct worker *w)
 	while (read(w->sigfd, &si, sizeof(si)) == sizeof(si)) {
 		if (si.ssi_signo != SIGTERM)
 			continue;
-		/* The master sends WORKER_MSG_KEEP before SIGTERM: it is read first. */
+		/* The master sends WORKER_MSG_KEEP before SIGTERM: it is read first.
+		 * A stopping worker is told again when a reload closes a socket it
+		 * kept; a SIGTERM without KEEP keeps nothing. */
 		handle_control(w, 0);
-		begin_stop(w, "SIGTERM", true);
+		if (!w->stopping)
+			begin_stop(w, "SIGTERM", true);
+		else
+			release_unkept(w, true);
+		w->kept = NULL;
 	}
 }
 

@@ -593,6 +593,23 @@ START_TEST(reload_releases_dropped_address)
 	ck_assert_int_eq(roundtrip(c, &t, 100), 100);
 	close(c);
 	close(fd);
+
+	/* Two steps: a reload keeps udp:P (the old worker, still busy, keeps
+	 * its copy for its jobs), the next one drops it: the old worker is
+	 * told, and lets go of it too. */
+	fd = tl_connect_tcp("127.0.0.1", port);
+	ck_assert(tl_echo(fd, "x", 1, 5000));
+	daemon_write_conf(&d, with);
+	ck_assert_int_eq(daemon_reload(&d, 10000), 1);
+	daemon_write_conf(&d, without);
+	ck_assert_int_eq(daemon_reload(&d, 10000), 1);
+	deadline = tl_now_ms() + 2000;
+	while (!tl_udp_bindable("127.0.0.1", port) && tl_now_ms() < deadline)
+		usleep(5000);
+	ck_assert_msg(tl_udp_bindable("127.0.0.1", port), "udp:127.0.0.1:%u still held after "
+		      "two reloads", port);
+	ck_assert(tl_echo(fd, "oldest worker", 13, 5000));
+	close(fd);
 	daemon_stop(&d);
 }
 END_TEST
