@@ -439,6 +439,38 @@ START_TEST(stray_signals_drop_nothing)
 }
 END_TEST
 
+/* A worker told to stop by someone else than its master (kill, an
+ * operator): the master does not end that stop, so the worker does, two
+ * seconds after shutdown-timeout, and is replaced. */
+START_TEST(stray_sigterm_stop_ends_by_itself)
+{
+	uint16_t port = tl_free_port();
+	struct daemon d;
+	pid_t worker;
+	uint64_t t0;
+	char *rest;
+	int fd;
+
+	daemon_start_ready(&d, tl_echo_conf(port, 1, "shutdown-timeout = 1s"), NULL);
+	fd = tl_connect_tcp("127.0.0.1", port);
+	ck_assert(tl_echo(fd, "x", 1, 5000));
+	ck_assert_uint_eq(daemon_workers(&d, &worker, 1), 1);
+	t0 = tl_now_ms();
+	kill(worker, SIGTERM);
+	rest = tl_read_to_eof(fd, 6000, NULL);
+	ck_assert_msg(rest, "the stop never ended");
+	ck_assert_uint_ge(tl_now_ms() - t0, 2500);
+	free(rest);
+	close(fd);
+	ck_assert(daemon_wait_log(&d, "shutdown-timeout passed and the master has not ended the stop",
+				  2000));
+	ck_assert(daemon_wait_log(&d, "respawning worker echo#0", 5000));
+	ck_assert(daemon_wait_workers(&d, 1, 5000));
+	ck_assert(tl_echo_tcp(port, "replaced"));
+	daemon_stop(&d);
+}
+END_TEST
+
 /* The soft and hard limits on descriptors in /proc/pid/limits. */
 static bool open_files_limits(pid_t pid, long *soft, long *hard)
 {
@@ -867,6 +899,7 @@ int main(void)
 	tcase_add_test(tc, crash_loop_is_throttled);
 	tcase_add_test(tc, workers_ignore_terminal_signals);
 	tcase_add_test(tc, stray_signals_drop_nothing);
+	tcase_add_test(tc, stray_sigterm_stop_ends_by_itself);
 	tcase_add_test(tc, descriptor_limit_raised);
 	tcase_add_test(tc, master_death_stops_workers);
 	tcase_add_test(tc, orphaned_workers_release_and_end);
