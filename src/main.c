@@ -6,9 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "conf.h"
-#include "log.h"
-#include "master.h"
+#include "conf/conf.h"
+#include "common/log.h"
+#include "master/master.h"
 
 #ifndef SYSCONFDIR
 #define SYSCONFDIR "/etc"

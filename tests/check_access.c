@@ -17,9 +17,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "access.h"
-#include "conf.h"
-#include "limits.h"
+#include "worker/access.h"
+#include "conf/conf.h"
+#include "worker/limits.h"
 #include "testlib.h"
 
 #define FLOOD 200

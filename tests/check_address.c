@@ -8,8 +8,8 @@
 #include <string.h>
 #include <sys/un.h>
 
-#include "address.h"
-#include "addrindex.h"
+#include "common/address.h"
+#include "common/addrindex.h"
 #include "testlib.h"
 
 static void assert_parses(const char *spec, int family, const char *text)

@@ -13,9 +13,9 @@
 #include <netinet/in.h>
 #include <unistd.h>
 
-#include "conf.h"
-#include "handler.h"
-#include "log.h"
+#include "conf/conf.h"
+#include "handlers/handler.h"
+#include "common/log.h"
 #include "testlib.h"
 
 static char dir[128];

@@ -14,8 +14,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "conn.h"
-#include "handler.h"
+#include "worker/conn.h"
+#include "handlers/handler.h"
 #include "testlib.h"
 
 static struct daemon d;

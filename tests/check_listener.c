@@ -14,9 +14,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "address.h"
-#include "conf.h"
-#include "listener.h"
+#include "common/address.h"
+#include "conf/conf.h"
+#include "master/listener.h"
 #include "testlib.h"
 
 static char dir[64];

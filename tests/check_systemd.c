@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "activation.h"
+#include "master/activation.h"
 #include "testlib.h"
 
 #ifndef UNITDIR

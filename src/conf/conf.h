@@ -1,0 +1,90 @@
+/* conf.h - the configuration snapshot: what a config file says, checked, in plain structs. */
+#ifndef PREFORKD_CONF_H
+#define PREFORKD_CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "worker/access.h"
+#include "common/address.h"
+
+struct handler;
+
+#define CONF_ERR_MAX 512
+
+/* Who a worker runs as when preforkd starts as root. */
+struct identity {
+	char *user, *group;	/* NULL: not set */
+	uid_t uid;		/* (uid_t)-1 without user */
+	gid_t gid;		/* user's primary group, or group; (gid_t)-1 without either */
+};
+
+struct service {
+	char *name;
+	struct identity run_as;	/* its own user/group, or the global ones */
+	const struct handler *handler;
+	unsigned workers;
+	int backlog;
+	unsigned max_connections;	/* per worker */
+	unsigned idle_timeout_ms;	/* 0: never */
+	int socket_mode;		/* for unix listeners */
+	uid_t socket_uid;		/* (uid_t)-1: leave as created */
+	gid_t socket_gid;		/* (gid_t)-1: leave as created */
+	struct address *listen;
+	size_t nlisten;
+	/* handler "exec": the program, NULL-terminated, and what it runs with. */
+	char **exec_argv;
+	char **exec_env;		/* NAME=value from "env", NULL-terminated */
+	char *directory;		/* working directory of the helpers */
+	unsigned exec_timeout_ms;	/* 0: none */
+	unsigned exec_kill_grace_ms;	/* from SIGTERM to SIGKILL */
+	bool exec_stderr_null;		/* else the daemon's stderr */
+	/* Who may connect, and how many at once. */
+	struct cidr *allow, *deny;
+	size_t nallow, ndeny;
+	uid_t *allow_users;
+	size_t nallow_users;
+	gid_t *allow_groups;
+	size_t nallow_groups;
+	unsigned max_per_source;	/* 0: no limit */
+	unsigned max_service_connections;	/* 0: no limit */
+	char *busy_message;		/* sent to a client a limit turns away; NULL: none */
+};
+
+struct config {
+	char *path;
+	struct identity run_as;	/* the global user/group */
+	char *pidfile;		/* NULL: no pidfile */
+	int log_level;
+	unsigned shutdown_timeout_ms;
+	struct service *services;
+	size_t nservices;
+};
+
+/* Reads and checks path. On error returns NULL with "FILE:LINE: what" in err;
+ * nothing outside the process is touched either way. */
+struct config *conf_load(const char *path, char *err, size_t errlen);
+void conf_free(struct config *conf);
+const struct service *conf_find_service(const struct config *conf, const char *name);
+
+/* Between conf.c and conf_access.c: where a service's options are. */
+struct conf_lines {
+	int exec, directory;	/* 0: not given */
+};
+/* Checks that every exec service's identity can execute exec[0] and search
+ * its directory: 0, or -1 with "FILE:LINE: ..." in err. */
+int conf_check_exec_access(const struct config *conf, const struct conf_lines *lines,
+			   char *err, size_t errlen);
+
+/* A copy of text with comments blanked (newlines kept). *bad_line is the
+ * line of the first construct libconfuse would read as something else than
+ * what it says (0: none), with the reason in why. */
+char *conf_clean_text(const char *text, int *bad_line, char *why, size_t whylen);
+
+/* Exposed for tests: comment stripping, strict numbers. */
+char *conf_strip_comments(const char *text);
+int conf_parse_decimal(const char *s, long min, long max, long *out);
+int conf_parse_duration_ms(const char *s, long min_ms, long max_ms, long *out);
+
+#endif

@@ -1,0 +1,281 @@
+/* generation.c - forks, signals and tracks the workers of one configuration generation.
+ *
+ * Workers are signalled by their recorded pid only, and only while the slot
+ * says the process is ours and alive. */
+#include "config.h"
+
+#include "master/generation.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "conf/conf.h"
+#include "common/fdutil.h"
+#include "worker/limits.h"
+#include "master/listener.h"
+#include "common/log.h"
+#include "worker/worker.h"
+
+struct generation *generation_new(struct config *conf, unsigned id)
+{
+	struct generation *g = calloc(1, sizeof(*g));
+	size_t n = 0;
+
+	if (!g)
+		return NULL;
+	g->id = id;
+	g->conf = conf;
+	for (size_t i = 0; i < conf->nservices; i++)
+		n += conf->services[i].workers;
+	g->svc_ls = calloc(conf->nservices, sizeof(*g->svc_ls));
+	g->slots = calloc(n, sizeof(*g->slots));
+	g->limits = calloc(conf->nservices, sizeof(*g->limits));
+	if (!g->svc_ls || !g->slots || !g->limits)
+		goto fail;
+	for (size_t i = 0; i < conf->nservices; i++) {
+		const struct service *svc = &conf->services[i];
+
+		if (!svc->max_per_source && !svc->max_service_connections)
+			continue;
+		g->limits[i] = limits_new(svc->workers, svc->max_per_source,
+					  svc->max_service_connections, svc->max_connections);
+		if (!g->limits[i])
+			goto fail;
+	}
+	for (size_t i = 0; i < conf->nservices; i++)
+		for (unsigned j = 0; j < conf->services[i].workers; j++)
+			g->slots[g->nslots++] = (struct slot){
+				.src = { EV_CONTROL }, .gen = g, .service = i, .index = j,
+				.state = SLOT_WAITING, .ctl_fd = -1,
+			};
+	return g;
+fail:
+	for (size_t i = 0; g->limits && i < conf->nservices; i++)
+		limits_free(g->limits[i]);
+	free(g->limits);
+	free(g->svc_ls);
+	free(g->slots);
+	free(g);
+	return NULL;
+}
+
+void generation_free(struct generation *g)
+{
+	if (!g)
+		return;
+	for (size_t i = 0; i < g->conf->nservices; i++) {
+		free(g->svc_ls[i].ls);
+		limits_free(g->limits[i]);
+	}
+	free(g->limits);
+	free(g->svc_ls);
+	free(g->slots);
+	conf_free(g->conf);
+	free(g);
+}
+
+const char *slot_name(const struct slot *s)
+{
+	return s->gen->conf->services[s->service].name;
+}
+
+bool slot_alive(const struct slot *s)
+{
+	return s->state == SLOT_STARTING || s->state == SLOT_READY || s->state == SLOT_STOPPING;
+}
+
+/* In the child: keep our service's listeners, our control socket and stdio. */
+static void __attribute__((noreturn)) run_worker(struct slot *s, int ctl_fd, pid_t master_pid)
+{
+	const struct service_listeners *sl = &s->gen->svc_ls[s->service];
+	struct listener *ls = calloc(sl->n ? sl->n : 1, sizeof(*ls));
+	int *keep = calloc(sl->n + 1, sizeof(*keep));
+	struct worker_params p = {
+		.conf = s->gen->conf, .svc = &s->gen->conf->services[s->service],
+		.listeners = ls, .nlisteners = sl->n, .ctl_fd = ctl_fd,
+		.slot = s->index, .generation = s->gen->id, .master_pid = master_pid,
+		.limits = s->gen->limits[s->service],
+	};
+	int rc;
+
+	log_forked();
+	if (!ls || !keep)
+		_exit(WORKER_EXIT_FATAL);
+	for (size_t i = 0; i < sl->n; i++) {
+		ls[i] = *sl->ls[i];
+		keep[i] = ls[i].fd;
+	}
+	keep[sl->n] = ctl_fd;
+	fd_close_all_except(keep, sl->n + 1);
+	free(keep);
+	rc = worker_main(&p);
+	log_drain(LOG_EXIT_DRAIN_MS);
+	_exit(rc);
+}
+
+int slot_spawn(struct slot *s, int epfd, pid_t master_pid, uint64_t now)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = s };
+	int sv[2];
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0) {
+		log_errno(LOG_ERR, errno, "socketpair for worker %s#%u", slot_name(s), s->index);
+		return -1;
+	}
+	pid = fork();
+	if (pid == 0) {
+		close(sv[0]);
+		run_worker(s, sv[1], master_pid);
+	}
+	close(sv[1]);
+	if (pid < 0) {
+		log_errno(LOG_ERR, errno, "fork worker %s#%u", slot_name(s), s->index);
+		close(sv[0]);
+		return -1;
+	}
+	s->pid = pid;
+	s->ctl_fd = sv[0];
+	s->state = SLOT_STARTING;
+	s->started_ms = now;
+	if (epoll_ctl(epfd, EPOLL_CTL_ADD, s->ctl_fd, &ev) < 0)
+		log_errno(LOG_ERR, errno, "epoll_ctl(ADD) worker %ld", (long)pid);
+	log_debug("started worker %s#%u, pid %ld, generation %u", slot_name(s), s->index,
+		  (long)pid, s->gen->id);
+	return 0;
+}
+
+void slot_close_control(struct slot *s, int epfd)
+{
+	if (s->ctl_fd < 0)
+		return;
+	epoll_ctl(epfd, EPOLL_CTL_DEL, s->ctl_fd, NULL);
+	fd_close(&s->ctl_fd);
+}
+
+void slot_exited(struct slot *s)
+{
+	limits_row_dead(s->gen->limits[s->service], s->index);
+}
+
+struct slot *generation_find_pid(struct generation *g, pid_t pid)
+{
+	for (size_t i = 0; g && i < g->nslots; i++)
+		if (g->slots[i].pid == pid && slot_alive(&g->slots[i]))
+			return &g->slots[i];
+	return NULL;
+}
+
+unsigned generation_count(const struct generation *g, enum slot_state state)
+{
+	unsigned n = 0;
+
+	for (size_t i = 0; g && i < g->nslots; i++)
+		n += g->slots[i].state == state;
+	return n;
+}
+
+bool generation_alive(const struct generation *g)
+{
+	for (size_t i = 0; g && i < g->nslots; i++)
+		if (slot_alive(&g->slots[i]))
+			return true;
+	return false;
+}
+
+static void slot_signal(const struct slot *s, int sig)
+{
+	if (kill(s->pid, sig) < 0 && errno != ESRCH)
+		log_errno(LOG_ERR, errno, "kill(%s) worker %s#%u pid %ld", sigabbrev_np(sig),
+			  slot_name(s), s->index, (long)s->pid);
+}
+
+/* WORKER_MSG_KEEP: which of the worker's listeners the master still holds
+ * (marked), so that the worker keeps those datagram sockets for the replies
+ * of its jobs and lets go of every other socket at once. Without it (no
+ * memory, a full control socket) the worker keeps none: a port is freed,
+ * the replies still to come are lost and counted. */
+static void slot_send_keep(const struct slot *s)
+{
+	const struct service_listeners *sl = &s->gen->svc_ls[s->service];
+	size_t len = 1 + (sl->n + 7) / 8;
+	unsigned char *msg = calloc(1, len);
+
+	if (!msg || s->ctl_fd < 0) {
+		free(msg);
+		return;
+	}
+	msg[0] = WORKER_MSG_KEEP;
+	for (size_t j = 0; j < sl->n; j++)
+		if (sl->ls[j] && sl->ls[j]->marked)
+			msg[1 + j / 8] |= (unsigned char)(1u << (j % 8));
+	if (send(s->ctl_fd, msg, len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 && errno != EPIPE)
+		log_errno(LOG_WARNING, errno, "send keep to worker %s#%u", slot_name(s), s->index);
+	free(msg);
+}
+
+void generation_stop(struct generation *g)
+{
+	for (size_t i = 0; i < g->nslots; i++) {
+		struct slot *s = &g->slots[i];
+
+		if (slot_alive(s)) {
+			slot_send_keep(s);
+			slot_signal(s, SIGTERM);
+			s->state = SLOT_STOPPING;
+		} else if (s->state == SLOT_WAITING) {
+			s->state = SLOT_DONE;
+		}
+	}
+}
+
+bool generation_forget_unmarked(struct generation *g)
+{
+	bool forgot = false;
+
+	for (size_t i = 0; i < g->conf->nservices; i++)
+		for (size_t j = 0; j < g->svc_ls[i].n; j++)
+			if (g->svc_ls[i].ls[j] && !g->svc_ls[i].ls[j]->marked) {
+				g->svc_ls[i].ls[j] = NULL;
+				forgot = true;
+			}
+	return forgot;
+}
+
+void generation_quit(struct generation *g)
+{
+	char msg = WORKER_MSG_QUIT;
+
+	for (size_t i = 0; i < g->nslots; i++) {
+		struct slot *s = &g->slots[i];
+
+		if (s->state == SLOT_WAITING)
+			s->state = SLOT_DONE;
+		if (!slot_alive(s))
+			continue;
+		s->state = SLOT_STOPPING;
+		/* No control socket: the worker is already on its way out. */
+		if (s->ctl_fd >= 0 && send(s->ctl_fd, &msg, 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 &&
+		    errno != EPIPE)
+			log_errno(LOG_WARNING, errno, "send quit to worker %s#%u", slot_name(s),
+				  s->index);
+	}
+}
+
+void generation_kill(struct generation *g, const char *why)
+{
+	for (size_t i = 0; i < g->nslots; i++) {
+		struct slot *s = &g->slots[i];
+
+		if (!slot_alive(s))
+			continue;
+		log_warn("worker %s#%u (pid %ld, generation %u) %s: killing it", slot_name(s),
+			 s->index, (long)s->pid, g->id, why);
+		slot_signal(s, SIGKILL);
+	}
+}

@@ -1,0 +1,84 @@
+/* generation.h - one config's set of worker slots: forked, signalled and counted together. */
+#ifndef PREFORKD_GENERATION_H
+#define PREFORKD_GENERATION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "common/evsource.h"
+#include "master/listenset.h"
+
+struct config;
+struct limits;
+
+enum slot_state {
+	SLOT_WAITING,		/* no process; respawn_at_ms says when */
+	SLOT_STARTING,		/* forked, not ready yet */
+	SLOT_READY,
+	SLOT_STOPPING,		/* told to stop, still running */
+	SLOT_FAILED,		/* given up on */
+	SLOT_DONE,		/* exited after being told to stop */
+};
+
+struct generation;
+
+struct slot {
+	struct ev_source src;	/* first: the control socket's epoll data */
+	struct generation *gen;
+	size_t service;		/* index into gen->conf->services */
+	unsigned index;		/* within the service */
+	enum slot_state state;
+	pid_t pid;
+	int ctl_fd;
+	uint64_t started_ms, respawn_at_ms;
+	unsigned quick_failures;
+};
+
+struct generation {
+	unsigned id;
+	struct config *conf;
+	struct service_listeners *svc_ls;	/* per service */
+	struct limits **limits;			/* per service; NULL where it sets none */
+	struct slot *slots;
+	size_t nslots;
+	uint64_t deadline;	/* to be ready (reload) or to finish (drain); 0: none */
+	bool quit_sent;		/* drain overran: told to close everything, kill next */
+	struct generation *next;	/* in the master's list of draining generations */
+};
+
+/* Takes ownership of conf; every slot starts WAITING and due now. */
+struct generation *generation_new(struct config *conf, unsigned id);
+/* Frees the slots, listener references and conf (the listeners stay open). */
+void generation_free(struct generation *g);
+
+const char *slot_name(const struct slot *s);
+bool slot_alive(const struct slot *s);
+/* Forks the worker of s, its control socket added to epfd. Returns -1 (logged) on failure. */
+int slot_spawn(struct slot *s, int epfd, pid_t master_pid, uint64_t now);
+/* Takes the control socket out of epfd and closes it. */
+void slot_close_control(struct slot *s, int epfd);
+/* The worker of s has exited: what it held is released. */
+void slot_exited(struct slot *s);
+struct slot *generation_find_pid(struct generation *g, pid_t pid);
+unsigned generation_count(const struct generation *g, enum slot_state state);
+bool generation_alive(const struct generation *g);
+
+/* Graceful: SIGTERM to every live worker (finish in-flight connections, then
+ * exit); slots without a process are done. Each worker is told first which
+ * of its listeners are still marked in the master's listen set (the caller
+ * marks): it keeps those datagram sockets for the replies of its jobs, and
+ * lets go of everything else at once. Sent again to a stopping worker, it
+ * lets go of what is no longer marked. */
+void generation_stop(struct generation *g);
+/* Drops the generation's references to listeners that are not marked,
+ * before the sweep closes them; true when there were any (its workers
+ * should then be told again with generation_stop). */
+bool generation_forget_unmarked(struct generation *g);
+/* Fast: every live worker closes its connections and exits now (it was
+ * sent SIGTERM already, or dies of the quit all the same). */
+void generation_quit(struct generation *g);
+void generation_kill(struct generation *g, const char *why);
+
+#endif

@@ -1,0 +1,728 @@
+/* master.c - the master's loop: signals, respawn with back-off, readiness, reload and stop.
+ *
+ * Signals arrive through a signalfd in the master's epoll loop: no work is
+ * done in a signal handler. A reload builds a whole new generation of workers
+ * beside the running one and switches over only when every new worker says it
+ * is ready; until then, and whenever the reload fails, the old generation
+ * keeps serving. Listeners that stay in the config are shared by both
+ * generations, so the switch refuses no connection. */
+#include "config.h"
+
+#include "master/master.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "master/activation.h"
+#include "common/clock.h"
+#include "conf/conf.h"
+#include "common/evsource.h"
+#include "common/fdutil.h"
+#include "master/generation.h"
+#include "master/listenset.h"
+#include "common/log.h"
+#include "common/nofile.h"
+#include "master/notify.h"
+#include "master/pidfile.h"
+#include "common/signals.h"
+#include "worker/worker.h"
+
+#define QUICK_EXIT_MS 1000	/* a worker dying sooner than this failed at start-up */
+#define MAX_QUICK_FAILURES 5	/* in a row, then the slot is given up */
+#define RESPAWN_DELAY_MIN_MS 100
+#define RESPAWN_DELAY_MAX_MS 5000
+#define RELOAD_READY_TIMEOUT_MS 30000	/* for a new generation to be ready */
+#define FAST_STOP_GRACE_MS 1000		/* after "quit now", before SIGKILL */
+
+struct master {
+	const struct master_opts *opts;
+	struct listen_set listeners;
+	struct generation *current;	/* serving */
+	struct generation *pending;	/* starting up for a reload */
+	struct generation *draining;	/* told to stop, finishing connections */
+	unsigned last_generation;
+	int epfd, sigfd;
+	struct ev_source sig_src;
+	int pidfile_fd;
+	char *pidfile;
+	pid_t pid;
+	uint64_t now;
+	bool ready_announced;
+	bool reload_queued;
+	uint64_t reload_started;
+	char last_reload[CONF_ERR_MAX + 64];	/* for STATUS=: how the last reload went */
+	bool stopping, fast_stop;
+	uint64_t watchdog_due;
+	int exit_status;
+};
+
+static void status_text(const struct master *m, char *buf, size_t len)
+{
+	const struct generation *g = m->current;
+	unsigned draining = 0;
+
+	for (const struct generation *d = m->draining; d; d = d->next)
+		draining += generation_count(d, SLOT_STOPPING);
+	snprintf(buf, len, "%zu service%s, %u of %zu workers ready%s", g->conf->nservices,
+		 g->conf->nservices == 1 ? "" : "s", generation_count(g, SLOT_READY), g->nslots,
+		 generation_count(g, SLOT_FAILED) ? " (some slots failed)" : "");
+	if (draining)
+		snprintf(buf + strlen(buf), len - strlen(buf), ", %u finishing", draining);
+	if (m->last_reload[0])
+		snprintf(buf + strlen(buf), len - strlen(buf), "; %s", m->last_reload);
+}
+
+/* READY=1 once every slot of the first generation is ready or given up;
+ * after that, STATUS= whenever something changed. */
+static void announce_status(struct master *m)
+{
+	char status[CONF_ERR_MAX + 160];
+	const struct generation *g = m->current;
+
+	status_text(m, status, sizeof(status));
+	if (!m->ready_announced && generation_count(g, SLOT_STARTING) == 0 &&
+	    generation_count(g, SLOT_WAITING) == 0 && generation_count(g, SLOT_READY) > 0) {
+		m->ready_announced = true;
+		log_notice("ready: %s", status);
+		notify_ready(status);
+		return;
+	}
+	if (m->ready_announced && !m->stopping)
+		notify_status(status);
+}
+
+static void apply_log_level(const struct master *m)
+{
+	log_set_level(m->opts->verbose ? LOG_DEBUG : m->current->conf->log_level);
+}
+
+/* Moves g to the draining list and tells its workers to finish up; the
+ * listeners must be marked (mark_listeners) as they will be kept. */
+static void drain_generation(struct master *m, struct generation *g)
+{
+	if (!g)
+		return;
+	generation_stop(g);
+	g->deadline = m->now + g->conf->shutdown_timeout_ms;
+	g->next = m->draining;
+	m->draining = g;
+}
+
+/* Marks the listeners the serving and the starting generation use. */
+static void mark_listeners(struct master *m)
+{
+	listen_set_unmark(&m->listeners);
+	if (m->current)
+		listen_set_mark(m->current->svc_ls, m->current->conf->nservices);
+	if (m->pending)
+		listen_set_mark(m->pending->svc_ls, m->pending->conf->nservices);
+}
+
+/* The draining generations drop the listeners left unmarked, which are
+ * about to be closed, and their workers are told to let go of their copies
+ * too: a port is free only once nobody holds it. */
+static void tell_draining(struct master *m)
+{
+	for (struct generation *g = m->draining; g; g = g->next)
+		if (generation_forget_unmarked(g))
+			generation_stop(g);
+}
+
+/* Closes the listeners left unmarked. */
+static void sweep_listeners(struct master *m)
+{
+	tell_draining(m);
+	listen_set_sweep(&m->listeners);
+}
+
+/* The second phase of every drain that must end now: workers close what is
+ * left themselves (an exec helper is killed with its process group), and are
+ * killed if still there FAST_STOP_GRACE_MS later. */
+static void quit_generation(struct master *m, struct generation *g)
+{
+	generation_quit(g);
+	g->quit_sent = true;
+	g->deadline = m->now + FAST_STOP_GRACE_MS;
+}
+
+static void begin_fast_stop(struct master *m, const char *why)
+{
+	log_notice("%s: closing every connection and stopping now", why);
+	m->fast_stop = true;
+	for (struct generation *g = m->draining; g; g = g->next)
+		if (!g->quit_sent)
+			quit_generation(m, g);
+}
+
+/* Graceful unless fast: the listeners close at once (the port is free as soon
+ * as the workers drop their copies), the workers finish what they have. */
+static void begin_stop(struct master *m, const char *why, int status, bool fast)
+{
+	uint64_t stop_at;
+
+	if (m->stopping) {
+		if (!m->fast_stop)
+			begin_fast_stop(m, why);
+		return;
+	}
+	m->stopping = true;
+	m->exit_status = status;
+	stop_at = m->now + m->current->conf->shutdown_timeout_ms;
+	if (!fast)
+		log_notice("stopping (%s): finishing in-flight connections for up to %u ms",
+			   why, m->current->conf->shutdown_timeout_ms);
+	notify_stopping("stopping");
+	listen_set_unmark(&m->listeners);	/* nothing is kept */
+	tell_draining(m);
+	drain_generation(m, m->pending);
+	drain_generation(m, m->current);
+	m->pending = NULL;
+	m->current = NULL;
+	/* The new drains were told to keep nothing; none may point at a closed listener. */
+	for (struct generation *g = m->draining; g; g = g->next)
+		generation_forget_unmarked(g);
+	listen_set_close_all(&m->listeners, true);
+	/* No drain outlasts the stop's own shutdown-timeout. */
+	for (struct generation *g = m->draining; g; g = g->next)
+		if (!g->quit_sent && g->deadline > stop_at)
+			g->deadline = stop_at;
+	if (fast)
+		begin_fast_stop(m, why);
+}
+
+static void describe_exit(int status, char *buf, size_t len)
+{
+	if (WIFEXITED(status))
+		snprintf(buf, len, "exited with status %d", WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		snprintf(buf, len, "killed by signal %d (%s)%s", WTERMSIG(status),
+			 strsignal(WTERMSIG(status)), WCOREDUMP(status) ? ", core dumped" : "");
+	else
+		snprintf(buf, len, "ended with wait status %#x", status);
+}
+
+static void reload_finish(struct master *m, const char *result, bool ok)
+{
+	char status[CONF_ERR_MAX + 160];
+
+	snprintf(m->last_reload, sizeof(m->last_reload), "%s", result);
+	status_text(m, status, sizeof(status));
+	if (ok)
+		log_notice("%s", result);
+	else
+		log_error("%s; still serving the previous configuration", result);
+	notify_ready(status);
+}
+
+/* The new generation could not start: it goes, the old one stays. */
+static void reload_abort(struct master *m, const char *why)
+{
+	char result[CONF_ERR_MAX + 64];
+	struct generation *g = m->pending;
+
+	m->pending = NULL;
+	mark_listeners(m);
+	drain_generation(m, g);
+	sweep_listeners(m);
+	snprintf(result, sizeof(result), "reload failed: %s", why);
+	reload_finish(m, result, false);
+}
+
+static void reload_commit(struct master *m)
+{
+	struct generation *old = m->current;
+	char result[96];
+
+	m->current = m->pending;
+	m->pending = NULL;
+	mark_listeners(m);
+	drain_generation(m, old);
+	sweep_listeners(m);
+	apply_log_level(m);
+	snprintf(result, sizeof(result), "reload ok: generation %u serving (%llu ms)",
+		 m->current->id, (unsigned long long)(m->now - m->reload_started));
+	reload_finish(m, result, true);
+}
+
+static void warn_restart_only(const struct master *m, const struct config *conf)
+{
+	const char *now = m->pidfile ? m->pidfile : "(none)";
+	const char *want = conf->pidfile ? conf->pidfile : "(none)";
+
+	if (strcmp(now, want) != 0)
+		log_warn("reload: pidfile changes take effect on restart only; still %s", now);
+	for (size_t i = 0; i < conf->nservices && geteuid() != 0; i++)
+		if (conf->services[i].run_as.user || conf->services[i].run_as.group) {
+			log_warn("not started as root: 'user'/'group' ignored, workers run as "
+				 "uid %u", (unsigned)geteuid());
+			break;
+		}
+}
+
+static void reload_begin(struct master *m)
+{
+	char err[CONF_ERR_MAX], why[CONF_ERR_MAX + 32];
+	struct config *conf;
+	struct generation *g;
+
+	m->reload_queued = false;
+	m->reload_started = m->now;
+	log_notice("reloading %s", m->opts->conf_path);
+	notify_reloading("reloading the configuration");
+	conf = conf_load(m->opts->conf_path, err, sizeof(err));
+	if (!conf) {
+		snprintf(why, sizeof(why), "reload failed: %s", err);
+		reload_finish(m, why, false);
+		return;
+	}
+	warn_restart_only(m, conf);
+	g = generation_new(conf, m->last_generation + 1);
+	if (!g) {
+		conf_free(conf);
+		reload_finish(m, "reload failed: out of memory", false);
+		return;
+	}
+	m->last_generation = g->id;
+	m->pending = g;
+	if (listen_set_acquire(&m->listeners, conf, NULL, g->svc_ls) < 0) {
+		m->pending = NULL;
+		generation_free(g);
+		mark_listeners(m);
+		sweep_listeners(m);
+		reload_finish(m, "reload failed: a listen address could not be had (see above)",
+			      false);
+		return;
+	}
+	for (size_t i = 0; i < g->nslots; i++) {
+		if (slot_spawn(&g->slots[i], m->epfd, m->pid, m->now) < 0) {
+			reload_abort(m, "a new worker could not be started");
+			return;
+		}
+	}
+	/* Reading, binding and forking can take long: every deadline set from
+	 * here on (the readiness one, a stop's, a drain's) counts from now. */
+	m->now = clock_now_ms();
+	g->deadline = m->now + RELOAD_READY_TIMEOUT_MS;
+}
+
+static void request_reload(struct master *m)
+{
+	if (m->stopping) {
+		log_notice("SIGHUP during stop: ignored");
+		return;
+	}
+	if (m->pending) {
+		/* Never two at once: the next one reads the file after this one ends. */
+		log_notice("SIGHUP during a reload: queued, it runs when this one ends");
+		m->reload_queued = true;
+		return;
+	}
+	if (!m->ready_announced) {
+		/* The service manager has not heard READY=1 yet; a reload's READY=1
+		 * must not stand in for it. */
+		log_notice("SIGHUP while starting: queued, it runs once every worker is ready");
+		m->reload_queued = true;
+		return;
+	}
+	reload_begin(m);
+}
+
+/* Stops respawning a slot; the reason has been logged by the caller. */
+static void slot_give_up(struct master *m, struct slot *s)
+{
+	s->state = SLOT_FAILED;
+	announce_status(m);
+}
+
+/* Decides what happens to a slot of the serving generation whose worker died. */
+static void schedule_respawn(struct master *m, struct slot *s, int status)
+{
+	unsigned delay = 0;
+
+	if (WIFEXITED(status) && WEXITSTATUS(status) == WORKER_EXIT_FATAL) {
+		log_error("worker %s#%u cannot work (see above); not respawning it", slot_name(s),
+			  s->index);
+		slot_give_up(m, s);
+		return;
+	}
+	if (m->now - s->started_ms < QUICK_EXIT_MS)
+		s->quick_failures++;
+	else
+		s->quick_failures = 0;
+	if (s->quick_failures >= MAX_QUICK_FAILURES) {
+		log_error("worker %s#%u failed %u times in a row within %u ms of starting; "
+			  "not respawning it", slot_name(s), s->index, s->quick_failures,
+			  QUICK_EXIT_MS);
+		slot_give_up(m, s);
+		return;
+	}
+	if (s->quick_failures > 0) {
+		delay = RESPAWN_DELAY_MIN_MS << (s->quick_failures - 1);
+		if (delay > RESPAWN_DELAY_MAX_MS)
+			delay = RESPAWN_DELAY_MAX_MS;
+	}
+	s->state = SLOT_WAITING;
+	s->respawn_at_ms = m->now + delay;
+	log_notice("respawning worker %s#%u in %u ms", slot_name(s), s->index, delay);
+}
+
+static struct slot *find_slot(struct master *m, pid_t pid)
+{
+	struct slot *s = generation_find_pid(m->current, pid);
+
+	if (!s)
+		s = generation_find_pid(m->pending, pid);
+	for (struct generation *g = m->draining; g && !s; g = g->next)
+		s = generation_find_pid(g, pid);
+	return s;
+}
+
+static void worker_exited(struct master *m, struct slot *s, int status)
+{
+	char how[96], why[192];
+	pid_t pid = s->pid;
+
+	describe_exit(status, how, sizeof(how));
+	slot_close_control(s, m->epfd);
+	slot_exited(s);
+	s->pid = 0;
+	if (s->state == SLOT_STOPPING) {
+		log_info("worker %s#%u (pid %ld, generation %u) %s", slot_name(s), s->index,
+			 (long)pid, s->gen->id, how);
+		s->state = SLOT_DONE;
+		return;
+	}
+	log_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0 ? LOG_WARNING : LOG_ERR,
+		"worker %s#%u (pid %ld, generation %u) %s", slot_name(s), s->index, (long)pid,
+		s->gen->id, how);
+	if (s->gen == m->pending) {
+		s->state = SLOT_FAILED;
+		snprintf(why, sizeof(why), "new worker %s#%u %s before it was ready", slot_name(s),
+			 s->index, how);
+		reload_abort(m, why);
+		return;
+	}
+	schedule_respawn(m, s, status);
+}
+
+static void reap_children(struct master *m)
+{
+	for (;;) {
+		int status;
+		pid_t pid = waitpid(-1, &status, WNOHANG);
+		struct slot *s;
+
+		if (pid < 0 && errno == EINTR)
+			continue;
+		if (pid <= 0)
+			return;
+		s = find_slot(m, pid);
+		if (s)
+			worker_exited(m, s, status);
+		else
+			log_debug("reaped unknown child %ld", (long)pid);
+	}
+}
+
+static void handle_signals(struct master *m)
+{
+	struct signalfd_siginfo si;
+
+	while (read(m->sigfd, &si, sizeof(si)) == sizeof(si)) {
+		int sig = (int)si.ssi_signo;
+
+		m->now = clock_now_ms();	/* the signal before may have taken long (a reload) */
+		switch (sig) {
+		case SIGCHLD:
+			reap_children(m);
+			break;
+		case SIGTERM:
+		case SIGQUIT:
+			begin_stop(m, strsignal(sig), EXIT_OK, false);
+			break;
+		case SIGINT:
+			begin_stop(m, strsignal(sig), EXIT_OK, true);
+			break;
+		case SIGHUP:
+			request_reload(m);
+			break;
+		default:
+			log_notice("SIG%s: nothing to do (preforkd logs to stderr, there is no "
+				   "log file to reopen)", sigabbrev_np(sig));
+			break;
+		}
+	}
+}
+
+static bool all_ready(const struct generation *g)
+{
+	return generation_count(g, SLOT_READY) == g->nslots;
+}
+
+static void worker_ready(struct master *m, struct slot *s)
+{
+	s->state = SLOT_READY;
+	log_debug("worker %s#%u (pid %ld, generation %u) ready", slot_name(s), s->index,
+		  (long)s->pid, s->gen->id);
+	if (s->gen == m->pending) {
+		if (all_ready(s->gen))
+			reload_commit(m);
+	} else if (s->gen == m->current) {
+		announce_status(m);
+	}
+}
+
+static void handle_control(struct master *m, struct slot *s)
+{
+	char msg[16];
+	ssize_t n;
+
+	while (s->ctl_fd >= 0 && (n = recv(s->ctl_fd, msg, sizeof(msg), 0)) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				return;
+			break;
+		}
+		if (msg[0] == WORKER_MSG_READY && s->state == SLOT_STARTING)
+			worker_ready(m, s);
+	}
+	/* EOF: the worker is exiting; SIGCHLD does the rest. */
+	slot_close_control(s, m->epfd);
+}
+
+static void respawn_due(struct master *m)
+{
+	struct generation *g = m->current;
+	bool spawned = false;
+
+	for (size_t i = 0; i < g->nslots; i++) {
+		struct slot *s = &g->slots[i];
+
+		if (s->state != SLOT_WAITING || s->respawn_at_ms > m->now)
+			continue;
+		if (slot_spawn(s, m->epfd, m->pid, m->now) < 0)
+			s->respawn_at_ms = m->now + RESPAWN_DELAY_MAX_MS;
+		else
+			spawned = true;
+	}
+	if (spawned)
+		announce_status(m);
+}
+
+static uint64_t earliest(uint64_t a, uint64_t b)
+{
+	return !a || (b && b < a) ? b : a;
+}
+
+static int next_timeout(const struct master *m)
+{
+	uint64_t deadline = 0;
+	const struct generation *g = m->current;
+
+	for (size_t i = 0; g && i < g->nslots; i++)
+		if (g->slots[i].state == SLOT_WAITING)
+			deadline = earliest(deadline, g->slots[i].respawn_at_ms ?
+						      g->slots[i].respawn_at_ms : 1);
+	if (m->pending)
+		deadline = earliest(deadline, m->pending->deadline);
+	for (g = m->draining; g; g = g->next)
+		deadline = earliest(deadline, g->deadline);
+	deadline = earliest(deadline, m->watchdog_due);
+	deadline = earliest(deadline, log_next_deadline());
+	return clock_timeout_until(deadline, m->now);
+}
+
+static bool serving_alive(const struct generation *g)
+{
+	return generation_alive(g) || generation_count(g, SLOT_WAITING) > 0;
+}
+
+/* Ends the drains that overstayed (quit, then kill), frees the generations that are done. */
+static void tend_draining(struct master *m)
+{
+	struct generation **link = &m->draining;
+
+	while (*link) {
+		struct generation *g = *link;
+
+		if (g->deadline && m->now >= g->deadline && !g->quit_sent) {
+			log_warn("shutdown-timeout passed: closing every connection of generation %u",
+				 g->id);
+			quit_generation(m, g);
+		} else if (g->deadline && m->now >= g->deadline) {
+			generation_kill(g, "did not quit in time");
+			g->deadline = 0;
+		}
+		if (generation_alive(g)) {
+			link = &g->next;
+			continue;
+		}
+		log_debug("generation %u: every worker has exited", g->id);
+		*link = g->next;
+		generation_free(g);
+		if (m->current)
+			announce_status(m);
+	}
+}
+
+static void tend_timers(struct master *m)
+{
+	uint64_t wd = notify_watchdog_interval_ms();
+
+	if (wd && m->now >= m->watchdog_due) {
+		notify_watchdog();
+		m->watchdog_due = m->now + wd;
+	}
+	if (m->stopping)
+		return;	/* the drains have their deadlines */
+	if (m->pending && m->now >= m->pending->deadline)
+		reload_abort(m, "the new workers were not ready in time");
+	respawn_due(m);
+	if (!m->pending && !serving_alive(m->current)) {
+		log_error("no worker is left running; exiting");
+		begin_stop(m, "no workers", EXIT_RUNTIME, false);
+		return;
+	}
+	if (m->reload_queued && !m->pending && m->ready_announced)
+		reload_begin(m);
+}
+
+static int setup_signals(struct master *m)
+{
+	static const int handled[] = { SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2 };
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &m->sig_src };
+	sigset_t set;
+
+	sigemptyset(&set);
+	for (size_t i = 0; i < sizeof(handled) / sizeof(handled[0]); i++)
+		sigaddset(&set, handled[i]);
+	signals_ignore_stray(&set);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0) {
+		log_errno(LOG_ERR, errno, "sigprocmask");
+		return -1;
+	}
+	m->sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	m->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (m->sigfd < 0 || m->epfd < 0) {
+		log_errno(LOG_ERR, errno, "%s", m->sigfd < 0 ? "signalfd" : "epoll_create1");
+		return -1;
+	}
+	m->sig_src.kind = EV_SIGNAL;
+	if (epoll_ctl(m->epfd, EPOLL_CTL_ADD, m->sigfd, &ev) < 0) {
+		log_errno(LOG_ERR, errno, "epoll_ctl(ADD) signalfd");
+		return -1;
+	}
+	return 0;
+}
+
+static void run_loop(struct master *m)
+{
+	struct epoll_event events[32];
+
+	while (!(m->stopping && !m->draining)) {
+		int n = epoll_wait(m->epfd, events, 32, next_timeout(m));
+
+		if (n < 0 && errno != EINTR) {
+			log_errno(LOG_ERR, errno, "epoll_wait");
+			begin_stop(m, "internal error", EXIT_RUNTIME, false);
+			continue;
+		}
+		/* Generations are freed only below, after the batch: an event
+		 * may still point at a slot of one that just finished. */
+		for (int i = 0; i < n; i++) {
+			struct ev_source *src = events[i].data.ptr;
+
+			m->now = clock_now_ms();	/* the event before may have been a long reload */
+			if (src->kind == EV_SIGNAL)
+				handle_signals(m);
+			else
+				handle_control(m, (struct slot *)src);
+		}
+		m->now = clock_now_ms();
+		tend_timers(m);
+		tend_draining(m);
+		log_flush();
+	}
+}
+
+/* Binds or adopts every listener of the first generation. */
+static int start_first_generation(struct master *m, struct config *conf)
+{
+	struct activation act;
+	int rc;
+
+	m->current = generation_new(conf, ++m->last_generation);
+	if (!m->current) {
+		conf_free(conf);
+		log_error("out of memory");
+		return EXIT_RUNTIME;
+	}
+	if (activation_collect(&act, conf) < 0) {
+		activation_free(&act);
+		return EXIT_CONFIG;
+	}
+	rc = listen_set_acquire(&m->listeners, conf, &act, m->current->svc_ls);
+	activation_free(&act);
+	return rc < 0 ? EXIT_RUNTIME : EXIT_OK;
+}
+
+int master_run(struct config *conf, const struct master_opts *opts)
+{
+	struct master m = {
+		.opts = opts, .epfd = -1, .sigfd = -1, .pidfile_fd = -1, .exit_status = EXIT_OK,
+	};
+
+	m.now = clock_now_ms();
+	m.pid = getpid();
+	/* What a helper leaves behind when its worker dies, or when it exits
+	 * itself, becomes ours and is reaped, and not left a zombie under an
+	 * init that may not reap (a container's). */
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
+		log_errno(LOG_WARNING, errno, "prctl(PR_SET_CHILD_SUBREAPER)");
+	nofile_raise();
+	notify_init();
+	if (conf->pidfile) {
+		m.pidfile = strdup(conf->pidfile);
+		m.pidfile_fd = m.pidfile ? pidfile_acquire(m.pidfile) : -1;
+		if (m.pidfile_fd < 0) {
+			conf_free(conf);
+			m.exit_status = EXIT_RUNTIME;
+			goto out;
+		}
+	}
+	m.exit_status = start_first_generation(&m, conf);
+	if (m.exit_status != EXIT_OK)
+		goto out;
+	if (setup_signals(&m) < 0) {
+		m.exit_status = EXIT_RUNTIME;
+		goto out;
+	}
+	warn_restart_only(&m, conf);
+	m.watchdog_due = notify_watchdog_interval_ms() ? m.now : 0;
+	respawn_due(&m);
+	run_loop(&m);
+	log_notice("stopped");
+out:
+	listen_set_close_all(&m.listeners, true);
+	generation_free(m.current);
+	fd_close(&m.sigfd);
+	fd_close(&m.epfd);
+	if (m.pidfile && m.pidfile_fd >= 0)
+		pidfile_release(m.pidfile, m.pidfile_fd);
+	free(m.pidfile);
+	notify_close();
+	log_drain(LOG_EXIT_DRAIN_MS);
+	return m.exit_status;
+}

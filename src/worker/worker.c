@@ -1,0 +1,496 @@
+/* worker.c - the loop of a worker: listeners armed and taken turns on, signals, stop, timeouts.
+ *
+ * Its connections are in worker_conn.c, the choice of whom to serve in
+ * worker_admit.c; worker_private.h is what the three share.
+ *
+ * Listeners are level-triggered with EPOLLEXCLUSIVE: an edge-triggered
+ * listener loses connections that arrive during a burst. The price of level
+ * triggering is that a listener we cannot accept from (EMFILE, ENFILE, or our
+ * own max-connections) stays readable forever, so in those states we take the
+ * listeners out of the epoll set and leave the clients in the kernel backlog
+ * until descriptors or slots free up. */
+#include "config.h"
+
+#include "worker/worker.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/clock.h"
+#include "conf/conf.h"
+#include "worker/conn.h"
+#include "common/fdutil.h"
+#include "handlers/handler.h"
+#include "worker/helperlog.h"
+#include "common/log.h"
+#include "common/privdrop.h"
+#include "common/signals.h"
+#include "worker/worker_private.h"
+
+#define ACCEPT_BATCH 64		/* per listener per wakeup: others get a turn */
+/* Wakeups on a listener before this worker moves to the back of its wait
+ * queue (see rearm_busy): rare enough to cost nothing, often enough that
+ * every idle worker gets its turn within a few ms under load. */
+#define REARM_WAKEUPS 16
+#define MAX_EVENTS 64
+#define STOP_DGRAM_BATCHES 64	/* datagrams taken at a graceful stop: this many batches at most */
+/* A stop the master does not end (it is stuck, or a SIGTERM came from
+ * someone else) ends this long after shutdown-timeout: later than the
+ * master's own deadline, so that normally the master decides. */
+#define STOP_OVERRUN_MS 2000
+
+static bool want_accepting(const struct worker *w)
+{
+	return !w->stopping && w->accept_paused_until == 0 && serving(w) < w->svc->max_connections;
+}
+
+static bool arm(struct worker *w, struct listener *l, bool want)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = l };
+
+	if (epoll_ctl(w->epfd, want ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, l->fd, &ev) < 0) {
+		log_errno(LOG_ERR, errno, "epoll_ctl(%s) %s", want ? "ADD" : "DEL", l->addr.text);
+		return false;
+	}
+	l->armed = want;
+	l->wakeups = 0;
+	return true;
+}
+
+/* An EPOLLEXCLUSIVE wakeup goes to the first idle waiter in the socket's
+ * wait queue, and a worker stays where it was added: the first worker would
+ * take nearly every client while the others sleep. Like nginx, a worker that
+ * has been woken REARM_WAKEUPS times leaves the queue and joins it again at
+ * the back, so the clients go round the workers. */
+static void rearm_busy(struct worker *w, struct listener *l)
+{
+	if (l->armed && l->wakeups >= REARM_WAKEUPS && arm(w, l, false))
+		arm(w, l, true);
+}
+
+/* Puts the listeners in or takes them out of the epoll set. EPOLLEXCLUSIVE
+ * registrations cannot be modified, only deleted and added again. */
+static void update_accepting(struct worker *w)
+{
+	bool accepting = want_accepting(w);
+
+	for (size_t i = 0; i < w->nls; i++) {
+		struct listener *l = &w->ls[i];
+		/* A datagram answered at once holds no connection and takes no
+		 * descriptor: only a stop stops reading it. Where each datagram
+		 * runs a helper, the socket pauses like a listener. */
+		bool want = is_datagram(l) && w->svc->handler->datagram ? !w->stopping : accepting;
+
+		if (l->fd < 0)
+			continue;
+		if (want != l->armed)
+			arm(w, l, want);
+		else
+			rearm_busy(w, l);
+	}
+}
+
+static void note_starved(struct worker *w, const struct listener *l, int err)
+{
+	w->accept_paused_until = w->now + ACCEPT_PAUSE_MS;
+	if (!ratelimit_event(&w->starved, w->now))
+		return;
+	log_errno(LOG_WARNING, err, "accept4 %s: pausing accepts, %u connections open, "
+		  "%lu times since last report", l->addr.text, w->nconns, w->starved.since_log);
+	ratelimit_logged(&w->starved, w->now);
+}
+
+/* Accepts up to ACCEPT_BATCH connections; true when the queue may hold more. */
+static bool accept_batch(struct worker *w, struct listener *l)
+{
+	for (int i = 0; i < ACCEPT_BATCH; i++) {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+		int fd;
+
+		if (l->fd < 0 || serving(w) >= w->svc->max_connections)
+			return false;
+		fd = accept4(l->fd, (struct sockaddr *)&ss, &len, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd >= 0) {
+			w->accepted++;
+			admit_connection(w, fd, (struct sockaddr *)&ss, len);
+			continue;
+		}
+		switch (errno) {
+		case EINTR:
+		case ECONNABORTED:
+		case EPROTO:
+			continue;	/* that client is gone; the next one may be waiting */
+		case EAGAIN:
+			return false;
+		case EMFILE:
+		case ENFILE:
+		case ENOBUFS:
+		case ENOMEM:
+			note_starved(w, l, errno);
+			return false;
+		default:
+			log_errno(LOG_ERR, errno, "accept4 %s", l->addr.text);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* How many datagrams may be read now: a job per datagram (exec) takes a
+ * connection's place, and what cannot be served waits in the kernel's queue. */
+static unsigned dgram_room(const struct worker *w)
+{
+	if (w->svc->handler->datagram)
+		return ~0u;
+	return serving(w) < w->svc->max_connections ? w->svc->max_connections - serving(w) : 0;
+}
+
+/* Takes what the kernel has queued on l when a graceful stop begins. A
+ * datagram flood could keep a socket readable forever: batches are bounded.
+ * Datagrams on a socket about to close cannot be answered by a job (its
+ * reply would have no socket to go out on): they are counted, not run. */
+static void take_queued(struct worker *w, struct listener *l, bool keep)
+{
+	bool answers_now = keep || w->svc->handler->datagram;
+
+	if (!is_datagram(l)) {
+		while (accept_batch(w, l))
+			;
+		return;
+	}
+	for (int batch = 0; batch < STOP_DGRAM_BATCHES; batch++)
+		if (!(answers_now ? dgram_read(w->dgram, l, w->now, dgram_room(w)) :
+				    dgram_discard(w->dgram, l, "its socket was closed by a stop")))
+			break;
+}
+
+static void release_listener(struct worker *w, struct listener *l)
+{
+	if (is_datagram(l))
+		dgram_release(w->dgram, l);
+	fd_close(&l->fd);
+}
+
+static bool listener_kept(const struct worker *w, size_t i)
+{
+	return w->kept && (w->kept[i / 8] >> (i % 8)) & 1;
+}
+
+/* Lets go of every listener but the datagram sockets the master keeps (a
+ * reload keeps their address, the master said so with WORKER_MSG_KEEP): a
+ * port is free as soon as nobody holds it. What the kernel had queued is
+ * taken first when graceful. */
+static void release_unkept(struct worker *w, bool graceful)
+{
+	for (size_t i = 0; i < w->nls; i++) {
+		struct listener *l = &w->ls[i];
+		bool keep = is_datagram(l) && listener_kept(w, i);
+
+		if (l->fd < 0)
+			continue;
+		if (graceful)
+			take_queued(w, l, keep);
+		if (!keep)
+			release_listener(w, l);
+	}
+}
+
+/* Stop accepting. Out of the epoll set first, so that no wakeup is spent on
+ * us any more (clients arriving later wake the workers of a generation that
+ * shares the listener), then, when graceful, take every client the kernel
+ * had already queued, then let go of the port, keeping only the datagram
+ * sockets still needed for the replies of the jobs in flight. A stop ends
+ * by itself STOP_OVERRUN_MS after shutdown-timeout, in case the master
+ * cannot end it. */
+static void begin_stop(struct worker *w, const char *why, bool graceful)
+{
+	if (!w->stopping) {
+		w->stopping = true;
+		w->stop_deadline = w->now + w->shutdown_timeout_ms + STOP_OVERRUN_MS;
+		update_accepting(w);
+		release_unkept(w, graceful);
+		log_info("stopping (%s), %u connections in flight", why, w->nconns);
+	}
+	if (!graceful) {
+		while (w->oldest)
+			conn_close(w, w->oldest);
+		dgram_drop_queue(w->dgram);
+	}
+}
+
+/* The master is gone (killed, or it crashed): nobody will end our stop, and
+ * nobody else should hold our sockets, so a restarted preforkd can bind
+ * them. Everything is released now; in-flight connections get
+ * shutdown-timeout, then they and their helpers are ended. */
+static void orphaned(struct worker *w)
+{
+	begin_stop(w, "master went away", true);
+	for (size_t i = 0; i < w->nls; i++)
+		if (w->ls[i].fd >= 0)
+			release_listener(w, &w->ls[i]);
+	if (w->stop_deadline > w->now + w->shutdown_timeout_ms)
+		w->stop_deadline = w->now + w->shutdown_timeout_ms;
+}
+
+/* Control messages from the master, and its end of the socket closing. */
+static void handle_control(struct worker *w, uint32_t events)
+{
+	ssize_t n;
+
+	if (w->ctlfd < 0)
+		return;
+	while ((n = recv(w->ctlfd, w->ctl_buf, w->ctl_buf_len, 0)) > 0) {
+		if (w->ctl_buf[0] == WORKER_MSG_QUIT)
+			begin_stop(w, "told to quit now", false);
+		else if (w->ctl_buf[0] == WORKER_MSG_KEEP && (size_t)n == w->ctl_buf_len)
+			w->kept = memcpy(w->ctl_buf + w->ctl_buf_len, w->ctl_buf + 1, w->ctl_buf_len - 1);
+	}
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR) || (events & EPOLLHUP)) {
+		epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->ctlfd, NULL);
+		fd_close(&w->ctlfd);
+		orphaned(w);
+	}
+}
+
+static void handle_signal(struct worker *w)
+{
+	struct signalfd_siginfo si;
+
+	while (read(w->sigfd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo != SIGTERM)
+			continue;
+		/* The master sends WORKER_MSG_KEEP before SIGTERM: it is read first.
+		 * A stopping worker is told again when a reload closes a socket it
+		 * kept; a SIGTERM without KEEP keeps nothing. */
+		handle_control(w, 0);
+		if (!w->stopping)
+			begin_stop(w, "SIGTERM", true);
+		else
+			release_unkept(w, true);
+		w->kept = NULL;
+	}
+}
+
+static void expire_deadlines(struct worker *w)
+{
+	while (w->oldest && w->oldest->deadline_ms <= w->now) {
+		struct conn *c = w->oldest;
+		int more = c->handler->expire ? c->handler->expire(c) : HANDLER_CLOSE;
+
+		if (more > 0) {
+			deadline_set(w, c, w->now + (unsigned)more);
+			continue;
+		}
+		if (!c->handler->timeout) {
+			log_debug("%s: idle for %u ms, closing", c->peer, w->svc->idle_timeout_ms);
+			w->idle_closed++;
+		}
+		conn_close(w, c);
+	}
+}
+
+/* The sooner of two deadlines, 0 meaning none. */
+static uint64_t sooner(uint64_t a, uint64_t b)
+{
+	return !a || (b && b < a) ? b : a;
+}
+
+static int next_timeout(const struct worker *w)
+{
+	uint64_t deadline = sooner(w->accept_paused_until, w->stop_deadline);
+
+	/* A summary of turned-away clients is due even if nothing else happens. */
+	for (int k = 0; k < TURNED_AWAY_KINDS; k++)
+		deadline = sooner(deadline, ratelimit_next(&w->turned_away[k].rl));
+	deadline = sooner(deadline, dgram_next_deadline(w->dgram, w->now));
+	deadline = sooner(deadline, helperlog_next_deadline(w->helperlog));
+	deadline = sooner(deadline, log_next_deadline());
+	if (w->oldest && w->oldest->deadline_ms != UINT64_MAX)
+		deadline = sooner(deadline, w->oldest->deadline_ms);
+	return clock_timeout_until(deadline, w->now);
+}
+
+static void dispatch(struct worker *w, struct epoll_event *ev)
+{
+	struct ev_source *src = ev->data.ptr;
+
+	switch (src->kind) {
+	case EV_LISTENER:
+		((struct listener *)src)->wakeups++;
+		if (is_datagram((struct listener *)src))
+			dgram_read(w->dgram, (struct listener *)src, w->now, dgram_room(w));
+		else
+			accept_batch(w, (struct listener *)src);
+		break;
+	case EV_CONN: {
+		struct conn *c = (struct conn *)src;
+
+		conn_touch(w, c);
+		conn_apply(w, c, c->handler->ready(c, ev->events));
+		break;
+	}
+	case EV_SIGNAL:
+		handle_signal(w);
+		break;
+	case EV_CONTROL:
+		handle_control(w, ev->events);
+		break;
+	case EV_HELPER_LOG:
+		helperlog_read(w->helperlog, w->now);
+		break;
+	}
+}
+
+static int setup_signals(struct worker *w)
+{
+	sigset_t term;
+
+	/* SIGTERM is read through the signalfd; every other signal that would
+	 * end us is ignored (signals.c): the master tells us what to do. */
+	sigemptyset(&term);
+	sigaddset(&term, SIGTERM);
+	signals_ignore_stray(&term);
+	signal(SIGCHLD, SIG_DFL);
+	sigprocmask(SIG_SETMASK, &term, NULL);
+	w->sigfd = signalfd(-1, &term, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (w->sigfd < 0) {
+		log_errno(LOG_ERR, errno, "signalfd");
+		return -1;
+	}
+	return 0;
+}
+
+static int add_fd(struct worker *w, int fd, struct ev_source *src)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = src };
+
+	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		log_errno(LOG_ERR, errno, "epoll_ctl(ADD)");
+		return -1;
+	}
+	return 0;
+}
+
+/* Where the helpers of a spawning handler write their stderr: into our log
+ * through a pipe we read, or /dev/null (exec-stderr). */
+static int setup_helper_stderr(struct worker *w)
+{
+	if (!w->svc->handler->spawns)
+		return 0;
+	if (w->svc->exec_stderr_null) {
+		w->helper_stderr_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+		if (w->helper_stderr_fd < 0)
+			log_errno(LOG_ERR, errno, "open /dev/null for the helpers' stderr");
+		return w->helper_stderr_fd < 0 ? -1 : 0;
+	}
+	w->helperlog = helperlog_new(w->svc->exec_argv[0]);
+	if (!w->helperlog)
+		return -1;
+	w->helper_stderr_fd = helperlog_write_fd(w->helperlog);
+	return add_fd(w, helperlog_read_fd(w->helperlog), helperlog_source(w->helperlog));
+}
+
+static int worker_setup(struct worker *w, const struct worker_params *p)
+{
+	char role[48], ready = WORKER_MSG_READY;
+
+	snprintf(role, sizeof(role), "%s#%u", p->svc->name, p->slot);
+	log_set_role(role);
+	prctl(PR_SET_NAME, role);
+	/* The master dying must not leave us serving alone; the check after
+	 * arming catches a master that died before the prctl. */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() != p->master_pid)
+		return -1;
+	if (setup_signals(w) < 0)
+		return WORKER_EXIT_FATAL;
+	if (privdrop_apply(&p->svc->run_as) < 0)
+		return WORKER_EXIT_FATAL;
+	w->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (w->epfd < 0) {
+		log_errno(LOG_ERR, errno, "epoll_create1");
+		return WORKER_EXIT_FATAL;
+	}
+	w->ctl_buf_len = 1 + (w->nls + 7) / 8;
+	w->ctl_buf = calloc(2, w->ctl_buf_len);	/* and room for the kept bitmap */
+	if (!w->ctl_buf) {
+		log_error("out of memory for the control buffer");
+		return WORKER_EXIT_FATAL;
+	}
+	w->sig_src.kind = EV_SIGNAL;
+	w->ctl_src.kind = EV_CONTROL;
+	limits_row_claim(w->limits, w->slot);
+	if (add_fd(w, w->sigfd, &w->sig_src) < 0 || add_fd(w, w->ctlfd, &w->ctl_src) < 0 ||
+	    setup_helper_stderr(w) < 0)
+		return WORKER_EXIT_FATAL;
+	for (size_t i = 0; i < w->nls && !w->dgram; i++)
+		if (is_datagram(&w->ls[i]) && !(w->dgram = dgram_new(w->svc, admit_datagram, w)))
+			return WORKER_EXIT_FATAL;
+	update_accepting(w);
+	if (send(w->ctlfd, &ready, 1, MSG_NOSIGNAL) < 0)
+		log_errno(LOG_WARNING, errno, "send ready to master");
+	return 0;
+}
+
+int worker_main(const struct worker_params *p)
+{
+	struct worker w = {
+		.svc = p->svc, .epfd = -1, .sigfd = -1, .ctlfd = p->ctl_fd,
+		.ls = p->listeners, .nls = p->nlisteners, .helper_stderr_fd = -1,
+		.shutdown_timeout_ms = p->conf->shutdown_timeout_ms,
+		.limits = p->limits, .slot = p->slot,
+		.needs_credentials = access_needs_credentials(p->svc),
+		.turned_away = { [DENIED] = { .verb = "denied" },
+				 [REFUSED] = { .verb = "turned away" } },
+	};
+	struct epoll_event events[MAX_EVENTS];
+	int rc;
+
+	w.now = clock_now_ms();
+	rc = worker_setup(&w, p);
+	if (rc != 0)
+		return rc < 0 ? 0 : rc;
+	log_debug("serving (generation %u, pid %ld)", p->generation, (long)getpid());
+	while (!(w.stopping && w.nconns == 0 && dgram_idle(w.dgram))) {
+		int n = epoll_wait(w.epfd, events, MAX_EVENTS, next_timeout(&w));
+
+		if (n < 0 && errno != EINTR) {
+			log_errno(LOG_ERR, errno, "epoll_wait");
+			return 1;
+		}
+		w.now = clock_now_ms();
+		for (int i = 0; i < n; i++)
+			dispatch(&w, &events[i]);
+		if (w.accept_paused_until && w.now >= w.accept_paused_until)
+			w.accept_paused_until = 0;
+		if (w.stop_deadline && w.now >= w.stop_deadline) {
+			log_warn("shutdown-timeout passed and the %s: closing every connection",
+				 w.ctlfd < 0 ? "master is gone" : "master has not ended the stop");
+			w.stop_deadline = 0;
+			begin_stop(&w, "shutdown-timeout passed", false);
+		}
+		expire_deadlines(&w);
+		dgram_flush(w.dgram, w.now);
+		dgram_report(w.dgram, w.now);
+		helperlog_report(w.helperlog, w.now);
+		admit_report(&w, false);
+		update_accepting(&w);
+		log_flush();
+	}
+	admit_report(&w, true);
+	dgram_free(w.dgram);
+	helperlog_free(w.helperlog);
+	log_debug("exiting: %lu connections served, %lu closed idle", w.accepted, w.idle_closed);
+	return 0;
+}

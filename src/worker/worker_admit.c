@@ -1,0 +1,136 @@
+/* worker_admit.c - who a worker serves: access control, shared limits, clients turned away, datagram jobs. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "conf/conf.h"
+#include "common/fdutil.h"
+#include "handlers/handler.h"
+#include "common/log.h"
+#include "worker/worker_private.h"
+
+/* Clients turned away by a limit, each read until it closes (refuse.c); past
+ * this many at once, the next ones are closed at once. */
+#define LINGERING_MAX 32
+
+static const char *const limit_reasons[] = {
+	[LIMITS_SOURCE] = "max-per-source reached",
+	[LIMITS_TOTAL] = "max-service-connections reached",
+	[LIMITS_UNAVAILABLE] = "connection counts unavailable",
+};
+
+/* A datagram as input, in a descriptor a helper can read to its end. */
+static int datagram_input(const void *data, size_t len)
+{
+	int fd = memfd_create("preforkd-datagram", MFD_CLOEXEC);
+
+	if (fd >= 0 && (fd_write_all(fd, data, len) < 0 || lseek(fd, 0, SEEK_SET) < 0)) {
+		int err = errno;
+
+		close(fd);
+		errno = err;
+		return -1;
+	}
+	return fd;
+}
+
+void admit_datagram(void *ctx, const struct dgram_origin *origin, const void *data, size_t len,
+		    const struct peer *client, const char *peer)
+{
+	struct worker *w = ctx;
+	struct source_key key;
+	enum limits_verdict v = LIMITS_OK;
+	int in;
+
+	/* Reading stops at max-connections; the rest of a batch gets here. */
+	if (serving(w) >= w->svc->max_connections) {
+		dgram_unanswered(origin, "max-connections helpers already running");
+		return;
+	}
+	if (w->limits) {
+		source_key_of(client, &key);
+		v = limits_take(w->limits, w->slot, &key);
+	}
+	if (v != LIMITS_OK) {
+		dgram_unanswered(origin, limit_reasons[v]);
+		return;
+	}
+	in = datagram_input(data, len);
+	if (in < 0) {
+		int err = errno;
+
+		if (err == EMFILE || err == ENFILE)
+			w->accept_paused_until = w->now + ACCEPT_PAUSE_MS;
+		if (ratelimit_event(&w->starved, w->now)) {
+			log_errno(LOG_WARNING, err, "%s: memfd for a datagram: pausing reads, "
+				  "%lu times since last report", peer, w->starved.since_log);
+			ratelimit_logged(&w->starved, w->now);
+		}
+		if (w->limits)
+			limits_release(w->limits, w->slot, &key);
+		dgram_unanswered(origin, "no descriptor for its input");
+		return;
+	}
+	conn_open(w, in, w->svc->handler, peer, client, w->limits ? &key : NULL, origin);
+}
+
+void admit_report(struct worker *w, bool final)
+{
+	for (int k = 0; k < TURNED_AWAY_KINDS; k++) {
+		struct turned_away *t = &w->turned_away[k];
+
+		if (!ratelimit_pending(&t->rl, w->now, final))
+			continue;
+		log_notice("%s %lu connection%s (last: %s, %s), %lu in all", t->verb,
+			   t->rl.since_log, t->rl.since_log == 1 ? "" : "s", t->peer, t->why,
+			   t->rl.total);
+		ratelimit_logged(&t->rl, w->now);
+	}
+}
+
+static void note_turned_away(struct worker *w, int kind, const char *why, const char *peer)
+{
+	struct turned_away *t = &w->turned_away[kind];
+
+	snprintf(t->peer, sizeof(t->peer), "%s", peer);
+	t->why = why;
+	if (ratelimit_event(&t->rl, w->now))
+		admit_report(w, false);
+}
+
+void admit_connection(struct worker *w, int fd, const struct sockaddr *sa, socklen_t len)
+{
+	char peer[ADDRESS_TEXT_MAX];
+	struct peer client;
+	struct source_key key;
+	enum limits_verdict v;
+
+	address_format(sa, len, peer, sizeof(peer));
+	peer_identify(w->needs_credentials ? fd : -1, sa, len, &client);
+	if (!access_allows(w->svc, &client, fd)) {
+		note_turned_away(w, DENIED,
+				 client.family == AF_UNIX ? "user not allowed" : "address not allowed",
+				 peer);
+		close(fd);
+		return;
+	}
+	if (!w->limits) {
+		conn_open(w, fd, w->svc->handler, peer, &client, NULL, NULL);
+		return;
+	}
+	source_key_of(&client, &key);
+	v = limits_take(w->limits, w->slot, &key);
+	if (v == LIMITS_OK) {
+		conn_open(w, fd, w->svc->handler, peer, &client, &key, NULL);
+		return;
+	}
+	note_turned_away(w, REFUSED, limit_reasons[v], peer);
+	if (w->nlingering < LINGERING_MAX) {
+		conn_open(w, fd, &handler_refuse, peer, &client, NULL, NULL);
+		return;
+	}
+	close(fd);
+}

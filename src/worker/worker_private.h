@@ -1,0 +1,99 @@
+/* worker_private.h - what the parts of a worker share: its state, its connections, admission. */
+#ifndef PREFORKD_WORKER_PRIVATE_H
+#define PREFORKD_WORKER_PRIVATE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "worker/access.h"
+#include "common/address.h"
+#include "worker/dgram.h"
+#include "common/evsource.h"
+#include "worker/limits.h"
+#include "master/listener.h"
+#include "common/ratelimit.h"
+
+struct conn;
+struct handler;
+struct helperlog;
+
+#define ACCEPT_PAUSE_MS 100	/* after EMFILE/ENFILE, unless a close frees one sooner */
+
+/* Clients turned away, of one kind: counted, the last one kept for the report. */
+enum { DENIED, REFUSED, TURNED_AWAY_KINDS };
+struct turned_away {
+	const char *verb;
+	struct ratelimit rl;
+	const char *why;
+	char peer[ADDRESS_TEXT_MAX];
+};
+
+struct worker {
+	const struct service *svc;
+	int epfd;
+	struct ev_source sig_src;
+	int sigfd;
+	struct ev_source ctl_src;
+	int ctlfd;			/* -1 once the master is gone */
+	unsigned char *ctl_buf;		/* one control message (a type, a bitmap of listeners)... */
+	size_t ctl_buf_len;
+	const unsigned char *kept;	/* ...and after it WORKER_MSG_KEEP's bitmap, or NULL */
+	struct listener *ls;
+	size_t nls;
+	struct dgram *dgram;		/* the service has datagram sockets; else NULL */
+	struct helperlog *helperlog;	/* where helpers' stderr is read; or NULL */
+	int helper_stderr_fd;		/* its write end, /dev/null, or -1 (no helpers) */
+	uint64_t accept_paused_until;
+	struct ratelimit starved;
+	unsigned nconns;		/* every open connection, served or turned away */
+	unsigned nlingering;		/* of those, turned away (handler_refuse) */
+	struct conn *oldest, *newest;
+	struct limits *limits;
+	unsigned slot;			/* our row in limits */
+	bool needs_credentials;		/* of unix clients, at accept (SO_PEERCRED) */
+	struct turned_away turned_away[TURNED_AWAY_KINDS];
+	bool stopping;
+	uint64_t stop_deadline;		/* a stop ends by itself then (quit); 0: none */
+	unsigned shutdown_timeout_ms;
+	uint64_t now;
+	unsigned long accepted, idle_closed;
+};
+
+/* Connections we serve, the ones max-connections counts. */
+static inline unsigned serving(const struct worker *w)
+{
+	return w->nconns - w->nlingering;
+}
+
+static inline bool is_datagram(const struct listener *l)
+{
+	return l->addr.socktype == SOCK_DGRAM;
+}
+
+/* worker_conn.c: the connections of a worker, on one list by deadline. */
+void deadline_set(struct worker *w, struct conn *c, uint64_t deadline);
+/* Renews an idle timeout; a handler with its own timeout set it at open. */
+void conn_touch(struct worker *w, struct conn *c);
+/* Takes over fd (closed on every failure) and what the admission counted;
+ * origin: a job for one datagram, fd its contents. */
+void conn_open(struct worker *w, int fd, const struct handler *h, const char *peer,
+	       const struct peer *client, const struct source_key *counted,
+	       const struct dgram_origin *origin);
+/* Applies a handler's answer: new event mask, or close. */
+void conn_apply(struct worker *w, struct conn *c, int want);
+void conn_close(struct worker *w, struct conn *c);
+
+/* worker_admit.c: who is served. */
+/* Access control and limits for a connection just accepted; then it is
+ * served, turned away with the busy message, or closed. */
+void admit_connection(struct worker *w, int fd, const struct sockaddr *sa, socklen_t len);
+/* A handler without a datagram hook (exec) runs a job per datagram, counted
+ * like a connection: max-connections and the limits apply to it. */
+void admit_datagram(void *ctx, const struct dgram_origin *origin, const void *data, size_t len,
+		    const struct peer *client, const char *peer);
+/* Denials and refusals: the first is logged at once, the rest summed up
+ * every RATELIMIT_INTERVAL_MS and at exit (final), so a flood cannot flood the log. */
+void admit_report(struct worker *w, bool final);
+
+#endif
