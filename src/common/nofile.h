@@ -1,9 +1,6 @@
-/* nofile.h - RLIMIT_NOFILE: raised at start, given back to helpers, and what a config needs of it. */
+/* nofile.h - RLIMIT_NOFILE: raised at start, given back to helpers. */
 #ifndef PREFORKD_NOFILE_H
 #define PREFORKD_NOFILE_H
-
-struct config;
-struct service;
 
 /* The master at start: the soft limit up to the hard one, as systemd
  * advises for services (its default soft limit is 1024, for the sake of
@@ -14,9 +11,5 @@ void nofile_raise(void);
 void nofile_restore_for_exec(void);
 /* The most descriptors a process of ours can have: the hard limit. */
 unsigned long nofile_limit(void);
-/* At most how many descriptors a worker of svc holds at max_connections. */
-unsigned long nofile_worker_needs(const struct service *svc, unsigned max_connections);
-/* ...and the master, while a reload runs two generations of conf's size. */
-unsigned long nofile_master_needs(const struct config *conf);
 
 #endif

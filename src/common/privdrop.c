@@ -7,7 +7,6 @@
 #include <grp.h>
 #include <unistd.h>
 
-#include "conf/conf.h"
 #include "common/log.h"
 
 int privdrop_apply(const struct identity *id)

@@ -922,6 +922,32 @@ static int check_exec_access(const struct config *conf, char *err, size_t errlen
 	return rc;
 }
 
+/* A process's own descriptors: stdio, epoll, signalfd, channel, log, the
+ * helpers' stderr pipe, /dev/null, and a margin. */
+#define FIXED_FDS 24
+/* Clients turned away by a limit, read until they close (worker_admit.c). */
+#define LINGERING_FDS 32
+
+/* At most how many descriptors a worker of svc holds at max_connections. */
+static unsigned long worker_fds_needed(const struct service *svc, unsigned max_connections)
+{
+	/* A helper's connection is a pidfd, and for a datagram job the pipe of its reply too. */
+	unsigned long per_connection = svc->handler->spawns ? 2 : 1;
+
+	return FIXED_FDS + svc->nlisten + LINGERING_FDS + per_connection * max_connections;
+}
+
+/* ...and the master, while a reload runs two generations of conf's size. */
+static unsigned long master_fds_needed(const struct config *conf)
+{
+	unsigned long n = FIXED_FDS;
+
+	/* A control socket per worker, of the old and the new generation. */
+	for (size_t i = 0; i < conf->nservices; i++)
+		n += conf->services[i].nlisten + 2UL * conf->services[i].workers;
+	return n;
+}
+
 /* Run after the whole file is read, against the hard limit the master
  * raises its own to (nofile.c). An explicit max-connections it cannot hold
  * is an error; the default, or a master that would run short during a
@@ -934,9 +960,9 @@ static int check_descriptors(const struct config *conf, char *err, size_t errlen
 	for (size_t i = 0; i < conf->nservices && i + 1 < ctx->nsections; i++) {
 		const struct service *svc = &conf->services[i];
 		const struct seen_option *mc = seen_in(&ctx->sections[i + 1], "max-connections");
-		unsigned long base = nofile_worker_needs(svc, 0);
+		unsigned long base = worker_fds_needed(svc, 0);
 
-		need = nofile_worker_needs(svc, svc->max_connections);
+		need = worker_fds_needed(svc, svc->max_connections);
 		if (need <= limit)
 			continue;
 		if (mc) {
@@ -951,7 +977,7 @@ static int check_descriptors(const struct config *conf, char *err, size_t errlen
 			 "at about %lu connections", conf->path, svc->name, svc->max_connections, need,
 			 limit, limit > base ? (limit - base) * svc->max_connections / (need - base) : 0);
 	}
-	need = nofile_master_needs(conf);
+	need = master_fds_needed(conf);
 	if (need > limit)
 		log_warn("%s: the master needs up to %lu descriptors while a reload runs two "
 			 "generations of these workers, RLIMIT_NOFILE allows %lu: such a reload fails",

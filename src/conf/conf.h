@@ -8,17 +8,11 @@
 
 #include "worker/access.h"
 #include "common/address.h"
+#include "common/privdrop.h"
 
 struct handler;
 
 #define CONF_ERR_MAX 512
-
-/* Who a worker runs as when preforkd starts as root. */
-struct identity {
-	char *user, *group;	/* NULL: not set */
-	uid_t uid;		/* (uid_t)-1 without user */
-	gid_t gid;		/* user's primary group, or group; (gid_t)-1 without either */
-};
 
 struct service {
 	char *name;

@@ -38,7 +38,7 @@
 #include "worker/conn.h"
 #include "worker/dgram.h"
 #include "handlers/handler.h"
-#include "master/listener.h"
+#include "worker/socket.h"
 #include "common/log.h"
 #include "common/nofile.h"
 #include "common/signals.h"

@@ -19,6 +19,7 @@
 #include "worker/limits.h"
 #include "master/listener.h"
 #include "common/log.h"
+#include "worker/socket.h"
 #include "worker/worker.h"
 
 struct generation *generation_new(struct config *conf, unsigned id)
@@ -93,7 +94,7 @@ bool slot_alive(const struct slot *s)
 static void __attribute__((noreturn)) run_worker(struct slot *s, int ctl_fd, pid_t master_pid)
 {
 	const struct service_listeners *sl = &s->gen->svc_ls[s->service];
-	struct listener *ls = calloc(sl->n ? sl->n : 1, sizeof(*ls));
+	struct worker_socket *ls = calloc(sl->n ? sl->n : 1, sizeof(*ls));
 	int *keep = calloc(sl->n + 1, sizeof(*keep));
 	struct worker_params p = {
 		.conf = s->gen->conf, .svc = &s->gen->conf->services[s->service],
@@ -107,7 +108,8 @@ static void __attribute__((noreturn)) run_worker(struct slot *s, int ctl_fd, pid
 	if (!ls || !keep)
 		_exit(WORKER_EXIT_FATAL);
 	for (size_t i = 0; i < sl->n; i++) {
-		ls[i] = *sl->ls[i];
+		ls[i] = (struct worker_socket){ .src = { EV_LISTENER }, .addr = sl->ls[i]->addr,
+						.fd = sl->ls[i]->fd };
 		keep[i] = ls[i].fd;
 	}
 	keep[sl->n] = ctl_fd;

@@ -252,7 +252,7 @@ int listener_open(struct listener *l, const struct address *addr, const struct s
 {
 	int rc;
 
-	*l = (struct listener){ .src = { EV_LISTENER }, .addr = *addr, .spec = *addr, .fd = -1,
+	*l = (struct listener){ .addr = *addr, .spec = *addr, .fd = -1,
 				.backlog = svc->backlog };
 	rc = addr->family == AF_UNIX ? unix_open(l, addr, svc) : inet_open(l, addr);
 	if (rc == 0 && addr->socktype == SOCK_STREAM && listen(l->fd, svc->backlog) < 0) {
@@ -277,7 +277,7 @@ int listener_adopt(struct listener *l, const struct address *spec, int fd,
 	int listening = 0;
 	socklen_t len = sizeof(listening);
 
-	*l = (struct listener){ .src = { EV_LISTENER }, .addr = *actual, .spec = *spec, .fd = fd,
+	*l = (struct listener){ .addr = *actual, .spec = *spec, .fd = fd,
 				.adopted = true };
 	if (actual->family == AF_UNIX && actual->socktype == SOCK_DGRAM &&
 	    set_int_opt(fd, SOL_SOCKET, SO_PASSCRED, 1) < 0)

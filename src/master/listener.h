@@ -6,20 +6,16 @@
 #include <sys/types.h>
 
 #include "common/address.h"
-#include "common/evsource.h"
 
 struct service;
 
 struct listener {
-	struct ev_source src;	/* first: a worker's epoll data points here */
 	struct address addr;	/* what the socket is bound to */
 	struct address spec;	/* the configured address it serves: equal to addr unless adopted */
 	int fd;
 	int backlog;		/* the one we passed to listen(); 0 when adopted */
 	bool adopted;		/* from socket activation: the service manager owns its options */
 	bool marked;		/* used by a live generation (listen_set mark and sweep) */
-	bool armed;		/* in a worker: in its epoll set */
-	unsigned wakeups;	/* in a worker: since it was last armed */
 	/* The unix socket file we created, so we remove that one and no other. */
 	bool owns_file;
 	dev_t file_dev;

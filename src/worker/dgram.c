@@ -26,7 +26,7 @@
 #include "common/address.h"
 #include "conf/conf.h"
 #include "handlers/handler.h"
-#include "master/listener.h"
+#include "worker/socket.h"
 #include "common/log.h"
 #include "common/ratelimit.h"
 
@@ -39,7 +39,7 @@
 
 struct pending {
 	struct pending *next;
-	struct listener *l;		/* the socket the datagram came in on */
+	struct worker_socket *l;		/* the socket the datagram came in on */
 	uint64_t deadline;
 	struct sockaddr_storage peer;
 	socklen_t peerlen;
@@ -159,7 +159,7 @@ static bool has_return_address(const struct sockaddr_storage *ss, socklen_t len)
 
 /* 0 sent, 1 "not now" (a full receiver), -1 failed for good (errno set;
  * EBADF: a stop closed the socket, see dgram_release()). */
-static int try_send(const struct listener *l, const void *data, size_t len,
+static int try_send(const struct worker_socket *l, const void *data, size_t len,
 		    const struct sockaddr_storage *to, socklen_t tolen)
 {
 	ssize_t n;
@@ -191,7 +191,7 @@ static void send_failed(struct dgram *dg, int err, const char *peer)
 		lost(dg, &dg->n.failed, peer, why);
 }
 
-static void enqueue(struct dgram *dg, struct listener *l, const void *data, size_t len,
+static void enqueue(struct dgram *dg, struct worker_socket *l, const void *data, size_t len,
 		    const struct sockaddr_storage *to, socklen_t tolen, uint64_t now,
 		    const char *peer)
 {
@@ -215,7 +215,7 @@ static void enqueue(struct dgram *dg, struct listener *l, const void *data, size
 	dg->queued_bytes += len;
 }
 
-static void reply(struct dgram *dg, struct listener *l, const void *data, size_t len,
+static void reply(struct dgram *dg, struct worker_socket *l, const void *data, size_t len,
 		  const struct sockaddr_storage *to, socklen_t tolen, uint64_t now, const char *peer)
 {
 	int rc;
@@ -236,7 +236,7 @@ static void reply(struct dgram *dg, struct listener *l, const void *data, size_t
 /* Tries the waiting replies, of socket only or of all: one sent, or failed
  * for good, leaves the queue; one still "not now" waits until its
  * deadline, or is dropped at once when final. */
-static void retry_queued(struct dgram *dg, const struct listener *only, uint64_t now, bool final,
+static void retry_queued(struct dgram *dg, const struct worker_socket *only, uint64_t now, bool final,
 			 const char *why_full)
 {
 	struct pending **link = dg ? &dg->queue : NULL;
@@ -303,7 +303,7 @@ static void peer_credentials(struct msghdr *h, struct peer *p)
 		}
 }
 
-static void answer(struct dgram *dg, struct listener *l, struct mmsghdr *m, const char *data, uint64_t now)
+static void answer(struct dgram *dg, struct worker_socket *l, struct mmsghdr *m, const char *data, uint64_t now)
 {
 	struct msghdr *h = &m->msg_hdr;
 	const struct sockaddr_storage *from = h->msg_name;
@@ -359,7 +359,7 @@ void dgram_unanswered(const struct dgram_origin *o, const char *why)
 }
 
 /* Up to max datagrams from l into dg->msgs; how many, or -1 (logged, or EAGAIN). */
-static int receive_batch(struct dgram *dg, struct listener *l, unsigned max)
+static int receive_batch(struct dgram *dg, struct worker_socket *l, unsigned max)
 {
 	int n;
 
@@ -381,7 +381,7 @@ static int receive_batch(struct dgram *dg, struct listener *l, unsigned max)
 	return n;
 }
 
-bool dgram_read(struct dgram *dg, struct listener *l, uint64_t now, unsigned max)
+bool dgram_read(struct dgram *dg, struct worker_socket *l, uint64_t now, unsigned max)
 {
 	int n = max ? receive_batch(dg, l, max) : 0;
 
@@ -390,7 +390,7 @@ bool dgram_read(struct dgram *dg, struct listener *l, uint64_t now, unsigned max
 	return n > 0 && (unsigned)n == (max < DGRAM_BATCH ? max : DGRAM_BATCH);
 }
 
-bool dgram_discard(struct dgram *dg, struct listener *l, const char *why)
+bool dgram_discard(struct dgram *dg, struct worker_socket *l, const char *why)
 {
 	char peer[ADDRESS_TEXT_MAX];
 	int n = receive_batch(dg, l, DGRAM_BATCH);
@@ -405,7 +405,7 @@ bool dgram_discard(struct dgram *dg, struct listener *l, const char *why)
 	return n == DGRAM_BATCH;
 }
 
-void dgram_release(struct dgram *dg, struct listener *l)
+void dgram_release(struct dgram *dg, struct worker_socket *l)
 {
 	retry_queued(dg, l, 0, true, "receiver full when its socket was closed by a stop");
 }

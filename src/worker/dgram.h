@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-struct listener;
+struct worker_socket;
 struct peer;
 struct service;
 struct dgram;
@@ -15,7 +15,7 @@ struct dgram;
 /* Where a datagram came from, so that a reply made later can go back. */
 struct dgram_origin {
 	struct dgram *dg;
-	struct listener *l;		/* the socket it came in on (the worker's copy) */
+	struct worker_socket *l;		/* the socket it came in on (the worker's copy) */
 	struct sockaddr_storage from;
 	socklen_t fromlen;
 };
@@ -34,15 +34,15 @@ void dgram_free(struct dgram *dg);
  * starts their jobs: a handler without a datagram hook reads only as many
  * as it can serve, the rest wait in the kernel's queue. True when more may
  * be waiting. */
-bool dgram_read(struct dgram *dg, struct listener *l, uint64_t now, unsigned max);
+bool dgram_read(struct dgram *dg, struct worker_socket *l, uint64_t now, unsigned max);
 /* Reads one batch from l and counts every datagram in it as dropped, why:
  * what was queued on a socket that is about to close unserved. True when
  * more may be waiting. */
-bool dgram_discard(struct dgram *dg, struct listener *l, const char *why);
+bool dgram_discard(struct dgram *dg, struct worker_socket *l, const char *why);
 /* l is about to be closed: the replies waiting to go out on it are tried
  * once more, then counted as dropped. A reply made later for a datagram of
  * l (a job still running) is counted as dropped too. */
-void dgram_release(struct dgram *dg, struct listener *l);
+void dgram_release(struct dgram *dg, struct worker_socket *l);
 /* Retries the replies waiting for a full receiver; drops those that waited too long. */
 void dgram_flush(struct dgram *dg, uint64_t now);
 /* Drops every waiting reply now (a fast stop). */

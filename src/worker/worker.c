@@ -54,7 +54,7 @@ static bool want_accepting(const struct worker *w)
 	return !w->stopping && w->accept_paused_until == 0 && serving(w) < w->svc->max_connections;
 }
 
-static bool arm(struct worker *w, struct listener *l, bool want)
+static bool arm(struct worker *w, struct worker_socket *l, bool want)
 {
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = l };
 
@@ -72,7 +72,7 @@ static bool arm(struct worker *w, struct listener *l, bool want)
  * take nearly every client while the others sleep. Like nginx, a worker that
  * has been woken REARM_WAKEUPS times leaves the queue and joins it again at
  * the back, so the clients go round the workers. */
-static void rearm_busy(struct worker *w, struct listener *l)
+static void rearm_busy(struct worker *w, struct worker_socket *l)
 {
 	if (l->armed && l->wakeups >= REARM_WAKEUPS && arm(w, l, false))
 		arm(w, l, true);
@@ -85,11 +85,11 @@ static void update_accepting(struct worker *w)
 	bool accepting = want_accepting(w);
 
 	for (size_t i = 0; i < w->nls; i++) {
-		struct listener *l = &w->ls[i];
+		struct worker_socket *l = &w->ls[i];
 		/* A datagram answered at once holds no connection and takes no
 		 * descriptor: only a stop stops reading it. Where each datagram
 		 * runs a helper, the socket pauses like a listener. */
-		bool want = is_datagram(l) && w->svc->handler->datagram ? !w->stopping : accepting;
+		bool want = worker_socket_is_datagram(l) && w->svc->handler->datagram ? !w->stopping : accepting;
 
 		if (l->fd < 0)
 			continue;
@@ -100,7 +100,7 @@ static void update_accepting(struct worker *w)
 	}
 }
 
-static void note_starved(struct worker *w, const struct listener *l, int err)
+static void note_starved(struct worker *w, const struct worker_socket *l, int err)
 {
 	w->accept_paused_until = w->now + ACCEPT_PAUSE_MS;
 	if (!ratelimit_event(&w->starved, w->now))
@@ -111,7 +111,7 @@ static void note_starved(struct worker *w, const struct listener *l, int err)
 }
 
 /* Accepts up to ACCEPT_BATCH connections; true when the queue may hold more. */
-static bool accept_batch(struct worker *w, struct listener *l)
+static bool accept_batch(struct worker *w, struct worker_socket *l)
 {
 	for (int i = 0; i < ACCEPT_BATCH; i++) {
 		struct sockaddr_storage ss;
@@ -160,11 +160,11 @@ static unsigned dgram_room(const struct worker *w)
  * datagram flood could keep a socket readable forever: batches are bounded.
  * Datagrams on a socket about to close cannot be answered by a job (its
  * reply would have no socket to go out on): they are counted, not run. */
-static void take_queued(struct worker *w, struct listener *l, bool keep)
+static void take_queued(struct worker *w, struct worker_socket *l, bool keep)
 {
 	bool answers_now = keep || w->svc->handler->datagram;
 
-	if (!is_datagram(l)) {
+	if (!worker_socket_is_datagram(l)) {
 		while (accept_batch(w, l))
 			;
 		return;
@@ -175,9 +175,9 @@ static void take_queued(struct worker *w, struct listener *l, bool keep)
 			break;
 }
 
-static void release_listener(struct worker *w, struct listener *l)
+static void release_listener(struct worker *w, struct worker_socket *l)
 {
-	if (is_datagram(l))
+	if (worker_socket_is_datagram(l))
 		dgram_release(w->dgram, l);
 	fd_close(&l->fd);
 }
@@ -194,8 +194,8 @@ static bool listener_kept(const struct worker *w, size_t i)
 static void release_unkept(struct worker *w, bool graceful)
 {
 	for (size_t i = 0; i < w->nls; i++) {
-		struct listener *l = &w->ls[i];
-		bool keep = is_datagram(l) && listener_kept(w, i);
+		struct worker_socket *l = &w->ls[i];
+		bool keep = worker_socket_is_datagram(l) && listener_kept(w, i);
 
 		if (l->fd < 0)
 			continue;
@@ -327,11 +327,11 @@ static void dispatch(struct worker *w, struct epoll_event *ev)
 
 	switch (src->kind) {
 	case EV_LISTENER:
-		((struct listener *)src)->wakeups++;
-		if (is_datagram((struct listener *)src))
-			dgram_read(w->dgram, (struct listener *)src, w->now, dgram_room(w));
+		((struct worker_socket *)src)->wakeups++;
+		if (worker_socket_is_datagram((struct worker_socket *)src))
+			dgram_read(w->dgram, (struct worker_socket *)src, w->now, dgram_room(w));
 		else
-			accept_batch(w, (struct listener *)src);
+			accept_batch(w, (struct worker_socket *)src);
 		break;
 	case EV_CONN: {
 		struct conn *c = (struct conn *)src;
@@ -435,7 +435,7 @@ static int worker_setup(struct worker *w, const struct worker_params *p)
 	    setup_helper_stderr(w) < 0)
 		return WORKER_EXIT_FATAL;
 	for (size_t i = 0; i < w->nls && !w->dgram; i++)
-		if (is_datagram(&w->ls[i]) && !(w->dgram = dgram_new(w->svc, admit_datagram, w)))
+		if (worker_socket_is_datagram(&w->ls[i]) && !(w->dgram = dgram_new(w->svc, admit_datagram, w)))
 			return WORKER_EXIT_FATAL;
 	update_accepting(w);
 	if (send(w->ctlfd, &ready, 1, MSG_NOSIGNAL) < 0)

@@ -7,7 +7,7 @@
 
 struct config;
 struct service;
-struct listener;
+struct worker_socket;
 struct limits;
 
 /* Exit status that tells the master not to respawn this slot: the worker can
@@ -26,7 +26,7 @@ struct limits;
 struct worker_params {
 	const struct config *conf;
 	const struct service *svc;
-	struct listener *listeners;	/* the service's, fds inherited across fork */
+	struct worker_socket *listeners;	/* the service's, fds inherited across fork */
 	size_t nlisteners;
 	int ctl_fd;			/* our end of the socketpair to the master */
 	unsigned slot;

@@ -11,7 +11,7 @@
 #include "worker/dgram.h"
 #include "common/evsource.h"
 #include "worker/limits.h"
-#include "master/listener.h"
+#include "worker/socket.h"
 #include "common/ratelimit.h"
 
 struct conn;
@@ -39,7 +39,7 @@ struct worker {
 	unsigned char *ctl_buf;		/* one control message (a type, a bitmap of listeners)... */
 	size_t ctl_buf_len;
 	const unsigned char *kept;	/* ...and after it WORKER_MSG_KEEP's bitmap, or NULL */
-	struct listener *ls;
+	struct worker_socket *ls;
 	size_t nls;
 	struct dgram *dgram;		/* the service has datagram sockets; else NULL */
 	struct helperlog *helperlog;	/* where helpers' stderr is read; or NULL */
@@ -64,11 +64,6 @@ struct worker {
 static inline unsigned serving(const struct worker *w)
 {
 	return w->nconns - w->nlingering;
-}
-
-static inline bool is_datagram(const struct listener *l)
-{
-	return l->addr.socktype == SOCK_DGRAM;
 }
 
 /* worker_conn.c: the connections of a worker, on one list by deadline. */
