@@ -10,11 +10,9 @@
  * until the group is gone the connection still counts against the limits
  * (the master, a subreaper, reaps what it leaves).
  *
- * vfork+execve rather than posix_spawn: the helper needs PR_SET_PDEATHSIG
- * (a worker killed with SIGKILL must not leave helpers holding clients) and
- * its own process group (so a timeout can end what it forked, and a "kill 0"
- * in a helper script cannot reach the worker), and posix_spawn offers the
- * group but not the death signal. */
+ * A helper is started by spawn_start() (common/spawn.c) in its own process
+ * group (so a timeout can end what it forked, and a "kill 0" in a helper
+ * script cannot reach the worker), and dies with its worker. */
 #include "config.h"
 
 #include <errno.h>
@@ -27,21 +25,19 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/pidfd.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "conf/conf.h"
 #include "common/clock.h"
+#include "common/log.h"
+#include "common/spawn.h"
+#include "conf/conf.h"
+#include "handlers/handler.h"
 #include "worker/conn.h"
 #include "worker/dgram.h"
-#include "handlers/handler.h"
 #include "worker/socket.h"
-#include "common/log.h"
-#include "common/nofile.h"
-#include "common/signals.h"
 
 #define DEFAULT_PATH "PATH=/usr/local/bin:/usr/bin:/bin"
 #define UCSPI_VARS 6		/* PROTO and at most five more */
@@ -66,12 +62,7 @@ struct exec_state {
 	uint64_t linger_until;	/* then SIGKILL; after it, give up */
 };
 
-/* What went wrong in a vfork child before its program ran, written into the
- * parent's memory (shared until the execve) for the worker to log. */
-struct child_failure {
-	const char *step;	/* "dup2", "chdir", "execve"; NULL: none */
-	int err;
-};
+
 
 /* "PREFIX" "IP=..." and "PREFIX" "PORT=..." from "1.2.3.4:80" or "[::1]:80",
  * the form every log line shows. */
@@ -148,34 +139,7 @@ static size_t ucspi_env(const struct conn *c, char vars[UCSPI_VARS][160])
 	return n;
 }
 
-/* In the vfork child: only async-signal-safe calls, and of the parent's
- * memory only *failed is written. */
-static void __attribute__((noreturn)) exec_child(const struct service *svc, int in, int out,
-						 int err, char **envp,
-						 volatile struct child_failure *failed)
-{
-	setpgid(0, 0);
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	signals_reset_for_exec();
-	nofile_restore_for_exec();
-	if (dup2(in, STDIN_FILENO) < 0 || dup2(out, STDOUT_FILENO) < 0 ||
-	    (err >= 0 && dup2(err, STDERR_FILENO) < 0)) {
-		failed->err = errno;
-		failed->step = "dup2";
-		_exit(126);
-	}
-	if (chdir(svc->directory) < 0) {
-		failed->err = errno;
-		failed->step = "chdir";
-		_exit(126);
-	}
-	execve(svc->exec_argv[0], svc->exec_argv, envp);
-	failed->err = errno;
-	failed->step = "execve";
-	_exit(127);
-}
-
-static void log_child_failure(const struct conn *c, const struct child_failure *f)
+static void log_child_failure(const struct conn *c, const struct spawn_failure *f)
 {
 	const struct service *svc = c->svc;
 
@@ -187,12 +151,21 @@ static void log_child_failure(const struct conn *c, const struct child_failure *
 			  svc->exec_argv[0]);
 }
 
+/* The helper, in its own process group, killed with its worker, with the
+ * connection (or the datagram and the reply pipe) on stdin and stdout. */
 static pid_t spawn(const struct conn *c, int in, int out)
 {
 	const struct service *svc = c->svc;
 	char vars[UCSPI_VARS][160];
 	size_t nenv = 0, nvars = ucspi_env(c, vars), i;
-	volatile struct child_failure failed = { NULL, 0 };
+	const struct spawn_fd fds[] = { { in, STDIN_FILENO }, { out, STDOUT_FILENO },
+					{ c->stderr_fd, STDERR_FILENO } };
+	struct spawn_plan plan = {
+		.argv = svc->exec_argv, .directory = svc->directory,
+		.fds = fds, .nfds = sizeof(fds) / sizeof(fds[0]),
+		.new_group = true, .death_signal = SIGKILL,
+	};
+	struct spawn_failure failed;
 	bool has_path = false;
 	char **envp;
 	pid_t pid;
@@ -208,13 +181,11 @@ static pid_t spawn(const struct conn *c, int in, int out)
 		envp[nenv++] = svc->exec_env[i];
 	for (i = 0; i < nvars; i++)
 		envp[nenv++] = vars[i];
-	pid = vfork();
-	if (pid == 0)
-		exec_child(svc, in, out, c->stderr_fd, envp, &failed);
+	plan.envp = envp;
+	pid = spawn_start(&plan, &failed);
 	free(envp);
-	/* The child has run its program or exited by now: vfork waits for either. */
 	if (pid > 0 && failed.step)
-		log_child_failure(c, &(struct child_failure){ failed.step, failed.err });
+		log_child_failure(c, &failed);
 	return pid;
 }
 

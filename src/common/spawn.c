@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: ISC */
+/* spawn.c - one way to start a child process: a plan, and vfork+execve to carry it out.
+ *
+ * vfork rather than posix_spawn: the child needs PR_SET_PDEATHSIG (a worker
+ * killed with SIGKILL must not leave helpers holding clients), which
+ * posix_spawn cannot set. The child shares our memory until its execve, so
+ * it only makes system calls, and writes nothing of ours but *failed. The
+ * credentials are set with raw system calls: glibc's setuid() would try to
+ * tell the threads of a process the child only borrows the memory of. */
+#include "config.h"
+
+#include "common/spawn.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/close_range.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "common/nofile.h"
+#include "common/signals.h"
+
+static void __attribute__((noreturn)) fail(volatile struct spawn_failure *failed,
+					  const char *step, int status)
+{
+	failed->err = errno;
+	failed->step = step;
+	_exit(status);
+}
+
+/* Each descriptor to its number, and nothing else above stdio: whatever a
+ * caller left inheritable is closed at the execve all the same. One whose
+ * number another one is to take is moved out of the way first; one already
+ * at its number only loses close-on-exec (dup2 onto itself would keep it). */
+static void move_fds(const struct spawn_plan *plan, volatile struct spawn_failure *failed)
+{
+	int from[SPAWN_FDS_MAX], highest = -1;
+
+	close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);	/* before 5.11: ours are close-on-exec anyway */
+	for (size_t i = 0; i < plan->nfds; i++)
+		if (plan->fds[i].to > highest)
+			highest = plan->fds[i].to;
+	for (size_t i = 0; i < plan->nfds; i++) {
+		from[i] = plan->fds[i].from;
+		if (from[i] != plan->fds[i].to && from[i] <= highest &&
+		    (from[i] = fcntl(from[i], F_DUPFD_CLOEXEC, highest + 1)) < 0)
+			fail(failed, "dup2", 126);
+	}
+	for (size_t i = 0; i < plan->nfds; i++) {
+		int to = plan->fds[i].to;
+
+		if (from[i] == to ? fcntl(to, F_SETFD, 0) < 0 : dup2(from[i], to) < 0)
+			fail(failed, "dup2", 126);
+	}
+}
+
+static void become(const struct spawn_credentials *as, volatile struct spawn_failure *failed)
+{
+	if (syscall(SYS_setgroups, as->ngroups, as->groups) < 0)
+		fail(failed, "setgroups", 126);
+	if (syscall(SYS_setresgid, as->gid, as->gid, as->gid) < 0)
+		fail(failed, "setgid", 126);
+	if (syscall(SYS_setresuid, as->uid, as->uid, as->uid) < 0)
+		fail(failed, "setuid", 126);
+}
+
+static void __attribute__((noreturn)) run_child(const struct spawn_plan *plan, pid_t parent,
+					       volatile struct spawn_failure *failed)
+{
+	if (plan->new_group)
+		setpgid(0, 0);
+	if (plan->death_signal) {
+		prctl(PR_SET_PDEATHSIG, plan->death_signal);
+		if (getppid() != parent)
+			_exit(126);	/* we died before the signal was set: nobody to serve */
+	}
+	signals_reset_for_exec();
+	nofile_restore_for_exec();
+	move_fds(plan, failed);
+	if (plan->as)
+		become(plan->as, failed);
+	if (plan->directory && chdir(plan->directory) < 0)
+		fail(failed, "chdir", 126);
+	execve(plan->argv[0], plan->argv, plan->envp);
+	fail(failed, "execve", 127);
+}
+
+pid_t spawn_start(const struct spawn_plan *plan, struct spawn_failure *failed)
+{
+	volatile struct spawn_failure result = { NULL, 0 };
+	pid_t parent = getpid(), pid;
+
+	if (plan->nfds > SPAWN_FDS_MAX) {
+		errno = E2BIG;
+		return -1;
+	}
+	pid = vfork();
+	if (pid == 0)
+		run_child(plan, parent, &result);
+	failed->step = result.step;
+	failed->err = result.err;
+	return pid;
+}

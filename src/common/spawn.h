@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: ISC */
+/* spawn.h - one way to start a child process: a plan, and vfork+execve to carry it out. */
+#ifndef PREFORKD_SPAWN_H
+#define PREFORKD_SPAWN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#define SPAWN_FDS_MAX 4096	/* descriptors a plan may hand on */
+
+/* A descriptor the child gets: from (ours, close-on-exec like every one of
+ * ours) becomes to in the child, the only place it is made inheritable. */
+struct spawn_fd {
+	int from, to;
+};
+
+/* Who the child becomes before execve; the caller resolves the groups
+ * (getgrouplist), since the child may call nothing that is not
+ * async-signal-safe. */
+struct spawn_credentials {
+	uid_t uid;
+	gid_t gid;
+	const gid_t *groups;
+	size_t ngroups;
+};
+
+struct spawn_plan {
+	char *const *argv;		/* argv[0]: an absolute path, no PATH search */
+	char *const *envp;		/* the whole environment */
+	const char *directory;		/* chdir there first; NULL: stay */
+	const struct spawn_fd *fds;	/* the child has these and no other above 2; */
+	size_t nfds;			/* 0, 1, 2 not in it are ours, as they are */
+	bool new_group;			/* its own process group, so a group signal ends what it forks */
+	int death_signal;		/* sent when we die (PR_SET_PDEATHSIG); 0: none */
+	const struct spawn_credentials *as;	/* NULL: as we are */
+};
+
+/* What went wrong in the child before its program ran. */
+struct spawn_failure {
+	const char *step;	/* "dup2", "setgroups", "setgid", "setuid", "chdir", "execve"; NULL: none */
+	int err;		/* errno */
+};
+
+/* Starts plan's program; returns its pid (-1 with errno when vfork fails,
+ * or E2BIG for more than SPAWN_FDS_MAX descriptors).
+ * Every signal is at its default in the child, nothing blocked, the soft
+ * descriptor limit the one preforkd started with. When the child could not
+ * run the program, *failed says where and why (the child then exits 126,
+ * or 127 when execve failed): vfork returns only once it has run it or
+ * given up. */
+pid_t spawn_start(const struct spawn_plan *plan, struct spawn_failure *failed);
+
+#endif
