@@ -6,7 +6,7 @@ enum ev_kind {
 	EV_LISTENER,
 	EV_CONN,
 	EV_SIGNAL,
-	EV_CONTROL,
+	EV_CHANNEL,
 	EV_HELPER_LOG,
 };
 

@@ -22,7 +22,7 @@
 #include "worker/socket.h"
 #include "worker/worker.h"
 
-struct generation *generation_new(struct config *conf, unsigned id)
+struct generation *generation_new(struct config *conf, unsigned id, enum generation_role role)
 {
 	struct generation *g = calloc(1, sizeof(*g));
 	size_t n = 0;
@@ -30,6 +30,7 @@ struct generation *generation_new(struct config *conf, unsigned id)
 	if (!g)
 		return NULL;
 	g->id = id;
+	g->role = role;
 	g->conf = conf;
 	for (size_t i = 0; i < conf->nservices; i++)
 		n += conf->services[i].workers;
@@ -51,8 +52,8 @@ struct generation *generation_new(struct config *conf, unsigned id)
 	for (size_t i = 0; i < conf->nservices; i++)
 		for (unsigned j = 0; j < conf->services[i].workers; j++)
 			g->slots[g->nslots++] = (struct slot){
-				.src = { EV_CONTROL }, .gen = g, .service = i, .index = j,
-				.state = SLOT_WAITING, .ctl_fd = -1,
+				.src = { EV_CHANNEL }, .gen = g, .service = i, .index = j,
+				.state = SLOT_WAITING, .channel_fd = -1,
 			};
 	return g;
 fail:
@@ -85,20 +86,15 @@ const char *slot_name(const struct slot *s)
 	return s->gen->conf->services[s->service].name;
 }
 
-bool slot_alive(const struct slot *s)
-{
-	return s->state == SLOT_STARTING || s->state == SLOT_READY || s->state == SLOT_STOPPING;
-}
-
-/* In the child: keep our service's listeners, our control socket and stdio. */
-static void __attribute__((noreturn)) run_worker(struct slot *s, int ctl_fd, pid_t master_pid)
+/* In the child: keep our service's listeners, our channel and stdio. */
+static void __attribute__((noreturn)) run_worker(struct slot *s, int channel_fd, pid_t master_pid)
 {
 	const struct service_listeners *sl = &s->gen->svc_ls[s->service];
 	struct worker_socket *ls = calloc(sl->n ? sl->n : 1, sizeof(*ls));
 	int *keep = calloc(sl->n + 1, sizeof(*keep));
 	struct worker_params p = {
 		.conf = s->gen->conf, .svc = &s->gen->conf->services[s->service],
-		.listeners = ls, .nlisteners = sl->n, .ctl_fd = ctl_fd,
+		.listeners = ls, .nlisteners = sl->n, .channel_fd = channel_fd,
 		.slot = s->index, .generation = s->gen->id, .master_pid = master_pid,
 		.limits = s->gen->limits[s->service],
 	};
@@ -112,7 +108,7 @@ static void __attribute__((noreturn)) run_worker(struct slot *s, int ctl_fd, pid
 						.fd = sl->ls[i]->fd };
 		keep[i] = ls[i].fd;
 	}
-	keep[sl->n] = ctl_fd;
+	keep[sl->n] = channel_fd;
 	fd_close_all_except(keep, sl->n + 1);
 	free(keep);
 	rc = worker_main(&p);
@@ -120,7 +116,7 @@ static void __attribute__((noreturn)) run_worker(struct slot *s, int ctl_fd, pid
 	_exit(rc);
 }
 
-int slot_spawn(struct slot *s, int epfd, pid_t master_pid, uint64_t now)
+int generation_spawn(struct slot *s, int epfd, pid_t master_pid, uint64_t now)
 {
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = s };
 	int sv[2];
@@ -128,6 +124,7 @@ int slot_spawn(struct slot *s, int epfd, pid_t master_pid, uint64_t now)
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0) {
 		log_errno(LOG_ERR, errno, "socketpair for worker %s#%u", slot_name(s), s->index);
+		slot_event(s, SLOT_SPAWN_FAILED, &(struct slot_event_data){ .now = now });
 		return -1;
 	}
 	pid = fork();
@@ -139,28 +136,27 @@ int slot_spawn(struct slot *s, int epfd, pid_t master_pid, uint64_t now)
 	if (pid < 0) {
 		log_errno(LOG_ERR, errno, "fork worker %s#%u", slot_name(s), s->index);
 		close(sv[0]);
+		slot_event(s, SLOT_SPAWN_FAILED, &(struct slot_event_data){ .now = now });
 		return -1;
 	}
-	s->pid = pid;
-	s->ctl_fd = sv[0];
-	s->state = SLOT_STARTING;
-	s->started_ms = now;
-	if (epoll_ctl(epfd, EPOLL_CTL_ADD, s->ctl_fd, &ev) < 0)
+	s->channel_fd = sv[0];
+	slot_event(s, SLOT_SPAWNED, &(struct slot_event_data){ .now = now, .pid = pid });
+	if (epoll_ctl(epfd, EPOLL_CTL_ADD, s->channel_fd, &ev) < 0)
 		log_errno(LOG_ERR, errno, "epoll_ctl(ADD) worker %ld", (long)pid);
 	log_debug("started worker %s#%u, pid %ld, generation %u", slot_name(s), s->index,
 		  (long)pid, s->gen->id);
 	return 0;
 }
 
-void slot_close_control(struct slot *s, int epfd)
+void generation_close_channel(struct slot *s, int epfd)
 {
-	if (s->ctl_fd < 0)
+	if (s->channel_fd < 0)
 		return;
-	epoll_ctl(epfd, EPOLL_CTL_DEL, s->ctl_fd, NULL);
-	fd_close(&s->ctl_fd);
+	epoll_ctl(epfd, EPOLL_CTL_DEL, s->channel_fd, NULL);
+	fd_close(&s->channel_fd);
 }
 
-void slot_exited(struct slot *s)
+void generation_slot_exited(struct slot *s)
 {
 	limits_row_dead(s->gen->limits[s->service], s->index);
 }
@@ -208,7 +204,7 @@ static void slot_send_keep(const struct slot *s)
 	size_t len = 1 + (sl->n + 7) / 8;
 	unsigned char *msg = calloc(1, len);
 
-	if (!msg || s->ctl_fd < 0) {
+	if (!msg || s->channel_fd < 0) {
 		free(msg);
 		return;
 	}
@@ -216,7 +212,7 @@ static void slot_send_keep(const struct slot *s)
 	for (size_t j = 0; j < sl->n; j++)
 		if (sl->ls[j] && sl->ls[j]->marked)
 			msg[1 + j / 8] |= (unsigned char)(1u << (j % 8));
-	if (send(s->ctl_fd, msg, len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 && errno != EPIPE)
+	if (send(s->channel_fd, msg, len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 && errno != EPIPE)
 		log_errno(LOG_WARNING, errno, "send keep to worker %s#%u", slot_name(s), s->index);
 	free(msg);
 }
@@ -229,10 +225,8 @@ void generation_stop(struct generation *g)
 		if (slot_alive(s)) {
 			slot_send_keep(s);
 			slot_signal(s, SIGTERM);
-			s->state = SLOT_STOPPING;
-		} else if (s->state == SLOT_WAITING) {
-			s->state = SLOT_DONE;
 		}
+		slot_event(s, SLOT_STOP, &(struct slot_event_data){ 0 });
 	}
 }
 
@@ -256,13 +250,11 @@ void generation_quit(struct generation *g)
 	for (size_t i = 0; i < g->nslots; i++) {
 		struct slot *s = &g->slots[i];
 
-		if (s->state == SLOT_WAITING)
-			s->state = SLOT_DONE;
+		slot_event(s, SLOT_STOP, &(struct slot_event_data){ 0 });
 		if (!slot_alive(s))
 			continue;
-		s->state = SLOT_STOPPING;
-		/* No control socket: the worker is already on its way out. */
-		if (s->ctl_fd >= 0 && send(s->ctl_fd, &msg, 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 &&
+		/* No channel: the worker is already on its way out. */
+		if (s->channel_fd >= 0 && send(s->channel_fd, &msg, 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 &&
 		    errno != EPIPE)
 			log_errno(LOG_WARNING, errno, "send quit to worker %s#%u", slot_name(s),
 				  s->index);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* generation.h - one config's set of worker slots: forked, signalled and counted together. */
 #ifndef PREFORKD_GENERATION_H
 #define PREFORKD_GENERATION_H
@@ -7,37 +8,15 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "common/evsource.h"
 #include "master/listenset.h"
+#include "master/slot.h"
 
 struct config;
 struct limits;
 
-enum slot_state {
-	SLOT_WAITING,		/* no process; respawn_at_ms says when */
-	SLOT_STARTING,		/* forked, not ready yet */
-	SLOT_READY,
-	SLOT_STOPPING,		/* told to stop, still running */
-	SLOT_FAILED,		/* given up on */
-	SLOT_DONE,		/* exited after being told to stop */
-};
-
-struct generation;
-
-struct slot {
-	struct ev_source src;	/* first: the control socket's epoll data */
-	struct generation *gen;
-	size_t service;		/* index into gen->conf->services */
-	unsigned index;		/* within the service */
-	enum slot_state state;
-	pid_t pid;
-	int ctl_fd;
-	uint64_t started_ms, respawn_at_ms;
-	unsigned quick_failures;
-};
-
 struct generation {
 	unsigned id;
+	enum generation_role role;
 	struct config *conf;
 	struct service_listeners *svc_ls;	/* per service */
 	struct limits **limits;			/* per service; NULL where it sets none */
@@ -49,18 +28,20 @@ struct generation {
 };
 
 /* Takes ownership of conf; every slot starts WAITING and due now. */
-struct generation *generation_new(struct config *conf, unsigned id);
+struct generation *generation_new(struct config *conf, unsigned id, enum generation_role role);
 /* Frees the slots, listener references and conf (the listeners stay open). */
 void generation_free(struct generation *g);
 
+/* The service name of s, for messages. */
 const char *slot_name(const struct slot *s);
-bool slot_alive(const struct slot *s);
-/* Forks the worker of s, its control socket added to epfd. Returns -1 (logged) on failure. */
-int slot_spawn(struct slot *s, int epfd, pid_t master_pid, uint64_t now);
-/* Takes the control socket out of epfd and closes it. */
-void slot_close_control(struct slot *s, int epfd);
-/* The worker of s has exited: what it held is released. */
-void slot_exited(struct slot *s);
+/* Forks the worker of a waiting slot, its channel added to epfd; the slot
+ * learns it started (SLOT_SPAWNED), or when to try again (SLOT_SPAWN_FAILED,
+ * -1, logged). */
+int generation_spawn(struct slot *s, int epfd, pid_t master_pid, uint64_t now);
+/* Takes the channel out of epfd and closes it. */
+void generation_close_channel(struct slot *s, int epfd);
+/* The worker of s has exited: what it held in shared memory is released. */
+void generation_slot_exited(struct slot *s);
 struct slot *generation_find_pid(struct generation *g, pid_t pid);
 unsigned generation_count(const struct generation *g, enum slot_state state);
 bool generation_alive(const struct generation *g);

@@ -37,10 +37,6 @@
 #include "common/signals.h"
 #include "worker/worker.h"
 
-#define QUICK_EXIT_MS 1000	/* a worker dying sooner than this failed at start-up */
-#define MAX_QUICK_FAILURES 5	/* in a row, then the slot is given up */
-#define RESPAWN_DELAY_MIN_MS 100
-#define RESPAWN_DELAY_MAX_MS 5000
 #define RELOAD_READY_TIMEOUT_MS 30000	/* for a new generation to be ready */
 #define FAST_STOP_GRACE_MS 1000		/* after "quit now", before SIGKILL */
 
@@ -112,6 +108,7 @@ static void drain_generation(struct master *m, struct generation *g)
 {
 	if (!g)
 		return;
+	g->role = GEN_DRAINING;
 	generation_stop(g);
 	g->deadline = m->now + g->conf->shutdown_timeout_ms;
 	g->next = m->draining;
@@ -244,6 +241,7 @@ static void reload_commit(struct master *m)
 	char result[96];
 
 	m->current = m->pending;
+	m->current->role = GEN_SERVING;
 	m->pending = NULL;
 	mark_listeners(m);
 	drain_generation(m, old);
@@ -286,7 +284,7 @@ static void reload_begin(struct master *m)
 		return;
 	}
 	warn_restart_only(m, conf);
-	g = generation_new(conf, m->last_generation + 1);
+	g = generation_new(conf, m->last_generation + 1, GEN_PENDING);
 	if (!g) {
 		conf_free(conf);
 		reload_finish(m, "reload failed: out of memory", false);
@@ -304,7 +302,7 @@ static void reload_begin(struct master *m)
 		return;
 	}
 	for (size_t i = 0; i < g->nslots; i++) {
-		if (slot_spawn(&g->slots[i], m->epfd, m->pid, m->now) < 0) {
+		if (generation_spawn(&g->slots[i], m->epfd, m->pid, m->now) < 0) {
 			reload_abort(m, "a new worker could not be started");
 			return;
 		}
@@ -337,45 +335,6 @@ static void request_reload(struct master *m)
 	reload_begin(m);
 }
 
-/* Stops respawning a slot; the reason has been logged by the caller. */
-static void slot_give_up(struct master *m, struct slot *s)
-{
-	s->state = SLOT_FAILED;
-	announce_status(m);
-}
-
-/* Decides what happens to a slot of the serving generation whose worker died. */
-static void schedule_respawn(struct master *m, struct slot *s, int status)
-{
-	unsigned delay = 0;
-
-	if (WIFEXITED(status) && WEXITSTATUS(status) == WORKER_EXIT_FATAL) {
-		log_error("worker %s#%u cannot work (see above); not respawning it", slot_name(s),
-			  s->index);
-		slot_give_up(m, s);
-		return;
-	}
-	if (m->now - s->started_ms < QUICK_EXIT_MS)
-		s->quick_failures++;
-	else
-		s->quick_failures = 0;
-	if (s->quick_failures >= MAX_QUICK_FAILURES) {
-		log_error("worker %s#%u failed %u times in a row within %u ms of starting; "
-			  "not respawning it", slot_name(s), s->index, s->quick_failures,
-			  QUICK_EXIT_MS);
-		slot_give_up(m, s);
-		return;
-	}
-	if (s->quick_failures > 0) {
-		delay = RESPAWN_DELAY_MIN_MS << (s->quick_failures - 1);
-		if (delay > RESPAWN_DELAY_MAX_MS)
-			delay = RESPAWN_DELAY_MAX_MS;
-	}
-	s->state = SLOT_WAITING;
-	s->respawn_at_ms = m->now + delay;
-	log_notice("respawning worker %s#%u in %u ms", slot_name(s), s->index, delay);
-}
-
 static struct slot *find_slot(struct master *m, pid_t pid)
 {
 	struct slot *s = generation_find_pid(m->current, pid);
@@ -391,28 +350,46 @@ static void worker_exited(struct master *m, struct slot *s, int status)
 {
 	char how[96], why[192];
 	pid_t pid = s->pid;
+	bool told_to_stop = s->state == SLOT_STOPPING;
+	enum slot_outcome outcome;
 
 	describe_exit(status, how, sizeof(how));
-	slot_close_control(s, m->epfd);
-	slot_exited(s);
-	s->pid = 0;
-	if (s->state == SLOT_STOPPING) {
+	generation_close_channel(s, m->epfd);
+	generation_slot_exited(s);
+	outcome = slot_event(s, SLOT_EXITED, &(struct slot_event_data){
+		.now = m->now, .status = status, .role = s->gen->role });
+	if (told_to_stop) {
 		log_info("worker %s#%u (pid %ld, generation %u) %s", slot_name(s), s->index,
 			 (long)pid, s->gen->id, how);
-		s->state = SLOT_DONE;
 		return;
 	}
 	log_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0 ? LOG_WARNING : LOG_ERR,
 		"worker %s#%u (pid %ld, generation %u) %s", slot_name(s), s->index, (long)pid,
 		s->gen->id, how);
-	if (s->gen == m->pending) {
-		s->state = SLOT_FAILED;
+	switch (outcome) {
+	case SLOT_FAILED_PENDING:
 		snprintf(why, sizeof(why), "new worker %s#%u %s before it was ready", slot_name(s),
 			 s->index, how);
 		reload_abort(m, why);
-		return;
+		break;
+	case SLOT_GAVE_UP_FATAL:
+		log_error("worker %s#%u cannot work (see above); not respawning it", slot_name(s),
+			  s->index);
+		announce_status(m);
+		break;
+	case SLOT_GAVE_UP_QUICK:
+		log_error("worker %s#%u failed %u times in a row within %u ms of starting; "
+			  "not respawning it", slot_name(s), s->index, s->quick_failures,
+			  SLOT_QUICK_EXIT_MS);
+		announce_status(m);
+		break;
+	case SLOT_RESPAWN:
+		log_notice("respawning worker %s#%u in %llu ms", slot_name(s), s->index,
+			   (unsigned long long)(s->respawn_at_ms - m->now));
+		break;
+	case SLOT_NOTHING:
+		break;
 	}
-	schedule_respawn(m, s, status);
 }
 
 static void reap_children(struct master *m)
@@ -471,23 +448,25 @@ static bool all_ready(const struct generation *g)
 
 static void worker_ready(struct master *m, struct slot *s)
 {
-	s->state = SLOT_READY;
+	if (s->state != SLOT_STARTING)
+		return;
+	slot_event(s, SLOT_READY_SAID, &(struct slot_event_data){ .now = m->now });
 	log_debug("worker %s#%u (pid %ld, generation %u) ready", slot_name(s), s->index,
 		  (long)s->pid, s->gen->id);
-	if (s->gen == m->pending) {
+	if (s->gen->role == GEN_PENDING) {
 		if (all_ready(s->gen))
 			reload_commit(m);
-	} else if (s->gen == m->current) {
+	} else if (s->gen->role == GEN_SERVING) {
 		announce_status(m);
 	}
 }
 
-static void handle_control(struct master *m, struct slot *s)
+static void handle_channel(struct master *m, struct slot *s)
 {
 	char msg[16];
 	ssize_t n;
 
-	while (s->ctl_fd >= 0 && (n = recv(s->ctl_fd, msg, sizeof(msg), 0)) != 0) {
+	while (s->channel_fd >= 0 && (n = recv(s->channel_fd, msg, sizeof(msg), 0)) != 0) {
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -495,11 +474,11 @@ static void handle_control(struct master *m, struct slot *s)
 				return;
 			break;
 		}
-		if (msg[0] == WORKER_MSG_READY && s->state == SLOT_STARTING)
+		if (msg[0] == WORKER_MSG_READY)
 			worker_ready(m, s);
 	}
 	/* EOF: the worker is exiting; SIGCHLD does the rest. */
-	slot_close_control(s, m->epfd);
+	generation_close_channel(s, m->epfd);
 }
 
 static void respawn_due(struct master *m)
@@ -512,10 +491,7 @@ static void respawn_due(struct master *m)
 
 		if (s->state != SLOT_WAITING || s->respawn_at_ms > m->now)
 			continue;
-		if (slot_spawn(s, m->epfd, m->pid, m->now) < 0)
-			s->respawn_at_ms = m->now + RESPAWN_DELAY_MAX_MS;
-		else
-			spawned = true;
+		spawned |= generation_spawn(s, m->epfd, m->pid, m->now) == 0;
 	}
 	if (spawned)
 		announce_status(m);
@@ -645,10 +621,17 @@ static void run_loop(struct master *m)
 			struct ev_source *src = events[i].data.ptr;
 
 			m->now = clock_now_ms();	/* the event before may have been a long reload */
-			if (src->kind == EV_SIGNAL)
+			switch (src->kind) {
+			case EV_SIGNAL:
 				handle_signals(m);
-			else
-				handle_control(m, (struct slot *)src);
+				break;
+			case EV_CHANNEL:
+				handle_channel(m, (struct slot *)src);
+				break;
+			default:
+				log_error("event from an unknown source (kind %d)", (int)src->kind);
+				break;
+			}
 		}
 		m->now = clock_now_ms();
 		tend_timers(m);
@@ -663,7 +646,7 @@ static int start_first_generation(struct master *m, struct config *conf)
 	struct activation act;
 	int rc;
 
-	m->current = generation_new(conf, ++m->last_generation);
+	m->current = generation_new(conf, ++m->last_generation, GEN_SERVING);
 	if (!m->current) {
 		conf_free(conf);
 		log_error("out of memory");

@@ -244,21 +244,21 @@ static void orphaned(struct worker *w)
 }
 
 /* Control messages from the master, and its end of the socket closing. */
-static void handle_control(struct worker *w, uint32_t events)
+static void handle_channel(struct worker *w, uint32_t events)
 {
 	ssize_t n;
 
-	if (w->ctlfd < 0)
+	if (w->channel_fd < 0)
 		return;
-	while ((n = recv(w->ctlfd, w->ctl_buf, w->ctl_buf_len, 0)) > 0) {
-		if (w->ctl_buf[0] == WORKER_MSG_QUIT)
+	while ((n = recv(w->channel_fd, w->channel_buf, w->channel_buf_len, 0)) > 0) {
+		if (w->channel_buf[0] == WORKER_MSG_QUIT)
 			begin_stop(w, "told to quit now", false);
-		else if (w->ctl_buf[0] == WORKER_MSG_KEEP && (size_t)n == w->ctl_buf_len)
-			w->kept = memcpy(w->ctl_buf + w->ctl_buf_len, w->ctl_buf + 1, w->ctl_buf_len - 1);
+		else if (w->channel_buf[0] == WORKER_MSG_KEEP && (size_t)n == w->channel_buf_len)
+			w->kept = memcpy(w->channel_buf + w->channel_buf_len, w->channel_buf + 1, w->channel_buf_len - 1);
 	}
 	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR) || (events & EPOLLHUP)) {
-		epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->ctlfd, NULL);
-		fd_close(&w->ctlfd);
+		epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->channel_fd, NULL);
+		fd_close(&w->channel_fd);
 		orphaned(w);
 	}
 }
@@ -273,7 +273,7 @@ static void handle_signal(struct worker *w)
 		/* The master sends WORKER_MSG_KEEP before SIGTERM: it is read first.
 		 * A stopping worker is told again when a reload closes a socket it
 		 * kept; a SIGTERM without KEEP keeps nothing. */
-		handle_control(w, 0);
+		handle_channel(w, 0);
 		if (!w->stopping)
 			begin_stop(w, "SIGTERM", true);
 		else
@@ -343,8 +343,8 @@ static void dispatch(struct worker *w, struct epoll_event *ev)
 	case EV_SIGNAL:
 		handle_signal(w);
 		break;
-	case EV_CONTROL:
-		handle_control(w, ev->events);
+	case EV_CHANNEL:
+		handle_channel(w, ev->events);
 		break;
 	case EV_HELPER_LOG:
 		helperlog_read(w->helperlog, w->now);
@@ -422,23 +422,23 @@ static int worker_setup(struct worker *w, const struct worker_params *p)
 		log_errno(LOG_ERR, errno, "epoll_create1");
 		return WORKER_EXIT_FATAL;
 	}
-	w->ctl_buf_len = 1 + (w->nls + 7) / 8;
-	w->ctl_buf = calloc(2, w->ctl_buf_len);	/* and room for the kept bitmap */
-	if (!w->ctl_buf) {
+	w->channel_buf_len = 1 + (w->nls + 7) / 8;
+	w->channel_buf = calloc(2, w->channel_buf_len);	/* and room for the kept bitmap */
+	if (!w->channel_buf) {
 		log_error("out of memory for the control buffer");
 		return WORKER_EXIT_FATAL;
 	}
 	w->sig_src.kind = EV_SIGNAL;
-	w->ctl_src.kind = EV_CONTROL;
+	w->channel_src.kind = EV_CHANNEL;
 	limits_row_claim(w->limits, w->slot);
-	if (add_fd(w, w->sigfd, &w->sig_src) < 0 || add_fd(w, w->ctlfd, &w->ctl_src) < 0 ||
+	if (add_fd(w, w->sigfd, &w->sig_src) < 0 || add_fd(w, w->channel_fd, &w->channel_src) < 0 ||
 	    setup_helper_stderr(w) < 0)
 		return WORKER_EXIT_FATAL;
 	for (size_t i = 0; i < w->nls && !w->dgram; i++)
 		if (worker_socket_is_datagram(&w->ls[i]) && !(w->dgram = dgram_new(w->svc, admit_datagram, w)))
 			return WORKER_EXIT_FATAL;
 	update_accepting(w);
-	if (send(w->ctlfd, &ready, 1, MSG_NOSIGNAL) < 0)
+	if (send(w->channel_fd, &ready, 1, MSG_NOSIGNAL) < 0)
 		log_errno(LOG_WARNING, errno, "send ready to master");
 	return 0;
 }
@@ -446,7 +446,7 @@ static int worker_setup(struct worker *w, const struct worker_params *p)
 int worker_main(const struct worker_params *p)
 {
 	struct worker w = {
-		.svc = p->svc, .epfd = -1, .sigfd = -1, .ctlfd = p->ctl_fd,
+		.svc = p->svc, .epfd = -1, .sigfd = -1, .channel_fd = p->channel_fd,
 		.ls = p->listeners, .nls = p->nlisteners, .helper_stderr_fd = -1,
 		.shutdown_timeout_ms = p->conf->shutdown_timeout_ms,
 		.limits = p->limits, .slot = p->slot,
@@ -476,7 +476,7 @@ int worker_main(const struct worker_params *p)
 			w.accept_paused_until = 0;
 		if (w.stop_deadline && w.now >= w.stop_deadline) {
 			log_warn("shutdown-timeout passed and the %s: closing every connection",
-				 w.ctlfd < 0 ? "master is gone" : "master has not ended the stop");
+				 w.channel_fd < 0 ? "master is gone" : "master has not ended the stop");
 			w.stop_deadline = 0;
 			begin_stop(&w, "shutdown-timeout passed", false);
 		}

@@ -28,7 +28,7 @@ struct worker_params {
 	const struct service *svc;
 	struct worker_socket *listeners;	/* the service's, fds inherited across fork */
 	size_t nlisteners;
-	int ctl_fd;			/* our end of the socketpair to the master */
+	int channel_fd;			/* our end of the socketpair to the master */
 	unsigned slot;
 	unsigned generation;
 	pid_t master_pid;

@@ -34,10 +34,10 @@ struct worker {
 	int epfd;
 	struct ev_source sig_src;
 	int sigfd;
-	struct ev_source ctl_src;
-	int ctlfd;			/* -1 once the master is gone */
-	unsigned char *ctl_buf;		/* one control message (a type, a bitmap of listeners)... */
-	size_t ctl_buf_len;
+	struct ev_source channel_src;
+	int channel_fd;			/* -1 once the master is gone */
+	unsigned char *channel_buf;		/* one control message (a type, a bitmap of listeners)... */
+	size_t channel_buf_len;
 	const unsigned char *kept;	/* ...and after it WORKER_MSG_KEEP's bitmap, or NULL */
 	struct worker_socket *ls;
 	size_t nls;

@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: ISC */
+/* slot.h - a worker slot's life as one state machine: states, events, and the respawn back-off. */
+#ifndef PREFORKD_SLOT_H
+#define PREFORKD_SLOT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "common/evsource.h"
+
+enum slot_state {
+	SLOT_WAITING,		/* no process; respawn_at_ms says when */
+	SLOT_STARTING,		/* forked, not ready yet */
+	SLOT_READY,
+	SLOT_STOPPING,		/* told to stop, still running */
+	SLOT_FAILED,		/* given up on */
+	SLOT_DONE,		/* exited after being told to stop */
+	SLOT_STATES
+};
+
+enum slot_event {
+	SLOT_SPAWNED,		/* its worker was forked (pid, now) */
+	SLOT_SPAWN_FAILED,	/* fork or socketpair failed (now) */
+	SLOT_READY_SAID,	/* its worker said it is accepting */
+	SLOT_EXITED,		/* its worker was reaped (status, now) */
+	SLOT_STOP,		/* the generation is being stopped */
+	SLOT_EVENTS
+};
+
+/* What a generation is to the master: the slot's fate when a worker dies
+ * depends on it. */
+enum generation_role {
+	GEN_PENDING,		/* starting up for a reload */
+	GEN_SERVING,
+	GEN_DRAINING,		/* told to stop, finishing connections */
+};
+
+struct generation;
+
+struct slot {
+	struct ev_source src;	/* first: the channel's epoll data (EV_CHANNEL) */
+	struct generation *gen;
+	size_t service;		/* index into gen->conf->services */
+	unsigned index;		/* within the service */
+	enum slot_state state;
+	pid_t pid;
+	int channel_fd;		/* our end of the socketpair to the worker; -1 */
+	uint64_t started_ms, respawn_at_ms;
+	unsigned quick_failures;	/* deaths in a row within SLOT_QUICK_EXIT_MS of start */
+};
+
+/* What an event came with. */
+struct slot_event_data {
+	uint64_t now;
+	pid_t pid;		/* SLOT_SPAWNED */
+	int status;		/* SLOT_EXITED: the wait status */
+	enum generation_role role;	/* SLOT_EXITED: of the slot's generation */
+};
+
+/* What the master is to do, or say, after an event. */
+enum slot_outcome {
+	SLOT_NOTHING,		/* nothing to add (or the event did not apply) */
+	SLOT_RESPAWN,		/* a new worker is due at respawn_at_ms */
+	SLOT_GAVE_UP_FATAL,	/* it exited WORKER_EXIT_FATAL: it can never work */
+	SLOT_GAVE_UP_QUICK,	/* it died SLOT_MAX_QUICK_FAILURES times in a row at start */
+	SLOT_FAILED_PENDING,	/* a new worker died before it was ready: the reload fails */
+};
+
+#define SLOT_QUICK_EXIT_MS 1000		/* a worker dying sooner than this failed at start-up */
+#define SLOT_MAX_QUICK_FAILURES 5	/* in a row, then the slot is given up */
+#define SLOT_RESPAWN_DELAY_MIN_MS 100	/* after the first quick failure, doubling... */
+#define SLOT_RESPAWN_DELAY_MAX_MS 5000	/* ...up to this; also after a failed fork */
+
+/* Applies ev to s: one state x event table. Returns what follows. */
+enum slot_outcome slot_event(struct slot *s, enum slot_event ev, const struct slot_event_data *d);
+/* The process of s is ours and running (STARTING, READY, STOPPING). */
+bool slot_alive(const struct slot *s);
+const char *slot_state_name(enum slot_state state);
+
+#endif
