@@ -5,6 +5,9 @@
 
 #include <arpa/inet.h>
 #include <check.h>
+#include <sys/stat.h>
+#include <sys/mman.h>
+#include <fcntl.h>
 #include <errno.h>
 #include <grp.h>
 #include <netinet/in.h>
@@ -178,6 +181,37 @@ START_TEST(counts_are_shared_and_die_with_their_worker)
 	ck_assert_int_eq(limits_take(l, 0, &b), LIMITS_OK);
 	ck_assert_int_eq(limits_take(l, 0, &b), LIMITS_SOURCE);
 	limits_free(l);
+}
+END_TEST
+
+/* The region is a sealed memfd: a second mapping of its descriptor (what a
+ * re-exec'd master would make) sees the same counts, the same lock. */
+START_TEST(region_is_a_sealed_memfd)
+{
+	struct limits *l = limits_new(2, 1, 0, 16), *again;
+	struct source_key a = key_of("192.0.2.7");
+	struct stat st;
+	int fd;
+
+	ck_assert_ptr_nonnull(l);
+	fd = limits_fd(l);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(fcntl(fd, F_GET_SEALS) & (F_SEAL_SHRINK | F_SEAL_GROW),
+			 F_SEAL_SHRINK | F_SEAL_GROW);
+	ck_assert_int_eq(fcntl(fd, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	ck_assert_int_lt(ftruncate(fd, st.st_size * 2), 0);	/* sealed */
+	limits_row_claim(l, 0);
+	ck_assert_int_eq(limits_take(l, 0, &a), LIMITS_OK);
+	again = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ck_assert_ptr_ne(again, MAP_FAILED);
+	limits_row_claim(again, 1);
+	ck_assert_int_eq(limits_take(again, 1, &a), LIMITS_SOURCE);	/* max-per-source 1 */
+	limits_release(again, 0, &a);
+	ck_assert_int_eq(limits_take(l, 1, &a), LIMITS_OK);
+	munmap(again, (size_t)st.st_size);
+	limits_free(l);
+	ck_assert_int_eq(fcntl(fd, F_GETFD), -1);	/* closed with it */
 }
 END_TEST
 
@@ -561,6 +595,7 @@ int main(void)
 
 	tcase_add_test(rules, longest_prefix_decides);
 	tcase_add_test(rules, counts_are_shared_and_die_with_their_worker);
+	tcase_add_test(rules, region_is_a_sealed_memfd);
 	tcase_add_test(rules, counts_match_a_model);
 	suite_add_tcase(s, rules);
 	tcase_set_timeout(tc, 60);

@@ -9,12 +9,14 @@
  * two workers accepting the same source at once cannot both slip under the
  * limit; the lock is held for a table lookup per worker, and waited for at
  * most LOCK_WAIT_MS (a worker stopped with SIGSTOP while holding it must
- * not stop the others). */
+ * not stop the others). The region is a memfd, its size sealed, so that
+ * its descriptor can be handed on (a re-exec'd master maps it again). */
 #include "config.h"
 
 #include "worker/limits.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -23,6 +25,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "worker/access.h"
 #include "common/log.h"
@@ -49,6 +52,7 @@ struct limits {
 	unsigned capacity;	/* entries per row: a power of two, or 0 without max-per-source */
 	unsigned max_per_source, max_total;
 	size_t row_size, map_size;
+	int fd;			/* the master's memfd of the region; closed in the workers */
 	_Alignas(64) unsigned char rows[];
 };
 
@@ -116,6 +120,7 @@ struct limits *limits_new(unsigned nrows, unsigned max_per_source, unsigned max_
 	struct limits *l;
 	unsigned capacity = 0;
 	size_t row_size, map_size;
+	int fd;
 
 	if (!max_per_source && !max_total)
 		return NULL;
@@ -124,11 +129,21 @@ struct limits *limits_new(unsigned nrows, unsigned max_per_source, unsigned max_
 		capacity = pow2_at_least(max_connections_per_row * 2);
 	row_size = (sizeof(struct row) + capacity * sizeof(struct entry) + 63) & ~(size_t)63;
 	map_size = offsetof(struct limits, rows) + row_size * nrows;
-	l = mmap(NULL, map_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (l == MAP_FAILED) {
-		log_errno(LOG_ERR, errno, "mmap %zu bytes for connection limits", map_size);
+	fd = memfd_create("preforkd-limits", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0 || ftruncate(fd, (off_t)map_size) < 0 ||
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) < 0) {
+		log_errno(LOG_ERR, errno, "memfd of %zu bytes for connection limits", map_size);
+		if (fd >= 0)
+			close(fd);
 		return NULL;
 	}
+	l = mmap(NULL, map_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (l == MAP_FAILED) {
+		log_errno(LOG_ERR, errno, "mmap %zu bytes for connection limits", map_size);
+		close(fd);
+		return NULL;
+	}
+	l->fd = fd;
 	l->nrows = nrows;
 	l->capacity = capacity;
 	l->max_per_source = max_per_source;
@@ -148,8 +163,15 @@ struct limits *limits_new(unsigned nrows, unsigned max_per_source, unsigned max_
 /* Only the master's mapping goes; workers of the generation keep theirs. */
 void limits_free(struct limits *l)
 {
-	if (l)
-		munmap(l, l->map_size);
+	if (!l)
+		return;
+	close(l->fd);
+	munmap(l, l->map_size);
+}
+
+int limits_fd(const struct limits *l)
+{
+	return l ? l->fd : -1;
 }
 
 void limits_row_dead(struct limits *l, unsigned row)

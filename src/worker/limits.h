@@ -27,6 +27,8 @@ struct limits;
 struct limits *limits_new(unsigned nrows, unsigned max_per_source, unsigned max_total,
 			  unsigned max_connections_per_row);
 void limits_free(struct limits *l);
+/* The master's descriptor of the region (a sealed memfd), to hand it on. */
+int limits_fd(const struct limits *l);
 
 /* Master: the worker of row has exited; what it counted no longer counts. */
 void limits_row_dead(struct limits *l, unsigned row);
