@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* main.c - the command line: options, config check mode, and the hand-off to the master. */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* check_access.c - allow/deny ranges, allowed unix users, per-source and per-service limits:
  * the matching rules on their own, the shared counts across real processes, and all of it
  * through the real daemon over IPv4, IPv6 and unix sockets. */
@@ -48,7 +49,7 @@ static struct peer ip_peer(const char *text)
 		ck_assert_int_eq(inet_pton(AF_INET, text, &sin->sin_addr), 1);
 		len = sizeof(*sin);
 	}
-	peer_identify(-1, (struct sockaddr *)&ss, len, &p);
+	access_identify_peer(-1, (struct sockaddr *)&ss, len, &p);
 	return p;
 }
 
@@ -120,7 +121,7 @@ static struct source_key key_of(const char *ip)
 	struct peer p = ip_peer(ip);
 	struct source_key k;
 
-	source_key_of(&p, &k);
+	limits_key_of(&p, &k);
 	return k;
 }
 

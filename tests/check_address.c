@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* check_address.c - listen address syntax: good forms, canonical text, malformed input. */
 #include "config.h"
 

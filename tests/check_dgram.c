@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* check_dgram.c - datagram services through the real daemon: UDP over IPv4 and IPv6 and
  * unix datagram sockets, sizes up to 64 KiB, truncation, the exclusive bind, access
  * control, a stopped worker, and a client that never reads during a storm of reloads. */

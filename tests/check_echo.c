@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* check_echo.c - the running daemon's echo service: IPv4, IPv6, Unix, large payloads,
  * descriptor flags in every process, idle timeout and max-connections. */
 #include "config.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* check_exec.c - the exec handler through the real daemon: descriptor hygiene,
  * UCSPI environment, many helpers at once, timeouts, stop, bytes through cat. */
 #include "config.h"

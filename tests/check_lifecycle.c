@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* check_lifecycle.c - the daemon as a process: start refusals, graceful stop,
  * respawn and its throttling, signals, privileges, systemd notifications. */
 #include "config.h"

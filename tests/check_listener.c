@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* check_listener.c - listener sockets: options by family, exclusive bind, unix socket files. */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* check_load.c - bursts bigger than one accept batch, repeated (the edge-triggered
  * failure shows on the second round), helpers started in bursts, descriptor exhaustion without spinning,
  * and clients shared out among the workers. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* check_log.c - the log line format, plain and under journald, escaping, and writes that never wait. */
 #include "config.h"
 

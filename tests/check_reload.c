@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* check_reload.c - SIGHUP reloads of the real daemon: under load, with broken
  * configs, with every kind of change, failing and queued. */
 #include "config.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* check_systemd.c - the daemon as a systemd service: the notify protocol on a
  * private NOTIFY_SOCKET, a service manager that stops reading, socket
  * activation through systemd-socket-activate, and the unit files. */

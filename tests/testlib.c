@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* testlib.c - starts and watches the real daemon for the integration tests. */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* testlib.h - shared test fixture: run the real preforkd, talk to it over real sockets. */
 #ifndef PREFORKD_TESTLIB_H
 #define PREFORKD_TESTLIB_H

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 # bench.gp - the chart of median rates run.sh writes (gnuplot -e "datafile=...; outfile=...").
 # Data: "WORKLOAD SYSTEM" rate colour (1: preforkd, 2: the others).
 set terminal pngcairo size 1100,560 noenhanced

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* benchaddr.c - the only targets the benchmark tools accept: loopback and unix paths. */
 #define _GNU_SOURCE
 #include "benchaddr.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* benchaddr.h - the only targets the benchmark tools accept: loopback and unix paths. */
 #ifndef PREFORKD_BENCHADDR_H
 #define PREFORKD_BENCHADDR_H

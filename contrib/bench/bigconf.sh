@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # bigconf.sh - writes a large config to stdout, to time preforkd -t (config checking) on it.
 #
 #   contrib/bench/bigconf.sh addresses N   one echo service with N listen addresses

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* loadgen.c - the benchmark's load generator: C concurrent echo clients for D seconds.
  *
  *   loadgen [-m conn|persist] [-c CLIENTS] [-d SECONDS] [-s BYTES] ADDRESS

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* refserver.c - the benchmark's reference: the floor cost of the preforking model.
  *
  *   refserver -w WORKERS 127.x.y.z:PORT|[::1]:PORT|unix:/path

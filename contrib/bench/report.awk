@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 # report.awk - the markdown table (or, with -v plot=1, the chart data) from run.sh's raw lines.
 # Medians over rounds; ratios are taken within a round, then their median.
 function median(list,    n, a, i, j, t) {

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # run.sh - preforkd against its alternatives, round by round, on loopback and unix sockets.
 #
 #   contrib/bench/run.sh [-r ROUNDS] [-d SECONDS] [-w WORKERS] [-o OUTDIR]

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* spawnfloor.c - the ceiling for a server that runs a program per connection.
  *
  *   spawnfloor [-p PARALLEL] [-d SECONDS] PROGRAM [ARG...]

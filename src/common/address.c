@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* address.c - parses and formats the listen addresses of the configuration. */
 #include "config.h"
 
@@ -11,6 +12,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/un.h>
+
+#include "common/array.h"
 
 /* Scheme prefixes. */
 static const struct address_scheme {
@@ -236,7 +239,7 @@ static int parse_ip(const char *spec, struct address *out, char *err, size_t err
 int address_parse(const char *spec, struct address *out, char *err, size_t errlen)
 {
 	memset(out, 0, sizeof(*out));
-	for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(schemes); i++) {
 		size_t plen = strlen(schemes[i].prefix);
 
 		if (strncmp(spec, schemes[i].prefix, plen) != 0)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* address.h - listen address syntax: parsing, canonical text, comparison. */
 #ifndef PREFORKD_ADDRESS_H
 #define PREFORKD_ADDRESS_H

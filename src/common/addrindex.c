@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* addrindex.c - finds equal and colliding listen addresses without comparing every pair.
  *
  * address_overlaps() in one tree of keys: every address is filed under the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* addrindex.h - an index of listen addresses: "is it there" and "would binding collide", in log time. */
 #ifndef PREFORKD_ADDRINDEX_H
 #define PREFORKD_ADDRINDEX_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* clock.h - the monotonic millisecond clock every deadline in preforkd is measured on. */
 #ifndef PREFORKD_CLOCK_H
 #define PREFORKD_CLOCK_H
@@ -11,6 +12,12 @@ static inline uint64_t clock_now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* The sooner of two deadlines, 0 meaning none. */
+static inline uint64_t clock_sooner(uint64_t a, uint64_t b)
+{
+	return !a || (b && b < a) ? b : a;
 }
 
 /* epoll_wait() timeout until deadline (0 = none): -1 blocks, 0 means already due. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* escape.c - the one rule for text that leaves preforkd (log lines, systemd STATUS=). */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* escape.h - the one rule for text that leaves preforkd (log lines, systemd STATUS=). */
 #ifndef PREFORKD_ESCAPE_H
 #define PREFORKD_ESCAPE_H

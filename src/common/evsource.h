@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* evsource.h - the tag every epoll registration points at, so one loop can tell sources apart. */
 #ifndef PREFORKD_EVSOURCE_H
 #define PREFORKD_EVSOURCE_H

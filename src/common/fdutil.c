@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* fdutil.c - descriptor flags, writing all of a buffer, and close_range()-based cleanup. */
 #include "config.h"
 

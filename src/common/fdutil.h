@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* fdutil.h - descriptor flags and the close-everything-else step a new worker takes. */
 #ifndef PREFORKD_FDUTIL_H
 #define PREFORKD_FDUTIL_H

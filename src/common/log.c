@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* log.c - formats, escapes and writes every log line of master and workers to stderr, never waiting for it. */
 #include "config.h"
 
@@ -111,11 +112,6 @@ void log_forked(void)
 void log_set_level(int level)
 {
 	log_level = level;
-}
-
-int log_get_level(void)
-{
-	return log_level;
 }
 
 void log_set_role(const char *role)
@@ -378,7 +374,8 @@ void log_drain(unsigned timeout_ms)
 	drops_report();
 }
 
-void log_vmsg(int level, int err, const char *fmt, va_list ap)
+__attribute__((format(printf, 3, 0)))
+static void log_vmsg(int level, int err, const char *fmt, va_list ap)
 {
 	char line[LOG_LINE_MAX];
 	size_t len;

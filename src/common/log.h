@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* log.h - the one logging path of preforkd: levelled lines on stderr, journald-aware. */
 #ifndef PREFORKD_LOG_H
 #define PREFORKD_LOG_H
@@ -22,7 +23,6 @@ uint64_t log_next_deadline(void);
 /* Before exiting: retries for up to timeout_ms, then counts the rest as lost. */
 void log_drain(unsigned timeout_ms);
 void log_set_level(int level);
-int log_get_level(void);
 /* Name shown after "preforkd[pid]" so a worker's lines say which worker wrote them. */
 void log_set_role(const char *role);
 /* Parses "error", "warning", "notice", "info" or "debug"; -1 if unknown. */
@@ -30,7 +30,6 @@ int log_level_from_name(const char *name);
 const char *log_level_name(int level);
 
 void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void log_vmsg(int level, int err, const char *fmt, va_list ap) __attribute__((format(printf, 3, 0)));
 /* Like log_msg, appending ": strerror(err)". Name the syscall and object in fmt. */
 void log_errno(int level, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* nofile.c - RLIMIT_NOFILE: raised at start, given back to helpers. */
 #include "config.h"
 

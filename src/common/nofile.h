@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* nofile.h - RLIMIT_NOFILE: raised at start, given back to helpers. */
 #ifndef PREFORKD_NOFILE_H
 #define PREFORKD_NOFILE_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* privdrop.c - sets groups, gid and uid of a worker, and checks root cannot be regained. */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* privdrop.h - giving up root in a worker after the master has bound everything. */
 #ifndef PREFORKD_PRIVDROP_H
 #define PREFORKD_PRIVDROP_H

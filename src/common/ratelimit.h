@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* ratelimit.h - counting events that are logged at most once per interval. */
 #ifndef PREFORKD_RATELIMIT_H
 #define PREFORKD_RATELIMIT_H

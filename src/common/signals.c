@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* signals.c - which signals preforkd's processes ignore, and the clean slate a helper gets.
  *
  * A worker takes orders from its master only: a signal the master does not
@@ -10,6 +11,8 @@
 #include "common/signals.h"
 
 #include <stddef.h>
+
+#include "common/array.h"
 
 static const int stray[] = {
 	SIGHUP, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2, SIGPIPE, SIGALRM, SIGVTALRM, SIGPROF,
@@ -26,7 +29,7 @@ static void set_action(int sig, void (*handler)(int))
 
 void signals_ignore_stray(const sigset_t *handled)
 {
-	for (size_t i = 0; i < sizeof(stray) / sizeof(stray[0]); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(stray); i++)
 		if (!handled || !sigismember(handled, stray[i]))
 			set_action(stray[i], SIG_IGN);
 	for (int sig = SIGRTMIN; sig <= SIGRTMAX; sig++)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* signals.h - which signals preforkd's processes ignore, and the clean slate a helper gets. */
 #ifndef PREFORKD_SIGNALS_H
 #define PREFORKD_SIGNALS_H

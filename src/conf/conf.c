@@ -925,7 +925,7 @@ static int check_exec_access(const struct config *conf, char *err, size_t errlen
 /* A process's own descriptors: stdio, epoll, signalfd, channel, log, the
  * helpers' stderr pipe, /dev/null, and a margin. */
 #define FIXED_FDS 24
-/* Clients turned away by a limit, read until they close (worker_admit.c). */
+/* Clients turned away by a limit, read until they close (admit.c). */
 #define LINGERING_FDS 32
 
 /* At most how many descriptors a worker of svc holds at max_connections. */

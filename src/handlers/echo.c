@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* echo.c - the built-in echo handler (RFC 862): every byte read is written back.
  *
  * Bytes are read into one buffer the whole worker shares and sent back at

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* exec.c - the exec handler: runs a program per connection, inetd/UCSPI style, and supervises it.
  *
  * The connection becomes the helper's stdin and stdout, the worker's pipe
@@ -30,6 +31,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/array.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/spawn.h"
@@ -93,7 +95,7 @@ bool exec_env_name_reserved(const char *name, size_t len)
 
 	if (len == strlen("PROTO") && strncmp(name, "PROTO", len) == 0)
 		return true;
-	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(prefixes); i++)
 		if (len >= strlen(prefixes[i]) && strncmp(name, prefixes[i], strlen(prefixes[i])) == 0)
 			return true;
 	return false;
@@ -162,7 +164,7 @@ static pid_t spawn(const struct conn *c, int in, int out)
 					{ c->stderr_fd, STDERR_FILENO } };
 	struct spawn_plan plan = {
 		.argv = svc->exec_argv, .directory = svc->directory,
-		.fds = fds, .nfds = sizeof(fds) / sizeof(fds[0]),
+		.fds = fds, .nfds = ARRAY_SIZE(fds),
 		.new_group = true, .death_signal = SIGKILL,
 	};
 	struct spawn_failure failed;

@@ -1,9 +1,12 @@
+/* SPDX-License-Identifier: ISC */
 /* handler.c - the table of built-in handlers, looked up by the name used in the config. */
 #include "config.h"
 
 #include "handlers/handler.h"
 
 #include <string.h>
+
+#include "common/array.h"
 
 static const struct handler *const handlers[] = {
 	&handler_echo,
@@ -12,7 +15,7 @@ static const struct handler *const handlers[] = {
 
 const struct handler *handler_find(const char *name)
 {
-	for (size_t i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(handlers); i++)
 		if (strcmp(handlers[i]->name, name) == 0)
 			return handlers[i];
 	return NULL;
@@ -23,7 +26,7 @@ const char *handler_names(void)
 	static char names[128];
 
 	if (names[0] == '\0')
-		for (size_t i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++) {
+		for (size_t i = 0; i < ARRAY_SIZE(handlers); i++) {
 			if (i > 0)
 				strncat(names, ", ", sizeof(names) - strlen(names) - 1);
 			strncat(names, handlers[i]->name, sizeof(names) - strlen(names) - 1);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* handler.h - the interface a connection handler implements, and the registry of handlers. */
 #ifndef PREFORKD_HANDLER_H
 #define PREFORKD_HANDLER_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* refuse.c - how a client turned away by a connection limit is closed: the busy message, then EOF.
  *
  * Closing a socket that still holds unread client bytes makes the kernel

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* activation.c - adopts the sockets of systemd socket activation and pairs them with the config.
  *
  * Addresses are matched loosely on purpose: a bare ListenStream=8080 arrives

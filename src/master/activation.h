@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* activation.h - listening sockets handed over by systemd socket activation (LISTEN_FDS). */
 #ifndef PREFORKD_ACTIVATION_H
 #define PREFORKD_ACTIVATION_H

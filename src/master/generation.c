@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* generation.c - forks, signals and tracks the workers of one configuration generation.
  *
  * Workers are signalled by their recorded pid only, and only while the slot
@@ -81,10 +82,6 @@ void generation_free(struct generation *g)
 	free(g);
 }
 
-const char *slot_name(const struct slot *s)
-{
-	return s->gen->conf->services[s->service].name;
-}
 
 /* In the child: keep our service's listeners, our channel and stdio. */
 static void __attribute__((noreturn)) run_worker(struct slot *s, int channel_fd, pid_t master_pid)

@@ -32,8 +32,6 @@ struct generation *generation_new(struct config *conf, unsigned id, enum generat
 /* Frees the slots, listener references and conf (the listeners stay open). */
 void generation_free(struct generation *g);
 
-/* The service name of s, for messages. */
-const char *slot_name(const struct slot *s);
 /* Forks the worker of a waiting slot, its channel added to epfd; the slot
  * learns it started (SLOT_SPAWNED), or when to try again (SLOT_SPAWN_FAILED,
  * -1, logged). */

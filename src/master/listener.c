@@ -1,7 +1,11 @@
+/* SPDX-License-Identifier: ISC */
 /* listener.c - creates the listening sockets of the master.
  *
- * TCP listeners get SO_REUSEADDR and SO_REUSEPORT on purpose (overlapping
- * worker generations, per-worker sockets later). SO_REUSEPORT also lets any
+ * TCP listeners get SO_REUSEADDR and SO_REUSEPORT on purpose. Every worker
+ * of every generation shares one socket per address (its descriptor is
+ * inherited, so a reload refuses nothing), which needs neither; SO_REUSEPORT
+ * is there so that a second socket of ours for the same address can join
+ * it later (a re-exec'd master's, per-worker sockets). It also lets any
  * other server bind the same port silently and take half the connections, so
  * before binding we probe the address with a socket that does not set it: the
  * probe fails if anyone, of any uid, with or without SO_REUSEPORT, holds it.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* listener.h - listening sockets: bound exclusively, options by family, unix files cleaned up. */
 #ifndef PREFORKD_LISTENER_H
 #define PREFORKD_LISTENER_H

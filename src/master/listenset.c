@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* listenset.c - finds or opens the listeners a config needs, closes those no generation uses.
  *
  * A reload keys listeners by their configured address: an address that stays

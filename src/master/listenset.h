@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* listenset.h - the master's open listeners, shared by worker generations across reloads. */
 #ifndef PREFORKD_LISTENSET_H
 #define PREFORKD_LISTENSET_H

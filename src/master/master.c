@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* master.c - the master's loop: signals, respawn with back-off, readiness, reload and stop.
  *
  * Signals arrive through a signalfd in the master's epoll loop: no work is
@@ -24,6 +25,7 @@
 #include <unistd.h>
 
 #include "master/activation.h"
+#include "common/array.h"
 #include "common/clock.h"
 #include "conf/conf.h"
 #include "common/evsource.h"
@@ -497,11 +499,6 @@ static void respawn_due(struct master *m)
 		announce_status(m);
 }
 
-static uint64_t earliest(uint64_t a, uint64_t b)
-{
-	return !a || (b && b < a) ? b : a;
-}
-
 static int next_timeout(const struct master *m)
 {
 	uint64_t deadline = 0;
@@ -509,14 +506,14 @@ static int next_timeout(const struct master *m)
 
 	for (size_t i = 0; g && i < g->nslots; i++)
 		if (g->slots[i].state == SLOT_WAITING)
-			deadline = earliest(deadline, g->slots[i].respawn_at_ms ?
+			deadline = clock_sooner(deadline, g->slots[i].respawn_at_ms ?
 						      g->slots[i].respawn_at_ms : 1);
 	if (m->pending)
-		deadline = earliest(deadline, m->pending->deadline);
+		deadline = clock_sooner(deadline, m->pending->deadline);
 	for (g = m->draining; g; g = g->next)
-		deadline = earliest(deadline, g->deadline);
-	deadline = earliest(deadline, m->watchdog_due);
-	deadline = earliest(deadline, log_next_deadline());
+		deadline = clock_sooner(deadline, g->deadline);
+	deadline = clock_sooner(deadline, m->watchdog_due);
+	deadline = clock_sooner(deadline, log_next_deadline());
 	return clock_timeout_until(deadline, m->now);
 }
 
@@ -582,7 +579,7 @@ static int setup_signals(struct master *m)
 	sigset_t set;
 
 	sigemptyset(&set);
-	for (size_t i = 0; i < sizeof(handled) / sizeof(handled[0]); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(handled); i++)
 		sigaddset(&set, handled[i]);
 	signals_ignore_stray(&set);
 	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0) {

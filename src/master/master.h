@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* master.h - the master process: owns the listeners, forks and supervises the workers. */
 #ifndef PREFORKD_MASTER_H
 #define PREFORKD_MASTER_H

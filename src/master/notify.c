@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* notify.c - the sd_notify protocol, sent from the master with a non-blocking socket.
  *
  * libsystemd's sd_notify() sends on a blocking socket: when the receiver's
@@ -183,11 +184,6 @@ void notify_status(const char *status)
 void notify_watchdog(void)
 {
 	notify_send("WATCHDOG=1");
-}
-
-unsigned long notify_dropped(void)
-{
-	return notify.drops.total;
 }
 
 void notify_close(void)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* notify.h - what the master tells the service manager over NOTIFY_SOCKET, without ever blocking. */
 #ifndef PREFORKD_NOTIFY_H
 #define PREFORKD_NOTIFY_H
@@ -21,7 +22,5 @@ void notify_stopping(const char *status);
 void notify_status(const char *status);
 void notify_watchdog(void);
 
-/* Notifications that could not be sent: receiver queue full, or nobody there. */
-unsigned long notify_dropped(void);
 
 #endif

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* pidfile.c - creates, locks and removes the pidfile. */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* pidfile.h - the locked pidfile that keeps two masters from sharing one configuration. */
 #ifndef PREFORKD_PIDFILE_H
 #define PREFORKD_PIDFILE_H

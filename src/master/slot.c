@@ -13,6 +13,8 @@
 #include <stdbool.h>
 #include <sys/wait.h>
 
+#include "conf/conf.h"
+#include "master/generation.h"
 #include "worker/worker.h"
 
 typedef enum slot_outcome slot_action(struct slot *s, const struct slot_event_data *d);
@@ -126,4 +128,9 @@ const char *slot_state_name(enum slot_state state)
 	};
 
 	return state < SLOT_STATES ? names[state] : "?";
+}
+
+const char *slot_name(const struct slot *s)
+{
+	return s->gen->conf->services[s->service].name;
 }

@@ -78,5 +78,7 @@ enum slot_outcome slot_event(struct slot *s, enum slot_event ev, const struct sl
 /* The process of s is ours and running (STARTING, READY, STOPPING). */
 bool slot_alive(const struct slot *s);
 const char *slot_state_name(enum slot_state state);
+/* The name of the service s is a worker of, for messages. */
+const char *slot_name(const struct slot *s);
 
 #endif

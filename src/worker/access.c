@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* access.c - allow/deny by address range for IP clients, by user and group for unix clients.
  *
  * Ranges: the longest matching prefix decides, a tie goes to deny, and a
@@ -94,7 +95,7 @@ bool access_needs_credentials(const struct service *svc)
 	       svc->handler->wants_peer_credentials;
 }
 
-void peer_identify(int cred_fd, const struct sockaddr *sa, socklen_t len, struct peer *p)
+void access_identify_peer(int cred_fd, const struct sockaddr *sa, socklen_t len, struct peer *p)
 {
 	memset(p, 0, sizeof(*p));
 	p->family = sa->sa_family;

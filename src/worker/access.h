@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* access.h - who may connect to a service: the peer of a connection, address ranges, local users. */
 #ifndef PREFORKD_ACCESS_H
 #define PREFORKD_ACCESS_H
@@ -35,7 +36,7 @@ int cidr_parse(const char *text, struct cidr *out, char *err, size_t errlen);
 /* Fills p from the address accept4() returned, and a unix client's
  * credentials from cred_fd, the accepted socket; cred_fd -1 when nobody
  * needs them, or for a datagram, whose credentials come with it. */
-void peer_identify(int cred_fd, const struct sockaddr *sa, socklen_t len, struct peer *p);
+void access_identify_peer(int cred_fd, const struct sockaddr *sa, socklen_t len, struct peer *p);
 /* The service looks at unix clients' credentials: allow-users, allow-groups,
  * max-per-source (counted per user), or a handler that shows them. */
 bool access_needs_credentials(const struct service *svc);

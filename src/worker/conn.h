@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* conn.h - one accepted connection as a worker tracks it and a handler sees it. */
 #ifndef PREFORKD_CONN_H
 #define PREFORKD_CONN_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* dgram.c - the datagram side of a worker: batched reads, replies that never block, counts.
  *
  * Sockets are read with recvmmsg(), a batch per wakeup (level-triggered,
@@ -318,7 +319,7 @@ static void answer(struct dgram *dg, struct worker_socket *l, struct mmsghdr *m,
 		lost(dg, &dg->n.truncated, peer, "datagram larger than 65536 bytes, truncated");
 		return;
 	}
-	peer_identify(-1, h->msg_name, h->msg_namelen, &client);
+	access_identify_peer(-1, h->msg_name, h->msg_namelen, &client);
 	peer_credentials(h, &client);
 	if (!access_allows(dg->svc, &client, -1)) {
 		lost(dg, &dg->n.denied, peer,

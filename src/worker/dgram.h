@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* dgram.h - the datagram side of a worker: batched reads, replies that never block, counts. */
 #ifndef PREFORKD_DGRAM_H
 #define PREFORKD_DGRAM_H

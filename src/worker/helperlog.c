@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* helperlog.c - exec helpers' stderr: a pipe the worker reads into its log, line by line, rate-limited.
  *
  * Helpers do not share the daemon's stderr: a helper that writes a lot would

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* helperlog.h - exec helpers' stderr: a pipe the worker reads into its log, line by line, rate-limited. */
 #ifndef PREFORKD_HELPERLOG_H
 #define PREFORKD_HELPERLOG_H

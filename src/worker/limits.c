@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* limits.c - per-source and per-service connection counts, shared by a service's workers.
  *
  * The master maps one region per service and generation before it forks
@@ -220,7 +221,7 @@ void limits_row_claim(struct limits *l, unsigned row)
 		pthread_mutex_unlock(&l->lock);
 }
 
-void source_key_of(const struct peer *p, struct source_key *k)
+void limits_key_of(const struct peer *p, struct source_key *k)
 {
 	memset(k, 0, sizeof(*k));
 	if (p->family == AF_UNIX) {

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* limits.h - connection counts shared by the workers of a service: per source, and in all. */
 #ifndef PREFORKD_LIMITS_H
 #define PREFORKD_LIMITS_H
@@ -35,7 +36,7 @@ void limits_row_dead(struct limits *l, unsigned row);
 /* Worker, at start: row is ours, starting from zero. */
 void limits_row_claim(struct limits *l, unsigned row);
 
-void source_key_of(const struct peer *p, struct source_key *k);
+void limits_key_of(const struct peer *p, struct source_key *k);
 enum limits_verdict limits_take(struct limits *l, unsigned row, const struct source_key *k);
 void limits_release(struct limits *l, unsigned row, const struct source_key *k);
 

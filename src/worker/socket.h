@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* socket.h - a listening or datagram socket as a worker serves it: its copy of one the master opened. */
 #ifndef PREFORKD_WORKER_SOCKET_H
 #define PREFORKD_WORKER_SOCKET_H

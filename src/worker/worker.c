@@ -1,7 +1,8 @@
+/* SPDX-License-Identifier: ISC */
 /* worker.c - the loop of a worker: listeners armed and taken turns on, signals, stop, timeouts.
  *
- * Its connections are in worker_conn.c, the choice of whom to serve in
- * worker_admit.c; worker_private.h is what the three share.
+ * Its connections are in conn.c, the choice of whom to serve in
+ * admit.c; worker_private.h is what the three share.
  *
  * Listeners are level-triggered with EPOLLEXCLUSIVE: an edge-triggered
  * listener loses connections that arrive during a burst. The price of level
@@ -289,7 +290,7 @@ static void expire_deadlines(struct worker *w)
 		int more = c->handler->expire ? c->handler->expire(c) : HANDLER_CLOSE;
 
 		if (more > 0) {
-			deadline_set(w, c, w->now + (unsigned)more);
+			conn_set_deadline(w, c, w->now + (unsigned)more);
 			continue;
 		}
 		if (!c->handler->timeout) {
@@ -300,24 +301,18 @@ static void expire_deadlines(struct worker *w)
 	}
 }
 
-/* The sooner of two deadlines, 0 meaning none. */
-static uint64_t sooner(uint64_t a, uint64_t b)
-{
-	return !a || (b && b < a) ? b : a;
-}
-
 static int next_timeout(const struct worker *w)
 {
-	uint64_t deadline = sooner(w->accept_paused_until, w->stop_deadline);
+	uint64_t deadline = clock_sooner(w->accept_paused_until, w->stop_deadline);
 
 	/* A summary of turned-away clients is due even if nothing else happens. */
 	for (int k = 0; k < TURNED_AWAY_KINDS; k++)
-		deadline = sooner(deadline, ratelimit_next(&w->turned_away[k].rl));
-	deadline = sooner(deadline, dgram_next_deadline(w->dgram, w->now));
-	deadline = sooner(deadline, helperlog_next_deadline(w->helperlog));
-	deadline = sooner(deadline, log_next_deadline());
+		deadline = clock_sooner(deadline, ratelimit_next(&w->turned_away[k].rl));
+	deadline = clock_sooner(deadline, dgram_next_deadline(w->dgram, w->now));
+	deadline = clock_sooner(deadline, helperlog_next_deadline(w->helperlog));
+	deadline = clock_sooner(deadline, log_next_deadline());
 	if (w->oldest && w->oldest->deadline_ms != UINT64_MAX)
-		deadline = sooner(deadline, w->oldest->deadline_ms);
+		deadline = clock_sooner(deadline, w->oldest->deadline_ms);
 	return clock_timeout_until(deadline, w->now);
 }
 

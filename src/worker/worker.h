@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* worker.h - a forked worker process: accepts on its service's listeners and runs the handler. */
 #ifndef PREFORKD_WORKER_H
 #define PREFORKD_WORKER_H

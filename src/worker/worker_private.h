@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* worker_private.h - what the parts of a worker share: its state, its connections, admission. */
 #ifndef PREFORKD_WORKER_PRIVATE_H
 #define PREFORKD_WORKER_PRIVATE_H
@@ -66,8 +67,8 @@ static inline unsigned serving(const struct worker *w)
 	return w->nconns - w->nlingering;
 }
 
-/* worker_conn.c: the connections of a worker, on one list by deadline. */
-void deadline_set(struct worker *w, struct conn *c, uint64_t deadline);
+/* conn.c: the connections of a worker, on one list by deadline. */
+void conn_set_deadline(struct worker *w, struct conn *c, uint64_t deadline);
 /* Renews an idle timeout; a handler with its own timeout set it at open. */
 void conn_touch(struct worker *w, struct conn *c);
 /* Takes over fd (closed on every failure) and what the admission counted;
@@ -79,7 +80,7 @@ void conn_open(struct worker *w, int fd, const struct handler *h, const char *pe
 void conn_apply(struct worker *w, struct conn *c, int want);
 void conn_close(struct worker *w, struct conn *c);
 
-/* worker_admit.c: who is served. */
+/* admit.c: who is served. */
 /* Access control and limits for a connection just accepted; then it is
  * served, turned away with the busy message, or closed. */
 void admit_connection(struct worker *w, int fd, const struct sockaddr *sa, socklen_t len);

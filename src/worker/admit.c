@@ -1,4 +1,5 @@
-/* worker_admit.c - who a worker serves: access control, shared limits, clients turned away, datagram jobs. */
+/* SPDX-License-Identifier: ISC */
+/* admit.c - who a worker serves: access control, shared limits, clients turned away, datagram jobs. */
 #include "config.h"
 
 #include <errno.h>
@@ -51,7 +52,7 @@ void admit_datagram(void *ctx, const struct dgram_origin *origin, const void *da
 		return;
 	}
 	if (w->limits) {
-		source_key_of(client, &key);
+		limits_key_of(client, &key);
 		v = limits_take(w->limits, w->slot, &key);
 	}
 	if (v != LIMITS_OK) {
@@ -109,7 +110,7 @@ void admit_connection(struct worker *w, int fd, const struct sockaddr *sa, sockl
 	enum limits_verdict v;
 
 	address_format(sa, len, peer, sizeof(peer));
-	peer_identify(w->needs_credentials ? fd : -1, sa, len, &client);
+	access_identify_peer(w->needs_credentials ? fd : -1, sa, len, &client);
 	if (!access_allows(w->svc, &client, fd)) {
 		note_turned_away(w, DENIED,
 				 client.family == AF_UNIX ? "user not allowed" : "address not allowed",
@@ -121,7 +122,7 @@ void admit_connection(struct worker *w, int fd, const struct sockaddr *sa, sockl
 		conn_open(w, fd, w->svc->handler, peer, &client, NULL, NULL);
 		return;
 	}
-	source_key_of(&client, &key);
+	limits_key_of(&client, &key);
 	v = limits_take(w->limits, w->slot, &key);
 	if (v == LIMITS_OK) {
 		conn_open(w, fd, w->svc->handler, peer, &client, &key, NULL);

@@ -1,4 +1,5 @@
-/* worker_conn.c - a worker's connections: open, handler answers, deadlines, close. */
+/* SPDX-License-Identifier: ISC */
+/* conn.c - a worker's connections: open, handler answers, deadlines, close. */
 #include "config.h"
 
 #include <errno.h>
@@ -28,7 +29,7 @@ static void deadline_unlink(struct worker *w, struct conn *c)
 	c->older = c->newer = NULL;
 }
 
-void deadline_set(struct worker *w, struct conn *c, uint64_t deadline)
+void conn_set_deadline(struct worker *w, struct conn *c, uint64_t deadline)
 {
 	struct conn *before;
 
@@ -52,7 +53,7 @@ void deadline_set(struct worker *w, struct conn *c, uint64_t deadline)
 void conn_touch(struct worker *w, struct conn *c)
 {
 	if (!c->handler->timeout && w->svc->idle_timeout_ms)
-		deadline_set(w, c, w->now + w->svc->idle_timeout_ms);
+		conn_set_deadline(w, c, w->now + w->svc->idle_timeout_ms);
 }
 
 void conn_close(struct worker *w, struct conn *c)
@@ -90,7 +91,7 @@ void conn_apply(struct worker *w, struct conn *c, int want)
 		if (c->events && epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->fd, NULL) < 0)
 			log_errno(LOG_ERR, errno, "epoll_ctl(DEL) %s", c->peer);
 		c->events = 0;
-		deadline_set(w, c, w->now);
+		conn_set_deadline(w, c, w->now);
 		return;
 	}
 	if ((uint32_t)want == c->events)
@@ -139,7 +140,7 @@ void conn_open(struct worker *w, int fd, const struct handler *h, const char *pe
 		c->origin = *origin;
 	w->nconns++;
 	w->nlingering += h == &handler_refuse;
-	deadline_set(w, c, timeout ? w->now + timeout : UINT64_MAX);
+	conn_set_deadline(w, c, timeout ? w->now + timeout : UINT64_MAX);
 	want = h->open(c);
 	if (want == HANDLER_CLOSE || want == 0) {
 		conn_close(w, c);
