@@ -1,0 +1,27 @@
+#!/bin/sh
+# SPDX-License-Identifier: ISC
+# check_layout.sh - the direction of dependencies between the source folders:
+# worker/ and handlers/ never include master/ (a worker is forked from the
+# master and knows nothing of it), and common/ includes nothing outside itself.
+# Prints every include that breaks the rule; fails if there is one.
+src="${srcdir:-.}/src"
+bad=0
+check() {	# folder, pattern of folders it must not include
+	for f in "$src/$1"/*.c "$src/$1"/*.h; do
+		[ -e "$f" ] || continue
+		grep -nE "^#include \"($2)/" "$f" | while IFS= read -r line; do
+			echo "${f#"$src"/}:$line"
+		done
+	done
+}
+out=$( { check worker master; check handlers master; check common 'conf|master|worker|handlers'; } )
+if [ -n "$out" ]; then
+	echo "includes against the layout (worker/, handlers/ -/-> master/; common/ -/-> anything):"
+	echo "$out"
+	bad=1
+fi
+# Every source file sits in a folder but main.c.
+for f in "$src"/*.c "$src"/*.h; do
+	case "${f##*/}" in main.c|'*.c'|'*.h') ;; *) echo "${f#"$src"/}: not in a folder"; bad=1 ;; esac
+done
+exit $bad
