@@ -24,4 +24,8 @@ fi
 for f in "$src"/*.c "$src"/*.h; do
 	case "${f##*/}" in main.c|'*.c'|'*.h') ;; *) echo "${f#"$src"/}: not in a folder"; bad=1 ;; esac
 done
+# Every source file is in Makefile.am, or a tarball would lack it.
+for f in $(cd "${srcdir:-.}" && find src -name '*.[ch]' | sort); do
+	grep -q "$f" "${srcdir:-.}/Makefile.am" || { echo "$f: not in Makefile.am"; bad=1; }
+done
 exit $bad
