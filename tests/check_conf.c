@@ -531,6 +531,100 @@ START_TEST(descriptor_limit_checked)
 }
 END_TEST
 
+/* Each option's own rule, word for word: its range, the handler it
+ * applies to, the listen address it needs, what its value must be. */
+START_TEST(option_rules)
+{
+	static const struct { const char *listen, *handler, *lines; int line; const char *what; } rules[] = {
+		{ "unix:/tmp/x.sock", "echo", "  backlog = 0\n", 4,
+		  "option 'backlog': 0 is out of range (1 to 65535)" },
+		{ "unix:/tmp/x.sock", "echo", "  max-connections = 1000001\n", 4,
+		  "option 'max-connections': 1000001 is out of range (1 to 1000000)" },
+		{ "unix:/tmp/x.sock", "echo", "  idle-timeout = 86401\n", 4,
+		  "option 'idle-timeout': 86401 is out of range (0 (never) to 24h)" },
+		{ "unix:/tmp/x.sock", "echo", "  socket-mode = 010000\n", 4,
+		  "option 'socket-mode': \"010000\" is not an octal mode like 0660" },
+		{ "unix:/tmp/x.sock", "echo", "  max-per-source = 1000001\n", 4,
+		  "option 'max-per-source': 1000001 is out of range (0 (no limit) to 1000000)" },
+		{ "unix:/tmp/x.sock", "echo", "  max-service-connections = 01\n", 4,
+		  "option 'max-service-connections': \"01\" is not a decimal number (digits only, "
+		  "no leading zero)" },
+		{ "127.0.0.1:9", "exec", "  exec = { \"/bin/cat\" }\n  exec-timeout = 1441m\n", 5,
+		  "option 'exec-timeout': 1441m is out of range (0 (none) to 24h)" },
+		{ "127.0.0.1:9", "exec", "  exec = { \"/bin/cat\" }\n  exec-kill-grace = 61m\n", 5,
+		  "option 'exec-kill-grace': 61m is out of range (0 to 1h)" },
+		{ "127.0.0.1:9", "exec", "  exec = { \"/bin/cat\" }\n  exec-kill-grace = 1.5s\n", 5,
+		  "option 'exec-kill-grace': \"1.5s\" is not a duration (seconds, or a number with ms, "
+		  "s, m or h)" },
+		{ "127.0.0.1:9", "exec", "  exec = { \"/bin/cat\" }\n  directory = \"tmp\"\n", 5,
+		  "option 'directory': \"tmp\" is not an absolute path" },
+		{ "127.0.0.1:9", "exec", "  exec = { \"/bin/cat\" }\n  exec-stderr = \"\"\n", 5,
+		  "option 'exec-stderr' is empty" },
+		{ "127.0.0.1:9", "exec", "  exec = { \"/bin/cat\" }\n  env = { \"A=1\" }\n"
+		  "  env = { \"B=1\" }\n", 6, "option 'env' is given twice (first at line 5)" },
+		{ "unix:/tmp/x.sock", "echo", "  socket-owner = \"no-such-user-x\"\n", 4,
+		  "option 'socket-owner': no such user \"no-such-user-x\"" },
+		{ "unix:/tmp/x.sock", "echo", "  socket-group = \"no-such-group-x\"\n", 4,
+		  "option 'socket-group': no such group \"no-such-group-x\"" },
+		{ "unix:/tmp/x.sock", "echo", "  group = \"no-such-group-x\"\n", 4,
+		  "option 'group': no such group \"no-such-group-x\"" },
+		{ "127.0.0.1:9", "echo", "  env = { \"A=1\" }\n", 5,
+		  "service 'a': 'env' (line 4) applies to handler \"exec\" only" },
+		{ "127.0.0.1:9", "echo", "  directory = \"/\"\n", 5,
+		  "service 'a': 'directory' (line 4) applies to handler \"exec\" only" },
+		{ "127.0.0.1:9", "echo", "  exec-timeout = 1\n", 5,
+		  "service 'a': 'exec-timeout' (line 4) applies to handler \"exec\" only" },
+		{ "127.0.0.1:9", "echo", "  exec-kill-grace = 1\n", 5,
+		  "service 'a': 'exec-kill-grace' (line 4) applies to handler \"exec\" only" },
+		{ "127.0.0.1:9", "echo", "  exec-stderr = \"null\"\n", 5,
+		  "service 'a': 'exec-stderr' (line 4) applies to handler \"exec\" only" },
+		/* The handler's options are checked before the listen addresses'. */
+		{ "127.0.0.1:9", "echo", "  socket-mode = 0600\n  exec-stderr = \"null\"\n", 6,
+		  "service 'a': 'exec-stderr' (line 5) applies to handler \"exec\" only" },
+		{ "unix:@a", "echo", "  socket-group = \"root\"\n", 5,
+		  "service 'a': 'socket-group' (line 4) needs a unix:/path listen address" },
+		{ "udp:127.0.0.1:9", "echo", "  allow-groups = { \"root\" }\n", 5,
+		  "service 'a': 'allow-groups' (line 4) needs a unix: listen address" },
+		{ "unixgram:/tmp/x.sock", "echo", "  deny = { \"10.0.0.0/8\" }\n", 5,
+		  "service 'a': 'deny' (line 4) needs an IPv4 or IPv6 listen address" },
+		/* socket-* first, whatever the order in the file. */
+		{ "127.0.0.1:9", "echo", "  allow-users = { \"root\" }\n  socket-group = \"root\"\n", 6,
+		  "service 'a': 'socket-group' (line 5) needs a unix:/path listen address" },
+	};
+	char text[2048], busy[1026], err[CONF_ERR_MAX];
+	struct config *conf;
+
+	for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++) {
+		snprintf(text, sizeof(text), "service a {\n  listen = { \"%s\" }\n  handler = \"%s\"\n%s}\n",
+			 rules[i].listen, rules[i].handler, rules[i].lines);
+		assert_refused(text, rules[i].line, rules[i].what);
+	}
+	/* 1025 bytes are too many, 1024 fit. */
+	for (size_t len = sizeof(busy) - 1; len + 2 >= sizeof(busy); len--) {
+		memset(busy, 'x', len);
+		busy[len] = '\0';
+		snprintf(text, sizeof(text), "service a {\n  listen = { \"127.0.0.1:9\" }\n"
+			 "  handler = \"echo\"\n  max-per-source = 1\n  busy-message = \"%s\"\n}\n", busy);
+		if (len == 1025) {
+			assert_refused(text, 5, "option 'busy-message' is longer than 1024 bytes");
+		} else {
+			conf = load(text, err, sizeof(err));
+			ck_assert_msg(conf != NULL, "%s", err);
+			ck_assert_uint_eq(strlen(conf->services[0].busy_message), 1024);
+			conf_free(conf);
+		}
+	}
+	assert_refused("shutdown-timeout = 1.5s\n" ECHO_SVC("127.0.0.1:1"), 1,
+		       "option 'shutdown-timeout': \"1.5s\" is not a duration");
+	assert_refused("pidfile = \"\"\n" ECHO_SVC("127.0.0.1:1"), 1, "option 'pidfile' is empty");
+	assert_refused("pidfile = \"/a\"\npidfile = \"/a\"\n" ECHO_SVC("127.0.0.1:1"), 2,
+		       "option 'pidfile' is given twice (first at line 1)");
+	assert_refused("workers = 2\n" ECHO_SVC("127.0.0.1:1"), 1, "no such option 'workers'");
+	assert_refused(ECHO_SVC("127.0.0.1:1") "pidfile = \"/a\"\nservice b {\n  pidfile = \"/a\"\n}\n",
+		       7, "no such option 'pidfile'");
+}
+END_TEST
+
 START_TEST(unix_options_need_unix_listener)
 {
 	assert_refused("service a {\n  listen = { \"127.0.0.1:9\" }\n  handler = \"echo\"\n"
@@ -746,6 +840,7 @@ int main(void)
 	tcase_add_test(tc, signs_and_stars_are_refused);
 	tcase_add_test(tc, values_in_messages_are_escaped);
 	tcase_add_test(tc, numbers_are_decimal_and_ranged);
+	tcase_add_test(tc, option_rules);
 	tcase_add_test(tc, unix_options_need_unix_listener);
 	tcase_add_test(tc, descriptor_limit_checked);
 	tcase_add_test(tc, access_options);
