@@ -62,20 +62,6 @@ struct config *conf_load(const char *path, char *err, size_t errlen);
 void conf_free(struct config *conf);
 const struct service *conf_find_service(const struct config *conf, const char *name);
 
-/* Between conf.c and conf_access.c: where a service's options are. */
-struct conf_lines {
-	int exec, directory;	/* 0: not given */
-};
-/* Checks that every exec service's identity can execute exec[0] and search
- * its directory: 0, or -1 with "FILE:LINE: ..." in err. */
-int conf_check_exec_access(const struct config *conf, const struct conf_lines *lines,
-			   char *err, size_t errlen);
-
-/* A copy of text with comments blanked (newlines kept). *bad_line is the
- * line of the first construct libconfuse would read as something else than
- * what it says (0: none), with the reason in why. */
-char *conf_clean_text(const char *text, int *bad_line, char *why, size_t whylen);
-
 /* Exposed for tests: comment stripping, strict numbers. */
 char *conf_strip_comments(const char *text);
 int conf_parse_decimal(const char *s, long min, long max, long *out);

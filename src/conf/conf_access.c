@@ -10,6 +10,7 @@
 #include "config.h"
 
 #include "conf/conf.h"
+#include "conf/conf_private.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -10,6 +10,7 @@
 #include "config.h"
 
 #include "conf/conf.h"
+#include "conf/conf_private.h"
 
 #include <stdarg.h>
 #include <stdbool.h>
