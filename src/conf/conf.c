@@ -1,9 +1,10 @@
-/* conf.c - reading a config file: the libconfuse schema and callbacks, the records of what each section holds, the public API.
+/* conf.c - reading a config: the libconfuse schema from the option table, its callbacks, the records of each section, the API.
  *
  * Every check that can point at a line runs inside a libconfuse callback,
- * the only place where the parser's line number is known. libconfuse
- * callbacks carry no user pointer, so the parse in progress lives in
- * conf_parsing; parsing is single-threaded and never re-entered. */
+ * the only place where the parser's line number is known. The callbacks
+ * record what each section holds (the line of each option, its listen
+ * addresses) and hand the values to conf_check.c. libconfuse callbacks
+ * carry no user pointer, so the parse in progress is conf_parsing. */
 #include "config.h"
 
 #include "conf/conf.h"
@@ -21,47 +22,24 @@
 #include <unistd.h>
 
 #include "common/addrindex.h"
-#include "handlers/handler.h"
-#include "common/log.h"
 
 #define CONF_FILE_MAX (1024 * 1024)
-
-enum number_kind { NUM_COUNT, NUM_DURATION, NUM_OCTAL };
-
-static const struct number_rule {
-	const char *option;
-	enum number_kind kind;
-	long min, max;
-	const char *range;
-} number_rules[] = {
-	{ "workers", NUM_COUNT, 1, 1024, "1 to 1024" },
-	{ "backlog", NUM_COUNT, 1, 65535, "1 to 65535" },
-	{ "max-connections", NUM_COUNT, 1, 1000000, "1 to 1000000" },
-	{ "idle-timeout", NUM_DURATION, 0, 24 * 3600000L, "0 (never) to 24h" },
-	{ "shutdown-timeout", NUM_DURATION, 0, 3600000L, "0 to 1h" },
-	{ "socket-mode", NUM_OCTAL, 0, 07777, "0000 to 7777" },
-	{ "exec-timeout", NUM_DURATION, 0, 24 * 3600000L, "0 (none) to 24h" },
-	{ "exec-kill-grace", NUM_DURATION, 0, 3600000L, "0 to 1h" },
-	{ "max-per-source", NUM_COUNT, 0, 1000000, "0 (no limit) to 1000000" },
-	{ "max-service-connections", NUM_COUNT, 0, 1000000, "0 (no limit) to 1000000" },
-};
-
-#define BUSY_MESSAGE_MAX 1024	/* sent without waiting: must fit a fresh socket's buffer */
 
 struct conf_parse *conf_parsing;
 
 __attribute__((format(printf, 2, 0)))
 static void conf_errfunc(cfg_t *cfg, const char *fmt, va_list ap)
 {
+	struct conf_parse *p = conf_parsing;
 	char msg[CONF_ERR_MAX];
 
-	if (conf_parsing->failed++)
+	if (p->failed++)
 		return;	/* the first error is the one that explains the rest */
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	if (cfg && cfg->line > 0)
-		snprintf(conf_parsing->err, conf_parsing->errlen, "%s:%d: %s", conf_parsing->path, cfg->line, msg);
+		snprintf(p->err, p->errlen, "%s:%d: %s", p->path, cfg->line, msg);
 	else
-		snprintf(conf_parsing->err, conf_parsing->errlen, "%s: %s", conf_parsing->path, msg);
+		snprintf(p->err, p->errlen, "%s: %s", p->path, msg);
 }
 
 /* Room for n + 1 elements of size bytes in *v, doubling: linear in all. */
@@ -83,206 +61,36 @@ static int grow(void **v, size_t *cap, size_t n, size_t size)
  * parses one service at a time), or a new one for the next service. */
 struct seen_section *conf_seen_section(cfg_t *section)
 {
-	struct seen_section *last = conf_parsing->nsections ? &conf_parsing->sections[conf_parsing->nsections - 1] : NULL;
+	struct conf_parse *p = conf_parsing;
+	struct seen_section *last = p->nsections ? &p->sections[p->nsections - 1] : NULL;
 
 	if (last && last->section == section)
 		return last;
-	if (conf_parsing->nsections && conf_parsing->sections[0].section == section)
-		return &conf_parsing->sections[0];
-	if (grow((void **)&conf_parsing->sections, &conf_parsing->sections_cap, conf_parsing->nsections,
-		 sizeof(*conf_parsing->sections)) < 0)
+	if (p->nsections && p->sections[0].section == section)
+		return &p->sections[0];
+	if (grow((void **)&p->sections, &p->sections_cap, p->nsections, sizeof(*p->sections)) < 0)
 		return NULL;
-	last = &conf_parsing->sections[conf_parsing->nsections++];
+	last = &p->sections[p->nsections++];
 	*last = (struct seen_section){ .section = section };
 	return last;
 }
 
-const struct seen_option *conf_seen_in(const struct seen_section *rec, const char *option)
-{
-	for (size_t i = 0; rec && i < rec->nopts; i++)
-		if (strcmp(rec->opts[i].option, option) == 0)
-			return &rec->opts[i];
-	return NULL;
-}
-
 /* libconfuse lets a later "workers = 3" silently replace an earlier one;
  * an operator who wrote it twice made a mistake worth hearing about. */
-static int seen_once(cfg_t *cfg, cfg_opt_t *opt)
+static int seen_once(cfg_t *cfg, const struct conf_option *o)
 {
 	struct seen_section *rec = conf_seen_section(cfg);
-	const struct seen_option *prev = conf_seen_in(rec, opt->name);
+	int *line = rec ? &rec->lines[o - conf_options] : NULL;
 
-	if (!rec || rec->nopts == SEEN_OPTIONS_MAX) {
+	if (!rec) {
 		cfg_error(cfg, "out of memory");
 		return -1;
 	}
-	if (prev) {
-		cfg_error(cfg, "option '%s' is given twice (first at line %d)", opt->name, prev->line);
+	if (*line) {
+		cfg_error(cfg, "option '%s' is given twice (first at line %d)", o->name, *line);
 		return -1;
 	}
-	rec->opts[rec->nopts++] = (struct seen_option){ opt->name, cfg->line };
-	return 0;
-}
-
-static const struct number_rule *number_rule_for(const char *option)
-{
-	for (size_t i = 0; i < sizeof(number_rules) / sizeof(number_rules[0]); i++)
-		if (strcmp(number_rules[i].option, option) == 0)
-			return &number_rules[i];
-	return NULL;
-}
-
-static int parse_octal(const char *s, long max, long *out)
-{
-	long v = 0;
-
-	if (*s == '\0' || strlen(s) > 5)
-		return -1;
-	for (; *s; s++) {
-		if (*s < '0' || *s > '7')
-			return -1;
-		v = v * 8 + (*s - '0');
-	}
-	if (v > max)
-		return -2;
-	*out = v;
-	return 0;
-}
-
-static int cb_number(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
-{
-	const struct number_rule *rule = number_rule_for(opt->name);
-	long v = 0;
-	int rc;
-
-	if (seen_once(cfg, opt) < 0)
-		return -1;
-	switch (rule->kind) {
-	case NUM_COUNT:
-		rc = conf_parse_decimal(value, rule->min, rule->max, &v);
-		if (rc == -1) {
-			cfg_error(cfg, "option '%s': \"%s\" is not a decimal number "
-				  "(digits only, no leading zero)", opt->name, value);
-			return -1;
-		}
-		break;
-	case NUM_DURATION:
-		rc = conf_parse_duration_ms(value, rule->min, rule->max, &v);
-		if (rc == -1) {
-			cfg_error(cfg, "option '%s': \"%s\" is not a duration "
-				  "(seconds, or a number with ms, s, m or h)", opt->name, value);
-			return -1;
-		}
-		break;
-	case NUM_OCTAL:
-		rc = parse_octal(value, rule->max, &v);
-		if (rc == -1) {
-			cfg_error(cfg, "option '%s': \"%s\" is not an octal mode like 0660",
-				  opt->name, value);
-			return -1;
-		}
-		break;
-	default:
-		return -1;
-	}
-	if (rc < 0) {
-		cfg_error(cfg, "option '%s': %s is out of range (%s)", opt->name, value, rule->range);
-		return -1;
-	}
-	*(long *)result = v;
-	return 0;
-}
-
-static int check_directory(cfg_t *cfg, const char *value)
-{
-	struct stat st;
-
-	if (value[0] != '/') {
-		cfg_error(cfg, "option 'directory': \"%s\" is not an absolute path", value);
-		return -1;
-	}
-	if (stat(value, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		cfg_error(cfg, "option 'directory': \"%s\" is not a directory", value);
-		return -1;
-	}
-	return 0;
-}
-
-static int cb_string(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
-{
-	uid_t uid;
-	gid_t gid;
-
-	if (seen_once(cfg, opt) < 0)
-		return -1;
-	if (value[0] == '\0') {
-		cfg_error(cfg, "option '%s' is empty", opt->name);
-		return -1;
-	}
-	if ((strcmp(opt->name, "user") == 0 || strcmp(opt->name, "socket-owner") == 0) &&
-	    conf_lookup_user(value, &uid, NULL) < 0) {
-		cfg_error(cfg, "option '%s': no such user \"%s\"", opt->name, value);
-		return -1;
-	}
-	if ((strcmp(opt->name, "group") == 0 || strcmp(opt->name, "socket-group") == 0) &&
-	    conf_lookup_group(value, &gid) < 0) {
-		cfg_error(cfg, "option '%s': no such group \"%s\"", opt->name, value);
-		return -1;
-	}
-	if (strcmp(opt->name, "log-level") == 0 && log_level_from_name(value) < 0) {
-		cfg_error(cfg, "option 'log-level': \"%s\" is not one of error, warning, "
-			  "notice, info, debug", value);
-		return -1;
-	}
-	if (strcmp(opt->name, "handler") == 0 && !handler_find(value)) {
-		cfg_error(cfg, "option 'handler': unknown handler \"%s\" (known: %s)",
-			  value, handler_names());
-		return -1;
-	}
-	if (strcmp(opt->name, "pidfile") == 0 && value[0] != '/') {
-		cfg_error(cfg, "option 'pidfile': \"%s\" is not an absolute path", value);
-		return -1;
-	}
-	if (strcmp(opt->name, "directory") == 0 && check_directory(cfg, value) < 0)
-		return -1;
-	if (strcmp(opt->name, "busy-message") == 0 && strlen(value) > BUSY_MESSAGE_MAX) {
-		cfg_error(cfg, "option 'busy-message' is longer than %d bytes", BUSY_MESSAGE_MAX);
-		return -1;
-	}
-	if (strcmp(opt->name, "exec-stderr") == 0 && strcmp(value, "log") != 0 &&
-	    strcmp(value, "null") != 0) {
-		cfg_error(cfg, "option 'exec-stderr': \"%s\" is not \"log\" or \"null\"", value);
-		return -1;
-	}
-	*(const char **)result = value;
-	return 0;
-}
-
-/* The program of "exec = {...}": checked now, so that a typo is an error
- * with a line number rather than a failure on every connection. */
-static int cb_exec(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
-{
-	struct stat st;
-
-	/* libconfuse has added the slot for this value already. */
-	if (opt->nvalues == 1) {
-		if (seen_once(cfg, opt) < 0)
-			return -1;
-		if (value[0] != '/') {
-			cfg_error(cfg, "option 'exec': \"%s\" is not an absolute path "
-				  "(no PATH search, no shell)", value);
-			return -1;
-		}
-		if (stat(value, &st) < 0) {
-			cfg_error(cfg, "option 'exec': \"%s\": %s", value, strerror(errno));
-			return -1;
-		}
-		if (!S_ISREG(st.st_mode) || !(st.st_mode & 0111)) {
-			cfg_error(cfg, "option 'exec': \"%s\" is not an executable file", value);
-			return -1;
-		}
-	}
-	*(const char **)result = value;
+	*line = cfg->line;
 	return 0;
 }
 
@@ -308,195 +116,121 @@ static void env_names_reset(void)
 	conf_parsing->env_names = NULL;
 }
 
-/* The names of the "env" list being parsed, so that a second A=... is an
- * error rather than a question of which one the helper's libc reads. */
-static int env_name_record(cfg_t *cfg, const char *value, size_t len)
+int conf_env_name_seen(cfg_t *cfg, const char *name, size_t len, bool new_list)
 {
 	struct env_name *n = malloc(sizeof(*n)), **found;
+	int line;
 
-	if (!n || !(n->name = strndup(value, len))) {
+	if (new_list)
+		env_names_reset();
+	if (!n || !(n->name = strndup(name, len))) {
 		free(n);
-		cfg_error(cfg, "out of memory");
 		return -1;
 	}
 	n->line = cfg->line;
 	found = tsearch(n, &conf_parsing->env_names, env_name_cmp);
 	if (!found) {
 		env_name_free(n);
-		cfg_error(cfg, "out of memory");
 		return -1;
 	}
-	if (*found != n) {
-		cfg_error(cfg, "option 'env': \"%s\": %s is given twice (first at line %d)", value,
-			  n->name, (*found)->line);
-		env_name_free(n);
-		return -1;
-	}
-	return 0;
+	if (*found == n)
+		return 0;
+	line = (*found)->line;
+	env_name_free(n);
+	return line;
 }
 
-static int cb_env(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
+/* Every value of every option but "listen". */
+static int cb_value(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
 {
-	const char *eq = strchr(value, '=');
+	const struct conf_option *o = conf_option_find(opt->name);
+	/* A list's first value (libconfuse has added its slot already) starts it. */
+	unsigned index = o->type == CONF_STRINGS ? opt->nvalues - 1 : 0;
+	long number = 0;
 
-	if (opt->nvalues == 1) {
-		if (seen_once(cfg, opt) < 0)
-			return -1;
-		env_names_reset();
-	}
-	if (!eq || eq == value || strspn(value, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-						 "0123456789_") != (size_t)(eq - value) ||
-	    (value[0] >= '0' && value[0] <= '9')) {
-		cfg_error(cfg, "option 'env': \"%s\" is not NAME=value", value);
+	if (index == 0 && seen_once(cfg, o) < 0)
 		return -1;
-	}
-	if (exec_env_name_reserved(value, (size_t)(eq - value))) {
-		cfg_error(cfg, "option 'env': \"%s\": the exec handler sets %.*s itself for each "
-			  "connection (PROTO and the TCPLOCAL, TCPREMOTE, UDPLOCAL, UDPREMOTE, "
-			  "UNIXLOCAL and UNIXREMOTE names are its own)", value, (int)(eq - value), value);
+	if (conf_check_value(cfg, o, value, index, &number) < 0)
 		return -1;
-	}
-	if (env_name_record(cfg, value, (size_t)(eq - value)) < 0)
-		return -1;
-	*(const char **)result = value;
+	if (opt->type == CFGT_INT)
+		*(long *)result = number;
+	else
+		*(const char **)result = value;
 	return 0;
 }
 
-/* "allow" and "deny": address ranges. */
-static int cb_range(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
-{
-	char why[CONF_ERR_MAX / 2];
-	struct cidr range;
-
-	if (opt->nvalues == 1 && seen_once(cfg, opt) < 0)
-		return -1;
-	if (cidr_parse(value, &range, why, sizeof(why)) < 0) {
-		cfg_error(cfg, "option '%s': %s", opt->name, why);
-		return -1;
-	}
-	*(const char **)result = value;
-	return 0;
-}
-
-/* "allow-users" and "allow-groups": names or ids that exist now. */
-static int cb_principal(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
-{
-	bool users = strcmp(opt->name, "allow-users") == 0;
-	uid_t uid;
-	gid_t gid;
-
-	if (opt->nvalues == 1 && seen_once(cfg, opt) < 0)
-		return -1;
-	if (users ? conf_lookup_user(value, &uid, NULL) < 0 : conf_lookup_group(value, &gid) < 0) {
-		cfg_error(cfg, "option '%s': no such %s \"%s\"", opt->name,
-			  users ? "user" : "group", value);
-		return -1;
-	}
-	*(const char **)result = value;
-	return 0;
-}
-
-static bool address_is(const struct address *a, enum listen_kind kind)
+static bool address_is(const struct address *a, enum conf_listen_kind kind)
 {
 	switch (kind) {
-	case LISTEN_UNIX_PATH:
+	case CONF_LISTEN_UNIX_PATH:
 		return address_unix_path(a) != NULL;
-	case LISTEN_UNIX:
+	case CONF_LISTEN_UNIX:
 		return a->family == AF_UNIX;
-	default:
+	case CONF_LISTEN_IP:
 		return a->family != AF_UNIX;
+	default:
+		return true;
 	}
 }
 
-/* Refuses an address that would collide at bind with one seen before. */
-static int check_listen_unique(cfg_t *cfg, const struct address *addr)
-{
-	const struct seen_address *s;
-	const char *other;
-	size_t id;
-
-	if (!addr_index_find_overlap(&conf_parsing->addr_ix, addr, &id))
-		return 0;
-	s = &conf_parsing->addrs[id];
-	other = cfg_title(conf_parsing->sections[s->section].section);
-	if (strcmp(other, cfg_title(cfg)) == 0)
-		cfg_error(cfg, "listen address %s is listed twice in service '%s' (line %d)",
-			  addr->text, other, s->line);
-	else
-		cfg_error(cfg, "listen address %s is already used by service '%s' (%s at line %d)",
-			  addr->text, other, s->addr.text, s->line);
-	return -1;
-}
-
+/* A "listen" address. The list is checked whole at the service's closing
+ * brace: a second "listen =" shows as more addresses seen than kept. */
 static int cb_listen(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
 {
+	struct conf_parse *p = conf_parsing;
 	struct seen_section *rec = conf_seen_section(cfg);
 	struct address addr;
-	char why[CONF_ERR_MAX / 2];
 
-	(void)opt;	/* the list is checked whole at the service's closing brace */
-	if (address_parse(value, &addr, why, sizeof(why)) < 0) {
-		cfg_error(cfg, "bad listen address %s", why);
+	(void)opt;
+	if (conf_check_listen(cfg, value, &addr) < 0)
 		return -1;
-	}
-	if (check_listen_unique(cfg, &addr) < 0)
-		return -1;
-	if (!rec || grow((void **)&conf_parsing->addrs, &conf_parsing->addrs_cap, conf_parsing->naddrs,
-			 sizeof(*conf_parsing->addrs)) < 0 ||
-	    addr_index_add(&conf_parsing->addr_ix, &addr, conf_parsing->naddrs) < 0) {
+	if (!rec || grow((void **)&p->addrs, &p->addrs_cap, p->naddrs, sizeof(*p->addrs)) < 0 ||
+	    addr_index_add(&p->addr_ix, &addr, p->naddrs) < 0) {
 		cfg_error(cfg, "out of memory");
 		return -1;
 	}
-	conf_parsing->addrs[conf_parsing->naddrs++] = (struct seen_address){ addr, (size_t)(rec - conf_parsing->sections),
-							   cfg->line };
+	p->addrs[p->naddrs++] = (struct seen_address){ addr, (size_t)(rec - p->sections), cfg->line };
 	if (rec->naddrs++ == 0)
-		rec->first_listen_line = cfg->line;
-	for (int kind = 0; kind < LISTEN_KINDS; kind++)
+		rec->lines[CONF_OPT_LISTEN] = cfg->line;
+	for (int kind = 0; kind < CONF_LISTEN_KINDS; kind++)
 		rec->listens[kind] |= address_is(&addr, kind);
 	*(const char **)result = value;
 	return 0;
 }
 
-static cfg_opt_t service_opts[] = {
-	CFG_STR_LIST_CB("listen", NULL, CFGF_NODEFAULT, cb_listen),
-	CFG_STR_CB("handler", NULL, CFGF_NODEFAULT, cb_string),
-	CFG_INT_CB("workers", 1, CFGF_NONE, cb_number),
-	CFG_INT_CB("backlog", 511, CFGF_NONE, cb_number),
-	CFG_INT_CB("max-connections", 1024, CFGF_NONE, cb_number),
-	CFG_INT_CB("idle-timeout", 60000, CFGF_NONE, cb_number),
-	CFG_INT_CB("socket-mode", 0666, CFGF_NONE, cb_number),
-	CFG_STR_CB("socket-owner", NULL, CFGF_NODEFAULT, cb_string),
-	CFG_STR_CB("socket-group", NULL, CFGF_NODEFAULT, cb_string),
-	CFG_STR_LIST_CB("exec", NULL, CFGF_NODEFAULT, cb_exec),
-	CFG_STR_LIST_CB("env", NULL, CFGF_NODEFAULT, cb_env),
-	CFG_STR_CB("directory", "/", CFGF_NONE, cb_string),
-	CFG_INT_CB("exec-timeout", 0, CFGF_NONE, cb_number),
-	CFG_INT_CB("exec-kill-grace", 5000, CFGF_NONE, cb_number),
-	CFG_STR_CB("exec-stderr", "log", CFGF_NONE, cb_string),
-	CFG_STR_LIST_CB("allow", NULL, CFGF_NODEFAULT, cb_range),
-	CFG_STR_LIST_CB("deny", NULL, CFGF_NODEFAULT, cb_range),
-	CFG_STR_LIST_CB("allow-users", NULL, CFGF_NODEFAULT, cb_principal),
-	CFG_STR_LIST_CB("allow-groups", NULL, CFGF_NODEFAULT, cb_principal),
-	CFG_INT_CB("max-per-source", 0, CFGF_NONE, cb_number),
-	CFG_INT_CB("max-service-connections", 0, CFGF_NONE, cb_number),
-	CFG_STR_CB("busy-message", NULL, CFGF_NODEFAULT, cb_string),
-	CFG_STR_CB("user", NULL, CFGF_NODEFAULT, cb_string),
-	CFG_STR_CB("group", NULL, CFGF_NODEFAULT, cb_string),
-	CFG_END()
-};
+/* libconfuse's schema of one scope, from the option table, ended by
+ * CFG_END() at the count it returns. A list has no default, a number always one. */
+static size_t schema_of(enum conf_scope scope, cfg_opt_t *opts)
+{
+	size_t n = 0;
 
-_Static_assert(sizeof(service_opts) / sizeof(service_opts[0]) <= SEEN_OPTIONS_MAX,
-	       "a seen_section holds every option of a service");
+	for (size_t i = 0; i < CONF_NOPTIONS; i++) {
+		const struct conf_option *o = &conf_options[i];
+		cfg_flag_t flags = o->def_str ? CFGF_NONE : CFGF_NODEFAULT;
 
-static cfg_opt_t root_opts[] = {
-	CFG_STR_CB("user", NULL, CFGF_NODEFAULT, cb_string),
-	CFG_STR_CB("group", NULL, CFGF_NODEFAULT, cb_string),
-	CFG_STR_CB("pidfile", NULL, CFGF_NODEFAULT, cb_string),
-	CFG_STR_CB("log-level", "info", CFGF_NONE, cb_string),
-	CFG_INT_CB("shutdown-timeout", 30000, CFGF_NONE, cb_number),
-	CFG_SEC("service", service_opts, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
-	CFG_END()
-};
+		if (!(o->scope & scope))
+			continue;
+		switch (o->type) {
+		case CONF_COUNT:
+		case CONF_DURATION:
+		case CONF_OCTAL:
+			opts[n++] = (cfg_opt_t)CFG_INT_CB(o->name, o->def, CFGF_NONE, cb_value);
+			break;
+		case CONF_STRING:
+		case CONF_ENUM:
+			opts[n++] = (cfg_opt_t)CFG_STR_CB(o->name, o->def_str, flags, cb_value);
+			break;
+		case CONF_STRINGS:
+			opts[n++] = (cfg_opt_t)CFG_STR_LIST_CB(o->name, NULL, CFGF_NODEFAULT, cb_value);
+			break;
+		case CONF_ADDRESSES:
+			opts[n++] = (cfg_opt_t)CFG_STR_LIST_CB(o->name, NULL, CFGF_NODEFAULT, cb_listen);
+			break;
+		}
+	}
+	opts[n] = (cfg_opt_t)CFG_END();
+	return n;
+}
 
 static int line_of(const char *text, const char *at)
 {
@@ -589,8 +323,10 @@ static void report_silent_failure(cfg_t *cfg, const char *path, char *err, size_
 
 static cfg_t *parse_text(const char *path, const char *text, char *err, size_t errlen)
 {
+	cfg_opt_t service_opts[CONF_NOPTIONS + 1], root_opts[CONF_NOPTIONS + 2];
 	char why[CONF_ERR_MAX / 2], *clean;
 	int bad_line = 0;
+	size_t nroot;
 	cfg_t *cfg;
 
 	clean = conf_clean_text(text, &bad_line, why, sizeof(why));
@@ -603,6 +339,12 @@ static cfg_t *parse_text(const char *path, const char *text, char *err, size_t e
 		free(clean);
 		return NULL;
 	}
+	/* cfg_init() copies the schema: it may live on the stack. */
+	schema_of(CONF_SERVICE, service_opts);
+	nroot = schema_of(CONF_ROOT, root_opts);
+	root_opts[nroot] = (cfg_opt_t)CFG_SEC("service", service_opts,
+					      CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES);
+	root_opts[nroot + 1] = (cfg_opt_t)CFG_END();
 	cfg = cfg_init(root_opts, CFGF_NONE);
 	if (!cfg) {
 		snprintf(err, errlen, "%s: out of memory", path);

@@ -1,5 +1,9 @@
 /* SPDX-License-Identifier: ISC */
-/* conf_build.c - the snapshot (struct config) made from a parsed and checked file, and its free. */
+/* conf_build.c - the snapshot (struct config) made from a parsed and checked file, and its free.
+ *
+ * Each option goes to the field the option table names: a scalar by the
+ * kind of its field, anything else by the build function the table names.
+ * Everything was checked as it was parsed; only memory can fail here. */
 #include "config.h"
 
 #include "conf/conf_private.h"
@@ -9,6 +13,7 @@
 
 #include "common/log.h"
 #include "handlers/handler.h"
+#include "worker/access.h"
 
 static void *free_list(char **v)
 {
@@ -37,55 +42,177 @@ static char **copy_list(cfg_t *sec, const char *name)
 	return v;
 }
 
-static int build_exec(cfg_t *sec, struct service *svc)
+/* The value of o in sec as its field's kind holds it. */
+static int build_field(cfg_t *sec, const struct conf_option *o, void *field)
 {
-	if (cfg_size(sec, "exec") == 0)
+	long v = o->type == CONF_ENUM ? conf_option_name_index(o, cfg_getstr(sec, o->name)) :
+		 conf_option_is_number(o) ? cfg_getint(sec, o->name) : 0;
+	const char *s;
+
+	switch (o->field.kind) {
+	case CONF_FIELD_UNSIGNED:
+		*(unsigned *)field = (unsigned)v;
 		return 0;
-	svc->exec_argv = copy_list(sec, "exec");
-	svc->exec_env = copy_list(sec, "env");
-	svc->directory = strdup(cfg_getstr(sec, "directory"));
-	svc->exec_timeout_ms = (unsigned)cfg_getint(sec, "exec-timeout");
-	svc->exec_kill_grace_ms = (unsigned)cfg_getint(sec, "exec-kill-grace");
-	svc->exec_stderr_null = strcmp(cfg_getstr(sec, "exec-stderr"), "null") == 0;
-	return svc->exec_argv && svc->exec_env && svc->directory ? 0 : -1;
+	case CONF_FIELD_INT:
+		*(int *)field = (int)v;
+		return 0;
+	case CONF_FIELD_BOOL:
+		*(bool *)field = v > 0;
+		return 0;
+	case CONF_FIELD_STRING:
+		s = cfg_getstr(sec, o->name);
+		*(char **)field = xstrdup_or_null(s);
+		return s && !*(char **)field ? -1 : 0;
+	case CONF_FIELD_STRINGS:
+		*(char ***)field = copy_list(sec, o->name);
+		return *(char ***)field ? 0 : -1;
+	default:
+		return -1;	/* the table names a build function for it */
+	}
 }
 
-/* Everything was checked as it was parsed; only memory can fail here. */
-static int build_access(cfg_t *sec, struct service *svc)
+/* The options of scope into base (a struct service or struct config); an
+ * option of another handler than the service's is left zero. */
+static int build_options(cfg_t *sec, enum conf_scope scope, void *base, const char *handler)
+{
+	for (size_t i = 0; i < CONF_NOPTIONS; i++) {
+		const struct conf_option *o = &conf_options[i];
+		void *field = (char *)base + o->field.offset;
+		size_t *count = (size_t *)(void *)((char *)base + o->field.count);
+		int rc;
+
+		if (o->scope != scope || o->field.kind == CONF_FIELD_NONE ||
+		    (o->handler && strcmp(o->handler, handler) != 0))
+			continue;
+		if (o->build)
+			rc = o->build(sec, o, field, o->field.kind == CONF_FIELD_ARRAY ? count : NULL);
+		else
+			rc = build_field(sec, o, field);
+		if (rc < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static void free_options(enum conf_scope scope, void *base)
+{
+	for (size_t i = 0; i < CONF_NOPTIONS; i++) {
+		const struct conf_option *o = &conf_options[i];
+		void *field = (char *)base + o->field.offset, *array;
+
+		if (o->scope != scope)
+			continue;
+		switch (o->field.kind) {
+		case CONF_FIELD_STRING:
+			free(*(char **)field);
+			break;
+		case CONF_FIELD_STRINGS:
+			free_list(*(char ***)field);
+			break;
+		case CONF_FIELD_ARRAY:
+			memcpy(&array, field, sizeof(array));	/* a struct cidr *, uid_t *, ... */
+			free(array);
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+int conf_build_log_level(cfg_t *sec, const struct conf_option *o, void *field, size_t *count)
+{
+	(void)count;
+	*(int *)field = log_level_from_name(cfg_getstr(sec, o->name));
+	return 0;
+}
+
+int conf_build_handler(cfg_t *sec, const struct conf_option *o, void *field, size_t *count)
+{
+	(void)count;
+	*(const struct handler **)field = handler_find(cfg_getstr(sec, o->name));
+	return 0;
+}
+
+/* socket-owner, socket-group: (uid_t)-1 and (gid_t)-1 leave the file as created. */
+int conf_build_uid(cfg_t *sec, const struct conf_option *o, void *field, size_t *count)
+{
+	const char *name = cfg_getstr(sec, o->name);
+
+	(void)count;
+	*(uid_t *)field = (uid_t)-1;
+	if (name)
+		conf_lookup_user(name, field, NULL);
+	return 0;
+}
+
+int conf_build_gid(cfg_t *sec, const struct conf_option *o, void *field, size_t *count)
+{
+	const char *name = cfg_getstr(sec, o->name);
+
+	(void)count;
+	*(gid_t *)field = (gid_t)-1;
+	if (name)
+		conf_lookup_group(name, field);
+	return 0;
+}
+
+/* A zeroed array for the values of list o, with room for one more: an
+ * empty list has an array too. */
+static void *array_of(cfg_t *sec, const struct conf_option *o, size_t *count, size_t size)
+{
+	*count = cfg_size(sec, o->name);
+	return calloc(*count + 1, size);
+}
+
+int conf_build_addresses(cfg_t *sec, const struct conf_option *o, void *field, size_t *count)
 {
 	char why[CONF_ERR_MAX];
-	const char *busy = cfg_getstr(sec, "busy-message");
+	struct address *v = array_of(sec, o, count, sizeof(*v));
 
-	svc->nallow = cfg_size(sec, "allow");
-	svc->ndeny = cfg_size(sec, "deny");
-	svc->nallow_users = cfg_size(sec, "allow-users");
-	svc->nallow_groups = cfg_size(sec, "allow-groups");
-	svc->allow = calloc(svc->nallow + 1, sizeof(*svc->allow));
-	svc->deny = calloc(svc->ndeny + 1, sizeof(*svc->deny));
-	svc->allow_users = calloc(svc->nallow_users + 1, sizeof(*svc->allow_users));
-	svc->allow_groups = calloc(svc->nallow_groups + 1, sizeof(*svc->allow_groups));
-	svc->busy_message = xstrdup_or_null(busy);
-	if (!svc->allow || !svc->deny || !svc->allow_users || !svc->allow_groups ||
-	    (busy && !svc->busy_message))
-		return -1;
-	for (size_t i = 0; i < svc->nallow; i++)
-		cidr_parse(cfg_getnstr(sec, "allow", (unsigned)i), &svc->allow[i], why, sizeof(why));
-	for (size_t i = 0; i < svc->ndeny; i++)
-		cidr_parse(cfg_getnstr(sec, "deny", (unsigned)i), &svc->deny[i], why, sizeof(why));
-	for (size_t i = 0; i < svc->nallow_users; i++)
-		conf_lookup_user(cfg_getnstr(sec, "allow-users", (unsigned)i), &svc->allow_users[i], NULL);
-	for (size_t i = 0; i < svc->nallow_groups; i++)
-		conf_lookup_group(cfg_getnstr(sec, "allow-groups", (unsigned)i), &svc->allow_groups[i]);
-	svc->max_per_source = (unsigned)cfg_getint(sec, "max-per-source");
-	svc->max_service_connections = (unsigned)cfg_getint(sec, "max-service-connections");
-	return 0;
+	*(struct address **)field = v;
+	for (size_t i = 0; v && i < *count; i++)
+		if (address_parse(cfg_getnstr(sec, o->name, (unsigned)i), &v[i], why, sizeof(why)) < 0)
+			return -1;	/* parsed once already: cannot happen */
+	return v ? 0 : -1;
+}
+
+int conf_build_ranges(cfg_t *sec, const struct conf_option *o, void *field, size_t *count)
+{
+	char why[CONF_ERR_MAX];
+	struct cidr *v = array_of(sec, o, count, sizeof(*v));
+
+	*(struct cidr **)field = v;
+	for (size_t i = 0; v && i < *count; i++)
+		cidr_parse(cfg_getnstr(sec, o->name, (unsigned)i), &v[i], why, sizeof(why));
+	return v ? 0 : -1;
+}
+
+int conf_build_uids(cfg_t *sec, const struct conf_option *o, void *field, size_t *count)
+{
+	uid_t *v = array_of(sec, o, count, sizeof(*v));
+
+	*(uid_t **)field = v;
+	for (size_t i = 0; v && i < *count; i++)
+		conf_lookup_user(cfg_getnstr(sec, o->name, (unsigned)i), &v[i], NULL);
+	return v ? 0 : -1;
+}
+
+int conf_build_gids(cfg_t *sec, const struct conf_option *o, void *field, size_t *count)
+{
+	gid_t *v = array_of(sec, o, count, sizeof(*v));
+
+	*(gid_t **)field = v;
+	for (size_t i = 0; v && i < *count; i++)
+		conf_lookup_group(cfg_getnstr(sec, o->name, (unsigned)i), &v[i]);
+	return v ? 0 : -1;
 }
 
 /* A service's user replaces the global user and its group; a service's
  * group alone replaces the global group only. */
 static int build_identity(cfg_t *sec, const struct identity *inherit, struct identity *id)
 {
-	const char *user = cfg_getstr(sec, "user"), *group = cfg_getstr(sec, "group");
+	const char *user = cfg_getstr(sec, CONF_NAME(USER));
+	const char *group = cfg_getstr(sec, CONF_NAME(GROUP));
 
 	*id = (struct identity){ .uid = (uid_t)-1, .gid = (gid_t)-1 };
 	if (!user && inherit) {
@@ -114,54 +241,28 @@ static void free_identity(struct identity *id)
 
 static int build_service(cfg_t *sec, const struct config *conf, struct service *svc)
 {
-	char why[CONF_ERR_MAX];
-	const char *owner = cfg_getstr(sec, "socket-owner");
-	const char *group = cfg_getstr(sec, "socket-group");
-
 	svc->name = strdup(cfg_title(sec));
-	svc->handler = handler_find(cfg_getstr(sec, "handler"));
-	svc->workers = (unsigned)cfg_getint(sec, "workers");
-	svc->backlog = (int)cfg_getint(sec, "backlog");
-	svc->max_connections = (unsigned)cfg_getint(sec, "max-connections");
-	svc->idle_timeout_ms = (unsigned)cfg_getint(sec, "idle-timeout");
-	svc->socket_mode = (int)cfg_getint(sec, "socket-mode");
-	svc->socket_uid = (uid_t)-1;
-	svc->socket_gid = (gid_t)-1;
-	if (owner)
-		conf_lookup_user(owner, &svc->socket_uid, NULL);
-	if (group)
-		conf_lookup_group(group, &svc->socket_gid);
-	if (build_exec(sec, svc) < 0 || build_access(sec, svc) < 0 ||
-	    build_identity(sec, &conf->run_as, &svc->run_as) < 0)
+	if (!svc->name || build_options(sec, CONF_SERVICE, svc, cfg_getstr(sec, CONF_NAME(HANDLER))) < 0)
 		return -1;
-	svc->nlisten = cfg_size(sec, "listen");
-	svc->listen = calloc(svc->nlisten, sizeof(*svc->listen));
-	if (!svc->name || !svc->listen)
-		return -1;
-	for (size_t i = 0; i < svc->nlisten; i++)
-		if (address_parse(cfg_getnstr(sec, "listen", (unsigned)i), &svc->listen[i],
-				  why, sizeof(why)) < 0)
-			return -1;	/* parsed once already: cannot happen */
-	return 0;
+	return build_identity(sec, &conf->run_as, &svc->run_as);
 }
 
 struct config *conf_build(cfg_t *cfg, const char *path)
 {
 	struct config *conf = calloc(1, sizeof(*conf));
+	size_t n = cfg_size(cfg, "service");
 
 	if (!conf)
 		return NULL;
 	conf->path = strdup(path);
-	conf->pidfile = xstrdup_or_null(cfg_getstr(cfg, "pidfile"));
-	if (build_identity(cfg, NULL, &conf->run_as) < 0)
+	if (!conf->path || build_options(cfg, CONF_ROOT, conf, NULL) < 0 ||
+	    build_identity(cfg, NULL, &conf->run_as) < 0)
 		goto fail;
-	conf->log_level = log_level_from_name(cfg_getstr(cfg, "log-level"));
-	conf->shutdown_timeout_ms = (unsigned)cfg_getint(cfg, "shutdown-timeout");
-	conf->nservices = cfg_size(cfg, "service");
-	conf->services = calloc(conf->nservices, sizeof(*conf->services));
-	if (!conf->path || !conf->services)
+	conf->services = calloc(n, sizeof(*conf->services));
+	if (!conf->services)
 		goto fail;
-	for (size_t i = 0; i < conf->nservices; i++)
+	conf->nservices = n;
+	for (size_t i = 0; i < n; i++)
 		if (build_service(cfg_getnsec(cfg, "service", (unsigned)i), conf,
 				  &conf->services[i]) < 0)
 			goto fail;
@@ -177,20 +278,12 @@ void conf_free(struct config *conf)
 		return;
 	for (size_t i = 0; i < conf->nservices; i++) {
 		free(conf->services[i].name);
-		free(conf->services[i].listen);
-		free_list(conf->services[i].exec_argv);
-		free_list(conf->services[i].exec_env);
-		free(conf->services[i].directory);
-		free(conf->services[i].allow);
-		free(conf->services[i].deny);
-		free(conf->services[i].allow_users);
-		free(conf->services[i].allow_groups);
-		free(conf->services[i].busy_message);
+		free_options(CONF_SERVICE, &conf->services[i]);
 		free_identity(&conf->services[i].run_as);
 	}
 	free(conf->services);
 	free(conf->path);
+	free_options(CONF_ROOT, conf);
 	free_identity(&conf->run_as);
-	free(conf->pidfile);
 	free(conf);
 }

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: ISC */
-/* conf_check.c - what a config must be beyond its syntax: each service at its closing brace, then the whole file.
+/* conf_check.c - what a config must be beyond its syntax: each value as parsed, each service at its brace, the whole file.
  *
  * A check that can point at a line runs inside a libconfuse callback, the
  * only place where the parser's line number is known; one that needs the
  * whole file (a user given after the service) takes the line from the
- * records of the parse. */
+ * records of the parse. The rules come from the option table: types,
+ * ranges, the handler and the kind of listen address an option needs, and
+ * the special checks it names. */
 #include "config.h"
 
 #include "conf/conf_private.h"
@@ -15,10 +17,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "common/log.h"
 #include "common/nofile.h"
 #include "handlers/handler.h"
+#include "worker/access.h"
 
 int conf_lookup_user(const char *name, uid_t *uid, gid_t *gid)
 {
@@ -50,55 +54,297 @@ int conf_lookup_group(const char *name, gid_t *gid)
 	return 0;
 }
 
-/* Options that mean something only for some kinds of listen address. */
-static int check_listen_kinds(cfg_t *cfg, cfg_t *sec)
+/* How each kind of number is written, and what a value that is not is told. */
+static const struct {
+	int (*parse)(const char *s, long min, long max, long *out);
+	const char *syntax;
+} number_syntax[] = {
+	[CONF_COUNT] = { conf_parse_decimal, "a decimal number (digits only, no leading zero)" },
+	[CONF_DURATION] = { conf_parse_duration_ms,
+			    "a duration (seconds, or a number with ms, s, m or h)" },
+	[CONF_OCTAL] = { conf_parse_octal, "an octal mode like 0660" },
+};
+
+static int check_number(cfg_t *cfg, const struct conf_option *o, const char *value, long *out)
 {
-	static const struct {
-		const char *option;
-		enum listen_kind needs;
-		const char *what;
-	} rules[] = {
-		{ "socket-mode", LISTEN_UNIX_PATH, "a unix:/path" },
-		{ "socket-owner", LISTEN_UNIX_PATH, "a unix:/path" },
-		{ "socket-group", LISTEN_UNIX_PATH, "a unix:/path" },
-		{ "allow-users", LISTEN_UNIX, "a unix:" },
-		{ "allow-groups", LISTEN_UNIX, "a unix:" },
-		{ "allow", LISTEN_IP, "an IPv4 or IPv6" },
-		{ "deny", LISTEN_IP, "an IPv4 or IPv6" },
-	};
+	int rc = number_syntax[o->type].parse(value, o->min, o->max, out);
 
-	for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++) {
-		const struct seen_option *s = conf_seen_in(conf_seen_section(sec), rules[i].option);
+	if (rc == -1) {
+		cfg_error(cfg, "option '%s': \"%s\" is not %s", o->name, value,
+			  number_syntax[o->type].syntax);
+		return -1;
+	}
+	if (rc < 0) {
+		cfg_error(cfg, "option '%s': %s is out of range (%s)", o->name, value, o->range);
+		return -1;
+	}
+	return 0;
+}
 
-		if (s && !conf_seen_section(sec)->listens[rules[i].needs]) {
-			cfg_error(cfg, "service '%s': '%s' (line %d) needs %s listen address",
-				  cfg_title(sec), rules[i].option, s->line, rules[i].what);
+/* "a", "a" or "b", "a", "b" or "c". */
+static void names_text(const char *const *names, char *buf, size_t len)
+{
+	size_t n = 0, at = 0;
+
+	while (names[n])
+		n++;
+	buf[0] = '\0';
+	for (size_t i = 0; i < n && at < len; i++)
+		at += (size_t)snprintf(buf + at, len - at, "%s\"%s\"",
+				       i == 0 ? "" : i + 1 == n ? " or " : ", ", names[i]);
+}
+
+static int check_string(cfg_t *cfg, const struct conf_option *o, const char *value)
+{
+	char names[CONF_ERR_MAX / 2];
+
+	if (value[0] == '\0') {
+		cfg_error(cfg, "option '%s' is empty", o->name);
+		return -1;
+	}
+	if (o->max && strlen(value) > (size_t)o->max) {
+		cfg_error(cfg, "option '%s' is longer than %ld bytes", o->name, o->max);
+		return -1;
+	}
+	if (o->type == CONF_ENUM && conf_option_name_index(o, value) < 0) {
+		names_text(o->names, names, sizeof(names));
+		cfg_error(cfg, "option '%s': \"%s\" is not %s", o->name, value, names);
+		return -1;
+	}
+	return 0;
+}
+
+int conf_check_value(cfg_t *cfg, const struct conf_option *o, const char *value, unsigned index,
+		     long *number)
+{
+	switch (o->type) {
+	case CONF_COUNT:
+	case CONF_DURATION:
+	case CONF_OCTAL:
+		if (check_number(cfg, o, value, number) < 0)
+			return -1;
+		break;
+	case CONF_STRING:
+	case CONF_ENUM:
+		if (check_string(cfg, o, value) < 0)
+			return -1;
+		break;
+	default:
+		break;
+	}
+	return o->check ? o->check(cfg, o, value, index) : 0;
+}
+
+int conf_check_user(cfg_t *cfg, const struct conf_option *o, const char *value, unsigned index)
+{
+	uid_t uid;
+
+	(void)index;
+	if (conf_lookup_user(value, &uid, NULL) < 0) {
+		cfg_error(cfg, "option '%s': no such user \"%s\"", o->name, value);
+		return -1;
+	}
+	return 0;
+}
+
+int conf_check_group(cfg_t *cfg, const struct conf_option *o, const char *value, unsigned index)
+{
+	gid_t gid;
+
+	(void)index;
+	if (conf_lookup_group(value, &gid) < 0) {
+		cfg_error(cfg, "option '%s': no such group \"%s\"", o->name, value);
+		return -1;
+	}
+	return 0;
+}
+
+int conf_check_log_level(cfg_t *cfg, const struct conf_option *o, const char *value, unsigned index)
+{
+	(void)index;
+	if (log_level_from_name(value) < 0) {
+		cfg_error(cfg, "option '%s': \"%s\" is not one of error, warning, notice, info, debug",
+			  o->name, value);
+		return -1;
+	}
+	return 0;
+}
+
+int conf_check_handler(cfg_t *cfg, const struct conf_option *o, const char *value, unsigned index)
+{
+	(void)index;
+	if (!handler_find(value)) {
+		cfg_error(cfg, "option '%s': unknown handler \"%s\" (known: %s)", o->name, value,
+			  handler_names());
+		return -1;
+	}
+	return 0;
+}
+
+int conf_check_absolute_path(cfg_t *cfg, const struct conf_option *o, const char *value,
+			     unsigned index)
+{
+	(void)index;
+	if (value[0] != '/') {
+		cfg_error(cfg, "option '%s': \"%s\" is not an absolute path", o->name, value);
+		return -1;
+	}
+	return 0;
+}
+
+int conf_check_directory(cfg_t *cfg, const struct conf_option *o, const char *value, unsigned index)
+{
+	struct stat st;
+
+	if (conf_check_absolute_path(cfg, o, value, index) < 0)
+		return -1;
+	if (stat(value, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		cfg_error(cfg, "option '%s': \"%s\" is not a directory", o->name, value);
+		return -1;
+	}
+	return 0;
+}
+
+/* The program of "exec = {...}": checked now, so that a typo is an error
+ * with a line number rather than a failure on every connection. */
+int conf_check_exec(cfg_t *cfg, const struct conf_option *o, const char *value, unsigned index)
+{
+	struct stat st;
+
+	if (index > 0)
+		return 0;	/* its arguments */
+	if (value[0] != '/') {
+		cfg_error(cfg, "option '%s': \"%s\" is not an absolute path "
+			  "(no PATH search, no shell)", o->name, value);
+		return -1;
+	}
+	if (stat(value, &st) < 0) {
+		cfg_error(cfg, "option '%s': \"%s\": %s", o->name, value, strerror(errno));
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode) || !(st.st_mode & 0111)) {
+		cfg_error(cfg, "option '%s': \"%s\" is not an executable file", o->name, value);
+		return -1;
+	}
+	return 0;
+}
+
+/* NAME=value, with a NAME the helper's libc reads once: not the handler's
+ * own, not one given before in the list. */
+int conf_check_env(cfg_t *cfg, const struct conf_option *o, const char *value, unsigned index)
+{
+	const char *eq = strchr(value, '=');
+	int first;
+
+	if (!eq || eq == value || strspn(value, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+						 "0123456789_") != (size_t)(eq - value) ||
+	    (value[0] >= '0' && value[0] <= '9')) {
+		cfg_error(cfg, "option '%s': \"%s\" is not NAME=value", o->name, value);
+		return -1;
+	}
+	if (exec_env_name_reserved(value, (size_t)(eq - value))) {
+		cfg_error(cfg, "option '%s': \"%s\": the exec handler sets %.*s itself for each "
+			  "connection (PROTO and the TCPLOCAL, TCPREMOTE, UDPLOCAL, UDPREMOTE, "
+			  "UNIXLOCAL and UNIXREMOTE names are its own)", o->name, value,
+			  (int)(eq - value), value);
+		return -1;
+	}
+	first = conf_env_name_seen(cfg, value, (size_t)(eq - value), index == 0);
+	if (first < 0) {
+		cfg_error(cfg, "out of memory");
+		return -1;
+	}
+	if (first > 0) {
+		cfg_error(cfg, "option '%s': \"%s\": %.*s is given twice (first at line %d)", o->name,
+			  value, (int)(eq - value), value, first);
+		return -1;
+	}
+	return 0;
+}
+
+/* "allow" and "deny": address ranges. */
+int conf_check_range(cfg_t *cfg, const struct conf_option *o, const char *value, unsigned index)
+{
+	char why[CONF_ERR_MAX / 2];
+	struct cidr range;
+
+	(void)index;
+	if (cidr_parse(value, &range, why, sizeof(why)) < 0) {
+		cfg_error(cfg, "option '%s': %s", o->name, why);
+		return -1;
+	}
+	return 0;
+}
+
+/* Refuses an address that would collide at bind with one seen before. */
+static int check_listen_unique(cfg_t *cfg, const struct address *addr)
+{
+	const struct seen_address *s;
+	const char *other;
+	size_t id;
+
+	if (!addr_index_find_overlap(&conf_parsing->addr_ix, addr, &id))
+		return 0;
+	s = &conf_parsing->addrs[id];
+	other = cfg_title(conf_parsing->sections[s->section].section);
+	if (strcmp(other, cfg_title(cfg)) == 0)
+		cfg_error(cfg, "listen address %s is listed twice in service '%s' (line %d)",
+			  addr->text, other, s->line);
+	else
+		cfg_error(cfg, "listen address %s is already used by service '%s' (%s at line %d)",
+			  addr->text, other, s->addr.text, s->line);
+	return -1;
+}
+
+int conf_check_listen(cfg_t *cfg, const char *value, struct address *addr)
+{
+	char why[CONF_ERR_MAX / 2];
+
+	if (address_parse(value, addr, why, sizeof(why)) < 0) {
+		cfg_error(cfg, "bad listen address %s", why);
+		return -1;
+	}
+	return check_listen_unique(cfg, addr);
+}
+
+/* Options given in a service whose handler they do not apply to; and
+ * "exec" is what handler "exec" runs. */
+static int check_handler_options(cfg_t *cfg, cfg_t *sec, const struct seen_section *rec)
+{
+	const char *handler = cfg_getstr(sec, CONF_NAME(HANDLER));
+
+	if (strcmp(handler, "exec") == 0 && cfg_size(sec, CONF_NAME(EXEC)) == 0) {
+		cfg_error(cfg, "service '%s': handler \"exec\" needs 'exec = { \"/path/to/program\", "
+			  "... }'", cfg_title(sec));
+		return -1;
+	}
+	for (size_t i = 0; i < CONF_NOPTIONS; i++) {
+		const struct conf_option *o = &conf_options[i];
+
+		if (rec->lines[i] && o->handler && strcmp(o->handler, handler) != 0) {
+			cfg_error(cfg, "service '%s': '%s' (line %d) applies to handler \"%s\" only",
+				  cfg_title(sec), o->name, rec->lines[i], o->handler);
 			return -1;
 		}
 	}
 	return 0;
 }
 
-/* "exec" is what handler "exec" runs, and the other exec options mean
- * nothing to any other handler. */
-static int check_exec_options(cfg_t *cfg, cfg_t *sec)
+/* Options that mean something only for some kinds of listen address. */
+static int check_listen_kinds(cfg_t *cfg, cfg_t *sec, const struct seen_section *rec)
 {
-	static const char *const exec_only[] = {
-		"exec", "env", "directory", "exec-timeout", "exec-kill-grace", "exec-stderr",
+	static const char *const what[CONF_LISTEN_KINDS] = {
+		[CONF_LISTEN_UNIX_PATH] = "a unix:/path",
+		[CONF_LISTEN_UNIX] = "a unix:",
+		[CONF_LISTEN_IP] = "an IPv4 or IPv6",
 	};
-	bool is_exec = strcmp(cfg_getstr(sec, "handler"), "exec") == 0;
 
-	if (is_exec && cfg_size(sec, "exec") == 0) {
-		cfg_error(cfg, "service '%s': handler \"exec\" needs 'exec = { \"/path/to/program\", "
-			  "... }'", cfg_title(sec));
-		return -1;
-	}
-	for (size_t i = 0; !is_exec && i < sizeof(exec_only) / sizeof(exec_only[0]); i++) {
-		const struct seen_option *s = conf_seen_in(conf_seen_section(sec), exec_only[i]);
+	for (size_t i = 0; i < CONF_NOPTIONS; i++) {
+		const struct conf_option *o = &conf_options[i];
 
-		if (s) {
-			cfg_error(cfg, "service '%s': '%s' (line %d) applies to handler \"exec\" only",
-				  cfg_title(sec), exec_only[i], s->line);
+		if (rec->lines[i] && o->needs != CONF_LISTEN_ANY && !rec->listens[o->needs]) {
+			cfg_error(cfg, "service '%s': '%s' (line %d) needs %s listen address",
+				  cfg_title(sec), o->name, rec->lines[i], what[o->needs]);
 			return -1;
 		}
 	}
@@ -110,13 +356,13 @@ int conf_check_service(cfg_t *cfg, cfg_opt_t *opt)
 {
 	cfg_t *sec = cfg_opt_getnsec(opt, cfg_opt_size(opt) - 1);
 	const struct seen_section *rec = conf_seen_section(sec);
-	const struct seen_option *busy = conf_seen_in(rec, "busy-message");
+	int busy;
 
 	if (cfg_title(sec)[0] == '\0') {
 		cfg_error(cfg, "a service name is empty");
 		return -1;
 	}
-	if (cfg_size(sec, "listen") == 0) {
+	if (cfg_size(sec, CONF_NAME(LISTEN)) == 0) {
 		cfg_error(cfg, "service '%s' has no 'listen' address", cfg_title(sec));
 		return -1;
 	}
@@ -126,23 +372,25 @@ int conf_check_service(cfg_t *cfg, cfg_opt_t *opt)
 	}
 	/* A second "listen = {...}" silently replaces the first in libconfuse
 	 * ("+=" appends): more addresses seen than kept means one was dropped. */
-	if (rec->naddrs != cfg_size(sec, "listen")) {
+	if (rec->naddrs != cfg_size(sec, CONF_NAME(LISTEN))) {
 		cfg_error(cfg, "service '%s': 'listen' is given more than once (first at line %d); "
 			  "list every address in one 'listen', or append with +=",
-			  cfg_title(sec), rec->first_listen_line);
+			  cfg_title(sec), rec->lines[CONF_OPT_LISTEN]);
 		return -1;
 	}
-	if (!cfg_getstr(sec, "handler")) {
+	if (!cfg_getstr(sec, CONF_NAME(HANDLER))) {
 		cfg_error(cfg, "service '%s' has no 'handler' (known: %s)", cfg_title(sec),
 			  handler_names());
 		return -1;
 	}
-	if (check_exec_options(cfg, sec) < 0 || check_listen_kinds(cfg, sec) < 0)
+	if (check_handler_options(cfg, sec, rec) < 0 || check_listen_kinds(cfg, sec, rec) < 0)
 		return -1;
-	if (busy && !cfg_getint(sec, "max-per-source") && !cfg_getint(sec, "max-service-connections")) {
+	busy = rec->lines[CONF_OPT_BUSY_MESSAGE];
+	if (busy && !cfg_getint(sec, CONF_NAME(MAX_PER_SOURCE)) &&
+	    !cfg_getint(sec, CONF_NAME(MAX_SERVICE_CONNECTIONS))) {
 		cfg_error(cfg, "service '%s': 'busy-message' (line %d) is sent when max-per-source "
 			  "or max-service-connections turns a client away; neither is set",
-			  cfg_title(sec), busy->line);
+			  cfg_title(sec), busy);
 		return -1;
 	}
 	return 0;
@@ -160,10 +408,9 @@ static int check_exec_access(const struct config *conf, char *err, size_t errlen
 		return -1;
 	}
 	for (size_t i = 0; i < conf->nservices && i + 1 < conf_parsing->nsections; i++) {
-		const struct seen_option *exec = conf_seen_in(&conf_parsing->sections[i + 1], "exec");
-		const struct seen_option *dir = conf_seen_in(&conf_parsing->sections[i + 1], "directory");
+		const int *seen = conf_parsing->sections[i + 1].lines;
 
-		lines[i] = (struct conf_lines){ exec ? exec->line : 0, dir ? dir->line : 0 };
+		lines[i] = (struct conf_lines){ seen[CONF_OPT_EXEC], seen[CONF_OPT_DIRECTORY] };
 	}
 	rc = conf_check_exec_access(conf, lines, err, errlen);
 	free(lines);
@@ -207,16 +454,16 @@ static int check_descriptors(const struct config *conf, char *err, size_t errlen
 
 	for (size_t i = 0; i < conf->nservices && i + 1 < conf_parsing->nsections; i++) {
 		const struct service *svc = &conf->services[i];
-		const struct seen_option *mc = conf_seen_in(&conf_parsing->sections[i + 1], "max-connections");
+		int line = conf_parsing->sections[i + 1].lines[CONF_OPT_MAX_CONNECTIONS];
 		unsigned long base = worker_fds_needed(svc, 0);
 
 		need = worker_fds_needed(svc, svc->max_connections);
 		if (need <= limit)
 			continue;
-		if (mc) {
+		if (line) {
 			snprintf(err, errlen, "%s:%d: service '%s': max-connections %u needs up to "
 				 "%lu descriptors per worker, RLIMIT_NOFILE allows %lu (raise "
-				 "LimitNOFILE=, or lower max-connections)", conf->path, mc->line,
+				 "LimitNOFILE=, or lower max-connections)", conf->path, line,
 				 svc->name, svc->max_connections, need, limit);
 			return -1;
 		}

@@ -181,6 +181,23 @@ int conf_parse_decimal(const char *s, long min, long max, long *out)
 	return 0;
 }
 
+int conf_parse_octal(const char *s, long min, long max, long *out)
+{
+	long v = 0;
+
+	if (*s == '\0' || strlen(s) > 5)
+		return -1;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '7')
+			return -1;
+		v = v * 8 + (*s - '0');
+	}
+	if (v < min || v > max)
+		return -2;
+	*out = v;
+	return 0;
+}
+
 /* "30" (seconds), "500ms", "30s", "5m", "1h". */
 int conf_parse_duration_ms(const char *s, long min_ms, long max_ms, long *out)
 {
