@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* check_conf.c - the config file: good configs, each refusal with its file:line, -t mode. */
 #include "config.h"
 

@@ -24,6 +24,11 @@ fi
 for f in "$src"/*.c "$src"/*.h; do
 	case "${f##*/}" in main.c|'*.c'|'*.h') ;; *) echo "${f#"$src"/}: not in a folder"; bad=1 ;; esac
 done
+# Every source file starts with its licence.
+for f in $(cd "${srcdir:-.}" && find src tests contrib -name '*.[ch]' -o -name '*.def' | sort); do
+	head -n 1 "${srcdir:-.}/$f" | grep -q 'SPDX-License-Identifier: ISC' ||
+		{ echo "$f: no SPDX-License-Identifier line at the top"; bad=1; }
+done
 # Every source file is in Makefile.am, or a tarball would lack it.
 for f in $(cd "${srcdir:-.}" && find src -name '*.[ch]' | sort); do
 	grep -q "$f" "${srcdir:-.}/Makefile.am" || { echo "$f: not in Makefile.am"; bad=1; }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* conf.c - reading a config: the libconfuse schema from the option table, its callbacks, the records of each section, the API.
  *
  * Every check that can point at a line runs inside a libconfuse callback,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* conf.h - the configuration snapshot: what a config file says, checked, in plain structs. */
 #ifndef PREFORKD_CONF_H
 #define PREFORKD_CONF_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* conf_access.c - checks, as each service's own user, that it can run its exec program and enter its directory.
  *
  * The parse checks the files as whoever reads the config (root, usually);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* conf_text.c - the text before libconfuse reads it (comments, what it would misread), and number syntax.
  *
  * libconfuse 3.3 (Debian 12) miscounts lines after comments (a '#' line adds
