@@ -62,7 +62,7 @@ static void set_ranges(struct cidr **list, size_t *n, const char *text)
 	*list = calloc(16, sizeof(**list));
 	snprintf(buf, sizeof(buf), "%s", text);
 	for (tok = strtok_r(buf, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
-		ck_assert_msg(cidr_parse(tok, &(*list)[*n], err, sizeof(err)) == 0, "%s", err);
+		ck_assert_msg(access_parse_cidr(tok, &(*list)[*n], err, sizeof(err)) == 0, "%s", err);
 		(*n)++;
 	}
 }

@@ -183,7 +183,7 @@ int conf_build_ranges(cfg_t *sec, const struct conf_option *o, void *field, size
 
 	*(struct cidr **)field = v;
 	for (size_t i = 0; v && i < *count; i++)
-		cidr_parse(cfg_getnstr(sec, o->name, (unsigned)i), &v[i], why, sizeof(why));
+		access_parse_cidr(cfg_getnstr(sec, o->name, (unsigned)i), &v[i], why, sizeof(why));
 	return v ? 0 : -1;
 }
 

@@ -269,7 +269,7 @@ int conf_check_range(cfg_t *cfg, const struct conf_option *o, const char *value,
 	struct cidr range;
 
 	(void)index;
-	if (cidr_parse(value, &range, why, sizeof(why)) < 0) {
+	if (access_parse_cidr(value, &range, why, sizeof(why)) < 0) {
 		cfg_error(cfg, "option '%s': %s", o->name, why);
 		return -1;
 	}

@@ -34,7 +34,7 @@ static bool prefix_matches(const uint8_t *a, const uint8_t *b, unsigned bits)
 	return rest == 0 || ((a[bytes] ^ b[bytes]) & (0xff << (8 - rest))) == 0;
 }
 
-int cidr_parse(const char *text, struct cidr *out, char *err, size_t errlen)
+int access_parse_cidr(const char *text, struct cidr *out, char *err, size_t errlen)
 {
 	char host[INET6_ADDRSTRLEN + 1];
 	const char *slash = strchr(text, '/');

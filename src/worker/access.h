@@ -31,7 +31,7 @@ struct peer {
 
 /* Parses "10.0.0.0/8", "2001:db8::/32" or a bare address (one host).
  * Host bits set past the prefix are an error: "10.1.2.3/8" is a typo. */
-int cidr_parse(const char *text, struct cidr *out, char *err, size_t errlen);
+int access_parse_cidr(const char *text, struct cidr *out, char *err, size_t errlen);
 
 /* Fills p from the address accept4() returned, and a unix client's
  * credentials from cred_fd, the accepted socket; cred_fd -1 when nobody
