@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/un.h>
 
+#include "common/array.h"
 #include "common/address.h"
 #include "common/addrindex.h"
 #include "testlib.h"
@@ -130,7 +131,7 @@ START_TEST(unix_paths_are_normalised)
 	char err[256];
 
 	ck_assert_int_eq(address_parse("unix:/tmp/x/a.sock", &first, err, sizeof(err)), 0);
-	for (size_t i = 0; i < sizeof(same) / sizeof(same[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(same); i++) {
 		ck_assert_msg(address_parse(same[i].spec, &a, err, sizeof(err)) == 0, "%s: %s",
 			      same[i].spec, err);
 		ck_assert_str_eq(a.text, same[i].text);
@@ -241,7 +242,7 @@ START_TEST(datagram_forms)
 	struct address a, tcp, udp, ustream, ugram;
 	char err[128];
 
-	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(ok); i++) {
 		ck_assert_msg(address_parse(ok[i].spec, &a, err, sizeof(err)) == 0, "%s: %s",
 			      ok[i].spec, err);
 		ck_assert_int_eq(a.family, ok[i].family);

@@ -14,6 +14,7 @@
 #include <netinet/in.h>
 #include <unistd.h>
 
+#include "common/array.h"
 #include "conf/conf.h"
 #include "handlers/handler.h"
 #include "common/log.h"
@@ -189,7 +190,7 @@ START_TEST(environment_is_not_expanded)
 	setenv("PREFORKD_TEST_WORKERS", "3", 1);
 	setenv("PREFORKD_TEST_NAME", "workers", 1);
 	setenv("PREFORKD_TEST_RANGE", "10.1.0.0/16", 1);
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		snprintf(text, sizeof(text), "service a {\n  listen = { \"127.0.0.1:9\" }\n"
 			 "  handler = \"echo\"\n%s}\n", bad[i]);
 		assert_refused(text, 4, "\"${\" outside single quotes: preforkd does not expand "
@@ -249,7 +250,7 @@ START_TEST(signs_and_stars_are_refused)
 	static const char *const bad[] = { "workers = +5", "workers = ++5", "workers = 5+" };
 	char text[512];
 
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		snprintf(text, sizeof(text), "service a {\n  listen = { \"unix:/tmp/x.sock\" }\n"
 			 "  handler = \"echo\"\n  %s\n}\n", bad[i]);
 		assert_refused(text, 4, "a '+' that is not '+=': libconfuse would ignore it");
@@ -340,7 +341,7 @@ START_TEST(numbers_are_decimal_and_ranged)
 	char text[512], err[CONF_ERR_MAX];
 	struct config *conf;
 
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		snprintf(text, sizeof(text), "service a {\n  listen = { \"unix:/tmp/x.sock\" }\n"
 			 "  handler = \"echo\"\n  %s\n}\n", bad[i].line);
 		assert_refused(text, 4, bad[i].what);
@@ -415,7 +416,7 @@ START_TEST(env_cannot_shadow_connection_variables)
 	char text[512], err[CONF_ERR_MAX];
 	struct config *conf;
 
-	for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(reserved); i++) {
 		snprintf(text, sizeof(text), EXEC_SVC("  exec = { \"/bin/cat\" }\n"
 						      "  env = { \"A=1\",\n \"%s\" }\n"), reserved[i]);
 		assert_refused(text, 6, "the exec handler sets");
@@ -595,7 +596,7 @@ START_TEST(option_rules)
 	char text[2048], busy[1026], err[CONF_ERR_MAX];
 	struct config *conf;
 
-	for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(rules); i++) {
 		snprintf(text, sizeof(text), "service a {\n  listen = { \"%s\" }\n  handler = \"%s\"\n%s}\n",
 			 rules[i].listen, rules[i].handler, rules[i].lines);
 		assert_refused(text, rules[i].line, rules[i].what);

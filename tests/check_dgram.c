@@ -21,6 +21,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/array.h"
+
 #include "testlib.h"
 
 #define FLOOD_DATAGRAMS 3000
@@ -133,7 +135,7 @@ START_TEST(echo_all_sizes)
 	if (have_v6)
 		c6 = client(AF_INET6, "::1");
 	cu = client(AF_UNIX, cpath);
-	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(sizes); i++) {
 		ck_assert_int_eq(roundtrip(c4, &v4, sizes[i]), (ssize_t)sizes[i]);
 		if (have_v6)
 			ck_assert_int_eq(roundtrip(c6, &v6, sizes[i]), (ssize_t)sizes[i]);

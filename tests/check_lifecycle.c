@@ -21,6 +21,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/array.h"
+
 #include "testlib.h"
 
 /* A fast stop that does not wait for shutdown-timeout (1 h in the test). */
@@ -419,7 +421,7 @@ START_TEST(stray_signals_drop_nothing)
 	ck_assert_uint_eq(daemon_workers(&d, before, 2), 2);
 	fd = tl_connect_tcp("127.0.0.1", port);
 	ck_assert(tl_echo(fd, "x", 1, 5000));
-	for (size_t i = 0; i < sizeof(stray) / sizeof(stray[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(stray); i++) {
 		kill(d.pid, stray[i]);
 		kill(before[0], stray[i]);
 		kill(before[1], stray[i]);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/array.h"
 #include "conf/conf.h"
 #include "conf/options.h"
 #include "handlers/handler.h"
@@ -398,7 +399,7 @@ START_TEST(bundled_config_shows_every_option)
 {
 	struct problems p = { .len = 0 };
 	struct config_mention seen[256];
-	size_t n = bundled_config_read(seen, sizeof(seen) / sizeof(seen[0]));
+	size_t n = bundled_config_read(seen, ARRAY_SIZE(seen));
 
 	for (size_t i = 0; i < CONF_NOPTIONS; i++) {
 		const struct conf_option *o = &conf_options[i];

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <sys/wait.h>
 
+#include "common/array.h"
 #include "master/slot.h"
 #include "testlib.h"
 #include "worker/worker.h"
@@ -79,7 +80,7 @@ START_TEST(unexpected_events_ignored)
 	ck_assert_int_eq(at(&s, SLOT_READY_SAID, 0, 0, 0, GEN_DRAINING), SLOT_NOTHING);
 	ck_assert_int_eq(at(&s, SLOT_STOP, 0, 0, 0, GEN_DRAINING), SLOT_NOTHING);
 	ck_assert_int_eq(s.state, SLOT_STOPPING);
-	for (size_t i = 0; i < sizeof(finished) / sizeof(finished[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(finished); i++) {
 		for (int ev = 0; ev < SLOT_EVENTS; ev++) {
 			s = fresh();
 			s.state = finished[i];

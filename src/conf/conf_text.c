@@ -19,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/array.h"
+
 /* The walk over the text before libconfuse sees it: comments blanked in
  * out, lines counted, the first problem kept. */
 struct text_scan {
@@ -213,7 +215,7 @@ int conf_parse_duration_ms(const char *s, long min_ms, long max_ms, long *out)
 		return digits == 0 ? -1 : -2;
 	memcpy(number, s, digits);
 	number[digits] = '\0';
-	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(units); i++) {
 		if (strcmp(s + digits, units[i].suffix) != 0)
 			continue;
 		int rc = conf_parse_decimal(number, 0, max_ms / units[i].ms, &v);
