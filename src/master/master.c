@@ -1,15 +1,12 @@
 /* SPDX-License-Identifier: ISC */
-/* master.c - the master's loop: signals, respawn with back-off, readiness, reload and stop.
+/* master.c - the master's loop: signals, workers' channels and exits, respawn, readiness, stop.
  *
  * Signals arrive through a signalfd in the master's epoll loop: no work is
- * done in a signal handler. A reload builds a whole new generation of workers
- * beside the running one and switches over only when every new worker says it
- * is ready; until then, and whenever the reload fails, the old generation
- * keeps serving. Listeners that stay in the config are shared by both
- * generations, so the switch refuses no connection. */
+ * done in a signal handler. Reloads are in reload.c. */
 #include "config.h"
 
 #include "master/master.h"
+#include "master/master_private.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -39,32 +36,9 @@
 #include "common/signals.h"
 #include "worker/worker.h"
 
-#define RELOAD_READY_TIMEOUT_MS 30000	/* for a new generation to be ready */
 #define FAST_STOP_GRACE_MS 1000		/* after "quit now", before SIGKILL */
 
-struct master {
-	const struct master_opts *opts;
-	struct listen_set listeners;
-	struct generation *current;	/* serving */
-	struct generation *pending;	/* starting up for a reload */
-	struct generation *draining;	/* told to stop, finishing connections */
-	unsigned last_generation;
-	int epfd, sigfd;
-	struct ev_source sig_src;
-	int pidfile_fd;
-	char *pidfile;
-	pid_t pid;
-	uint64_t now;
-	bool ready_announced;
-	bool reload_queued;
-	uint64_t reload_started;
-	char last_reload[CONF_ERR_MAX + 64];	/* for STATUS=: how the last reload went */
-	bool stopping, fast_stop;
-	uint64_t watchdog_due;
-	int exit_status;
-};
-
-static void status_text(const struct master *m, char *buf, size_t len)
+void master_status_text(const struct master *m, char *buf, size_t len)
 {
 	const struct generation *g = m->current;
 	unsigned draining = 0;
@@ -82,12 +56,12 @@ static void status_text(const struct master *m, char *buf, size_t len)
 
 /* READY=1 once every slot of the first generation is ready or given up;
  * after that, STATUS= whenever something changed. */
-static void announce_status(struct master *m)
+void master_announce_status(struct master *m)
 {
 	char status[CONF_ERR_MAX + 160];
 	const struct generation *g = m->current;
 
-	status_text(m, status, sizeof(status));
+	master_status_text(m, status, sizeof(status));
 	if (!m->ready_announced && generation_count(g, SLOT_STARTING) == 0 &&
 	    generation_count(g, SLOT_WAITING) == 0 && generation_count(g, SLOT_READY) > 0) {
 		m->ready_announced = true;
@@ -99,14 +73,14 @@ static void announce_status(struct master *m)
 		notify_status(status);
 }
 
-static void apply_log_level(const struct master *m)
+void master_apply_log_level(const struct master *m)
 {
 	log_set_level(m->opts->verbose ? LOG_DEBUG : m->current->conf->log_level);
 }
 
 /* Moves g to the draining list and tells its workers to finish up; the
  * listeners must be marked (mark_listeners) as they will be kept. */
-static void drain_generation(struct master *m, struct generation *g)
+void master_drain(struct master *m, struct generation *g)
 {
 	if (!g)
 		return;
@@ -118,7 +92,7 @@ static void drain_generation(struct master *m, struct generation *g)
 }
 
 /* Marks the listeners the serving and the starting generation use. */
-static void mark_listeners(struct master *m)
+void master_mark_listeners(struct master *m)
 {
 	listen_set_unmark(&m->listeners);
 	if (m->current)
@@ -138,7 +112,7 @@ static void tell_draining(struct master *m)
 }
 
 /* Closes the listeners left unmarked. */
-static void sweep_listeners(struct master *m)
+void master_sweep_listeners(struct master *m)
 {
 	tell_draining(m);
 	listen_set_sweep(&m->listeners);
@@ -183,8 +157,8 @@ static void begin_stop(struct master *m, const char *why, int status, bool fast)
 	notify_stopping("stopping");
 	listen_set_unmark(&m->listeners);	/* nothing is kept */
 	tell_draining(m);
-	drain_generation(m, m->pending);
-	drain_generation(m, m->current);
+	master_drain(m, m->pending);
+	master_drain(m, m->current);
 	m->pending = NULL;
 	m->current = NULL;
 	/* The new drains were told to keep nothing; none may point at a closed listener. */
@@ -208,133 +182,6 @@ static void describe_exit(int status, char *buf, size_t len)
 			 strsignal(WTERMSIG(status)), WCOREDUMP(status) ? ", core dumped" : "");
 	else
 		snprintf(buf, len, "ended with wait status %#x", status);
-}
-
-static void reload_finish(struct master *m, const char *result, bool ok)
-{
-	char status[CONF_ERR_MAX + 160];
-
-	snprintf(m->last_reload, sizeof(m->last_reload), "%s", result);
-	status_text(m, status, sizeof(status));
-	if (ok)
-		log_notice("%s", result);
-	else
-		log_error("%s; still serving the previous configuration", result);
-	notify_ready(status);
-}
-
-/* The new generation could not start: it goes, the old one stays. */
-static void reload_abort(struct master *m, const char *why)
-{
-	char result[CONF_ERR_MAX + 64];
-	struct generation *g = m->pending;
-
-	m->pending = NULL;
-	mark_listeners(m);
-	drain_generation(m, g);
-	sweep_listeners(m);
-	snprintf(result, sizeof(result), "reload failed: %s", why);
-	reload_finish(m, result, false);
-}
-
-static void reload_commit(struct master *m)
-{
-	struct generation *old = m->current;
-	char result[96];
-
-	m->current = m->pending;
-	m->current->role = GEN_SERVING;
-	m->pending = NULL;
-	mark_listeners(m);
-	drain_generation(m, old);
-	sweep_listeners(m);
-	apply_log_level(m);
-	snprintf(result, sizeof(result), "reload ok: generation %u serving (%llu ms)",
-		 m->current->id, (unsigned long long)(m->now - m->reload_started));
-	reload_finish(m, result, true);
-}
-
-static void warn_restart_only(const struct master *m, const struct config *conf)
-{
-	const char *now = m->pidfile ? m->pidfile : "(none)";
-	const char *want = conf->pidfile ? conf->pidfile : "(none)";
-
-	if (strcmp(now, want) != 0)
-		log_warn("reload: pidfile changes take effect on restart only; still %s", now);
-	for (size_t i = 0; i < conf->nservices && geteuid() != 0; i++)
-		if (conf->services[i].run_as.user || conf->services[i].run_as.group) {
-			log_warn("not started as root: 'user'/'group' ignored, workers run as "
-				 "uid %u", (unsigned)geteuid());
-			break;
-		}
-}
-
-static void reload_begin(struct master *m)
-{
-	char err[CONF_ERR_MAX], why[CONF_ERR_MAX + 32];
-	struct config *conf;
-	struct generation *g;
-
-	m->reload_queued = false;
-	m->reload_started = m->now;
-	log_notice("reloading %s", m->opts->conf_path);
-	notify_reloading("reloading the configuration");
-	conf = conf_load(m->opts->conf_path, err, sizeof(err));
-	if (!conf) {
-		snprintf(why, sizeof(why), "reload failed: %s", err);
-		reload_finish(m, why, false);
-		return;
-	}
-	warn_restart_only(m, conf);
-	g = generation_new(conf, m->last_generation + 1, GEN_PENDING);
-	if (!g) {
-		conf_free(conf);
-		reload_finish(m, "reload failed: out of memory", false);
-		return;
-	}
-	m->last_generation = g->id;
-	m->pending = g;
-	if (listen_set_acquire(&m->listeners, conf, NULL, g->svc_ls) < 0) {
-		m->pending = NULL;
-		generation_free(g);
-		mark_listeners(m);
-		sweep_listeners(m);
-		reload_finish(m, "reload failed: a listen address could not be had (see above)",
-			      false);
-		return;
-	}
-	for (size_t i = 0; i < g->nslots; i++) {
-		if (generation_spawn(&g->slots[i], m->epfd, m->pid, m->now) < 0) {
-			reload_abort(m, "a new worker could not be started");
-			return;
-		}
-	}
-	/* Reading, binding and forking can take long: every deadline set from
-	 * here on (the readiness one, a stop's, a drain's) counts from now. */
-	m->now = clock_now_ms();
-	g->deadline = m->now + RELOAD_READY_TIMEOUT_MS;
-}
-
-static void request_reload(struct master *m)
-{
-	if (m->stopping) {
-		log_notice("SIGHUP during stop: ignored");
-		return;
-	}
-	if (m->pending) {
-		/* Never two at once: the next one reads the file after this one ends. */
-		log_notice("SIGHUP during a reload: queued, it runs when this one ends");
-		m->reload_queued = true;
-		return;
-	}
-	if (!m->ready_announced) {
-		/* The service manager has not heard READY=1 yet; a reload's READY=1
-		 * must not stand in for it. */
-		log_notice("SIGHUP while starting: queued, it runs once every worker is ready");
-		m->reload_queued = true;
-		return;
-	}
-	reload_begin(m);
 }
 
 static struct slot *find_slot(struct master *m, pid_t pid)
@@ -377,13 +224,13 @@ static void worker_exited(struct master *m, struct slot *s, int status)
 	case SLOT_GAVE_UP_FATAL:
 		log_error("worker %s#%u cannot work (see above); not respawning it", slot_name(s),
 			  s->index);
-		announce_status(m);
+		master_announce_status(m);
 		break;
 	case SLOT_GAVE_UP_QUICK:
 		log_error("worker %s#%u failed %u times in a row within %u ms of starting; "
 			  "not respawning it", slot_name(s), s->index, s->quick_failures,
 			  SLOT_QUICK_EXIT_MS);
-		announce_status(m);
+		master_announce_status(m);
 		break;
 	case SLOT_RESPAWN:
 		log_notice("respawning worker %s#%u in %llu ms", slot_name(s), s->index,
@@ -433,7 +280,7 @@ static void handle_signals(struct master *m)
 			begin_stop(m, strsignal(sig), EXIT_OK, true);
 			break;
 		case SIGHUP:
-			request_reload(m);
+			reload_request(m);
 			break;
 		default:
 			log_notice("SIG%s: nothing to do (preforkd logs to stderr, there is no "
@@ -459,7 +306,7 @@ static void worker_ready(struct master *m, struct slot *s)
 		if (all_ready(s->gen))
 			reload_commit(m);
 	} else if (s->gen->role == GEN_SERVING) {
-		announce_status(m);
+		master_announce_status(m);
 	}
 }
 
@@ -496,7 +343,7 @@ static void respawn_due(struct master *m)
 		spawned |= generation_spawn(s, m->epfd, m->pid, m->now) == 0;
 	}
 	if (spawned)
-		announce_status(m);
+		master_announce_status(m);
 }
 
 static int next_timeout(const struct master *m)
@@ -546,7 +393,7 @@ static void tend_draining(struct master *m)
 		*link = g->next;
 		generation_free(g);
 		if (m->current)
-			announce_status(m);
+			master_announce_status(m);
 	}
 }
 
@@ -689,7 +536,7 @@ int master_run(struct config *conf, const struct master_opts *opts)
 		m.exit_status = EXIT_RUNTIME;
 		goto out;
 	}
-	warn_restart_only(&m, conf);
+	master_warn_restart_only(&m, conf);
 	m.watchdog_due = notify_watchdog_interval_ms() ? m.now : 0;
 	respawn_due(&m);
 	run_loop(&m);

@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: ISC */
+/* master_private.h - what the master's loop (master.c) and its reloads (reload.c) share. */
+#ifndef PREFORKD_MASTER_PRIVATE_H
+#define PREFORKD_MASTER_PRIVATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "common/evsource.h"
+#include "conf/conf.h"
+#include "master/listenset.h"
+
+struct generation;
+
+struct master {
+	const struct master_opts *opts;
+	struct listen_set listeners;
+	struct generation *current;	/* serving */
+	struct generation *pending;	/* starting up for a reload */
+	struct generation *draining;	/* told to stop, finishing connections */
+	unsigned last_generation;
+	int epfd, sigfd;
+	struct ev_source sig_src;
+	int pidfile_fd;
+	char *pidfile;
+	pid_t pid;
+	uint64_t now;
+	bool ready_announced;
+	bool reload_queued;
+	uint64_t reload_started;
+	char last_reload[CONF_ERR_MAX + 64];	/* for STATUS=: how the last reload went */
+	bool stopping, fast_stop;
+	uint64_t watchdog_due;
+	int exit_status;
+};
+
+/* master.c */
+void master_status_text(const struct master *m, char *buf, size_t len);
+/* READY=1 once every slot of the first generation is ready or given up;
+ * after that, STATUS= whenever something changed. */
+void master_announce_status(struct master *m);
+void master_apply_log_level(const struct master *m);
+/* Moves g to the draining list and tells its workers to finish up; the
+ * listeners must be marked (master_mark_listeners) as they will be kept. */
+void master_drain(struct master *m, struct generation *g);
+/* Marks the listeners the serving and the starting generation use. */
+void master_mark_listeners(struct master *m);
+/* Closes the listeners left unmarked; the draining generations let go of them first. */
+void master_sweep_listeners(struct master *m);
+
+/* reload.c */
+/* SIGHUP: begins a reload now, or queues it (during a reload, before READY=1). */
+void reload_request(struct master *m);
+/* Reads the file and starts the new generation; a failure is reported, the old one serves on. */
+void reload_begin(struct master *m);
+/* Every new worker is ready: the new generation serves, the old one drains. */
+void reload_commit(struct master *m);
+/* The new generation could not start: it goes, the old one stays. */
+void reload_abort(struct master *m, const char *why);
+/* Options a reload cannot apply (pidfile), or that need root: said once. */
+void master_warn_restart_only(const struct master *m, const struct config *conf);
+
+#endif
