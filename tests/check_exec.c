@@ -233,6 +233,35 @@ START_TEST(ucspi_environment)
 }
 END_TEST
 
+/* On a listener that takes every local address ("*:P", 0.0.0.0:P) the
+ * helper is told the address the client really reached, not the wildcard. */
+START_TEST(ucspi_local_address_of_wildcard_listeners)
+{
+	uint16_t port = tl_free_port(), port2 = tl_free_port();
+	char conf[768], line[64], *out;
+	struct daemon d;
+
+	snprintf(conf, sizeof(conf),
+		 "service x {\n  listen = { \"*:%u\", \"0.0.0.0:%u\" }\n  handler = \"exec\"\n"
+		 "  exec = { \"/usr/bin/env\" }\n  workers = 1\n}\n", port, port2);
+	daemon_start_ready(&d, conf, NULL);
+	out = output_of(tl_connect_tcp("127.0.0.2", port));
+	ck_assert_msg(has_line(out, "TCPLOCALIP=127.0.0.2"), "%s", out);
+	snprintf(line, sizeof(line), "TCPLOCALPORT=%u", port);
+	ck_assert(has_line(out, line));
+	free(out);
+	out = output_of(tl_connect_tcp("127.0.0.3", port2));
+	ck_assert_msg(has_line(out, "TCPLOCALIP=127.0.0.3"), "%s", out);
+	free(out);
+	if (tl_ipv6_loopback()) {
+		out = output_of(tl_connect_tcp("::1", port));
+		ck_assert_msg(has_line(out, "TCPLOCALIP=::1"), "%s", out);
+		free(out);
+	}
+	stop_fast(&d);
+}
+END_TEST
+
 /* A thousand connections through /bin/cat: every byte back, in order. */
 START_TEST(cat_round_trips_exactly)
 {
@@ -647,6 +676,7 @@ int main(void)
 	tcase_add_test(tc, helper_gets_only_stdio);
 	tcase_add_test(tc, helper_gets_default_signals);
 	tcase_add_test(tc, ucspi_environment);
+	tcase_add_test(tc, ucspi_local_address_of_wildcard_listeners);
 	tcase_add_test(tc, cat_round_trips_exactly);
 	tcase_add_test(tc, many_helpers_at_once);
 	tcase_add_test(tc, helper_behaviours);

@@ -3,6 +3,7 @@
  * respawn and its throttling, signals, privileges, systemd notifications. */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -533,6 +534,56 @@ START_TEST(descriptor_limit_raised)
 }
 END_TEST
 
+/* A connection's peer is named in its messages as it was before the text
+ * became lazy: "127.0.0.1:P", "[::1]:P", "unix:@name" (asked of the socket). */
+START_TEST(peer_named_in_messages)
+{
+	uint16_t port = tl_free_port();
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	char conf[512], want[192], name[64], path[192];
+	struct daemon d;
+	int fd;
+
+	snprintf(conf, sizeof(conf),
+		 "log-level = \"debug\"\nservice a {\n  listen = { \"127.0.0.1:%u\", \"[::1]:%u\", "
+		 "\"unix:@DIR@/a.sock\" }\n  handler = \"echo\"\n  workers = 1\n"
+		 "  idle-timeout = 200ms\n}\n", port, port);
+	if (!tl_ipv6_loopback())
+		snprintf(conf, sizeof(conf),
+			 "log-level = \"debug\"\nservice a {\n  listen = { \"127.0.0.1:%u\", "
+			 "\"unix:@DIR@/a.sock\" }\n  handler = \"echo\"\n  workers = 1\n"
+			 "  idle-timeout = 200ms\n}\n", port);
+	daemon_start_ready(&d, conf, NULL);
+	fd = tl_connect_tcp("127.0.0.1", port);
+	ck_assert(tl_echo(fd, "x", 1, 5000));
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&ss, &len), 0);
+	snprintf(want, sizeof(want), "127.0.0.1:%u: idle for 200 ms, closing",
+		 ntohs(((struct sockaddr_in *)&ss)->sin_port));
+	ck_assert_msg(daemon_wait_log(&d, want, 5000), "no \"%s\"", want);
+	close(fd);
+	if (tl_ipv6_loopback()) {
+		fd = tl_connect_tcp("::1", port);
+		ck_assert(tl_echo(fd, "x", 1, 5000));
+		len = sizeof(ss);
+		ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&ss, &len), 0);
+		snprintf(want, sizeof(want), "[::1]:%u: idle for 200 ms, closing",
+			 ntohs(((struct sockaddr_in6 *)&ss)->sin6_port));
+		ck_assert_msg(daemon_wait_log(&d, want, 5000), "no \"%s\"", want);
+		close(fd);
+	}
+	snprintf(name, sizeof(name), "@preforkd-test-%ld", (long)getpid());
+	snprintf(path, sizeof(path), "%s/a.sock", d.dir);
+	fd = tl_connect_unix_from(name, path);
+	ck_assert_int_ge(fd, 0);
+	ck_assert(tl_echo(fd, "x", 1, 5000));
+	snprintf(want, sizeof(want), "unix:%s: idle for 200 ms, closing", name);
+	ck_assert_msg(daemon_wait_log(&d, want, 5000), "no \"%s\"", want);
+	close(fd);
+	daemon_stop(&d);
+}
+END_TEST
+
 /* Workers must not outlive a dead master and keep the port. */
 START_TEST(master_death_stops_workers)
 {
@@ -902,6 +953,7 @@ int main(void)
 	tcase_add_test(tc, crash_loop_is_throttled);
 	tcase_add_test(tc, workers_ignore_terminal_signals);
 	tcase_add_test(tc, stray_signals_drop_nothing);
+	tcase_add_test(tc, peer_named_in_messages);
 	tcase_add_test(tc, stray_sigterm_stop_ends_by_itself);
 	tcase_add_test(tc, descriptor_limit_raised);
 	tcase_add_test(tc, master_death_stops_workers);

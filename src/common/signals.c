@@ -10,6 +10,7 @@
 
 #include "common/signals.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "common/array.h"
@@ -37,15 +38,29 @@ void signals_ignore_stray(const sigset_t *handled)
 			set_action(sig, SIG_IGN);
 }
 
-void signals_reset_for_exec(void)
+void signals_add_stray(sigset_t *set)
 {
-	sigset_t none;
+	for (size_t i = 0; i < ARRAY_SIZE(stray); i++)
+		sigaddset(set, stray[i]);
+	for (int sig = SIGRTMIN; sig <= SIGRTMAX; sig++)
+		sigaddset(set, sig);
+}
 
+void signals_default_all(void)
+{
 	/* Whatever we or our own parent ignored. SIGKILL and SIGSTOP cannot be
 	 * set, nor can the two signals glibc keeps for itself below SIGRTMIN
 	 * (the program's own C library sets them up). */
 	for (int sig = 1; sig <= SIGRTMAX; sig++)
 		set_action(sig, SIG_DFL);
+}
+
+void signals_reset_for_exec(bool dispositions_default)
+{
+	sigset_t none;
+
+	if (!dispositions_default)
+		signals_default_all();
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 }

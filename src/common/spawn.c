@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <linux/close_range.h>
 #include <signal.h>
+#include <sched.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -76,7 +77,7 @@ static void __attribute__((noreturn)) run_child(const struct spawn_plan *plan, p
 		if (getppid() != parent)
 			_exit(126);	/* we died before the signal was set: nobody to serve */
 	}
-	signals_reset_for_exec();
+	signals_reset_for_exec(plan->signals_default);
 	nofile_restore_for_exec();
 	move_fds(plan, failed);
 	if (plan->as)
@@ -87,19 +88,55 @@ static void __attribute__((noreturn)) run_child(const struct spawn_plan *plan, p
 	fail(failed, "execve", 127);
 }
 
-pid_t spawn_start(const struct spawn_plan *plan, struct spawn_failure *failed)
+/* With a pidfd the child is started by clone(CLONE_VFORK | CLONE_PIDFD) on
+ * a stack of its own, which is vfork with the descriptor made at once. The
+ * parent waits while the child runs, so one stack serves every child. */
+#define CHILD_STACK_SIZE (256 * 1024)
+static char child_stack[CHILD_STACK_SIZE] __attribute__((aligned(64)));
+
+struct child_args {
+	const struct spawn_plan *plan;
+	pid_t parent;
+	volatile struct spawn_failure *failed;
+};
+
+static int child_main(void *arg)
+{
+	const struct child_args *a = arg;
+
+	run_child(a->plan, a->parent, a->failed);
+}
+
+static pid_t start(const struct spawn_plan *plan, struct spawn_failure *failed, int *pidfd)
 {
 	volatile struct spawn_failure result = { NULL, 0 };
-	pid_t parent = getpid(), pid;
+	struct child_args args = { plan, plan->parent ? plan->parent : getpid(), &result };
+	pid_t pid;
 
 	if (plan->nfds > SPAWN_FDS_MAX) {
 		errno = E2BIG;
 		return -1;
 	}
-	pid = vfork();
-	if (pid == 0)
-		run_child(plan, parent, &result);
+	if (pidfd) {
+		*pidfd = -1;
+		pid = clone(child_main, child_stack + sizeof(child_stack),
+			    CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, &args, pidfd);
+	} else {
+		pid = vfork();
+		if (pid == 0)
+			run_child(plan, args.parent, &result);
+	}
 	failed->step = result.step;
 	failed->err = result.err;
 	return pid;
+}
+
+pid_t spawn_start(const struct spawn_plan *plan, struct spawn_failure *failed)
+{
+	return start(plan, failed, NULL);
+}
+
+pid_t spawn_start_pidfd(const struct spawn_plan *plan, struct spawn_failure *failed, int *pidfd)
+{
+	return start(plan, failed, pidfd);
 }

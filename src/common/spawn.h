@@ -32,6 +32,8 @@ struct spawn_plan {
 	const struct spawn_fd *fds;	/* the child has these and no other above 2; */
 	size_t nfds;			/* 0, 1, 2 not in it are ours, as they are */
 	bool new_group;			/* its own process group, so a group signal ends what it forks */
+	bool signals_default;		/* the caller's dispositions are all the defaults already */
+	pid_t parent;			/* with death_signal: our pid, if known; 0: asked */
 	int death_signal;		/* sent when we die (PR_SET_PDEATHSIG); 0: none */
 	const struct spawn_credentials *as;	/* NULL: as we are */
 };
@@ -50,5 +52,8 @@ struct spawn_failure {
  * or 127 when execve failed): vfork returns only once it has run it or
  * given up. */
 pid_t spawn_start(const struct spawn_plan *plan, struct spawn_failure *failed);
+/* The same, and *pidfd a descriptor of the child (close-on-exec), made with
+ * it: the child cannot be reaped and its pid reused before we have it. */
+pid_t spawn_start_pidfd(const struct spawn_plan *plan, struct spawn_failure *failed, int *pidfd);
 
 #endif

@@ -56,7 +56,9 @@ static ssize_t send_what_fits(struct conn *c, const char *buf, size_t len)
 		if (n < 0 && errno == EAGAIN)
 			break;
 		if (n < 0) {
-			log_errno(LOG_DEBUG, errno, "%s: send", c->peer);
+			char peer[ADDRESS_TEXT_MAX];
+
+			log_errno(LOG_DEBUG, errno, "%s: send", conn_peer_text(c, peer));
 			return -1;
 		}
 		off += (size_t)n;
@@ -83,9 +85,12 @@ static int flush_pending(struct conn *c, struct echo_state *st)
 /* Keeps the len bytes the socket would not take: false when out of memory. */
 static bool keep(struct conn *c, struct echo_state *st, const char *buf, size_t len)
 {
+	char peer[ADDRESS_TEXT_MAX];
+
 	st->pending = malloc(len);
 	if (!st->pending) {
-		log_error("%s: out of memory for %zu unsent bytes; closing", c->peer, len);
+		log_error("%s: out of memory for %zu unsent bytes; closing", conn_peer_text(c, peer),
+			  len);
 		return false;
 	}
 	memcpy(st->pending, buf, len);
@@ -109,15 +114,30 @@ static int echo_ready(struct conn *c, uint32_t revents)
 			continue;
 		if (n < 0 && errno == EAGAIN)
 			return EPOLLIN;
-		if (n < 0)
-			log_errno(LOG_DEBUG, errno, "%s: recv", c->peer);
+		if (n < 0) {
+			char peer[ADDRESS_TEXT_MAX];
+
+			log_errno(LOG_DEBUG, errno, "%s: recv", conn_peer_text(c, peer));
+		}
 		if (n <= 0)
 			return HANDLER_CLOSE;	/* at EOF, everything the client sent went back */
-		sent = send_what_fits(c, scratch, (size_t)n);
-		if (sent < 0)
-			return HANDLER_CLOSE;
+		/* Nearly always the socket takes it all at once; else the rest
+		 * goes the careful way (EINTR, EAGAIN, errors). */
+		sent = send(c->fd, scratch, (size_t)n, MSG_NOSIGNAL);
+		if (sent < n) {
+			size_t done = sent > 0 ? (size_t)sent : 0;
+			ssize_t more = send_what_fits(c, scratch + done, (size_t)n - done);
+
+			if (more < 0)
+				return HANDLER_CLOSE;
+			sent = (ssize_t)done + more;
+		}
 		if (sent < n)
 			return keep(c, st, scratch + sent, (size_t)(n - sent)) ? EPOLLOUT : HANDLER_CLOSE;
+		/* A short read took everything there was: another recv would only
+		 * say EAGAIN, and epoll (level-triggered) reports what comes next. */
+		if ((size_t)n < sizeof(scratch))
+			return EPOLLIN;
 	}
 	return EPOLLIN;
 }

@@ -16,6 +16,10 @@
  * script cannot reach the worker), and dies with its worker. */
 #include "config.h"
 
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -43,6 +47,7 @@
 
 #define DEFAULT_PATH "PATH=/usr/local/bin:/usr/bin:/bin"
 #define UCSPI_VARS 6		/* PROTO and at most five more */
+#define UCSPI_VAR_MAX 160	/* bytes of one, its NUL included */
 #define REPLY_MAX 65536		/* the largest datagram a helper may answer with */
 /* Room in the helper's stdout pipe for the largest reply and then some, so
  * that a helper is not blocked writing a reply it is allowed to give. */
@@ -59,31 +64,70 @@ struct exec_state {
 	bool started;		/* the helper ran (spawned, watched) */
 	bool settled;		/* datagram jobs: replied, or counted as unanswered */
 	bool ended_by_signal;
+	bool leftovers;		/* its group outlived it (SIGTERM reached someone) */
 	bool lingering;		/* the helper is gone, what it left in its group is not */
 	bool group_killed;	/* ...and was sent SIGKILL */
 	uint64_t linger_until;	/* then SIGKILL; after it, give up */
+	char peer[ADDRESS_TEXT_MAX];	/* the client, named in every message (the socket goes) */
 };
 
-
-
-/* "PREFIX" "IP=..." and "PREFIX" "PORT=..." from "1.2.3.4:80" or "[::1]:80",
- * the form every log line shows. */
-static size_t ip_vars(const struct sockaddr_storage *ss, socklen_t len, const char *prefix,
-		      char vars[][160])
+static const char *peer_of(const struct conn *c)
 {
-	char text[ADDRESS_TEXT_MAX], *colon, *host = text;
+	return ((const struct exec_state *)c->state)->peer;
+}
 
-	address_format((const struct sockaddr *)ss, len, text, sizeof(text));
-	colon = strrchr(text, ':');
-	if (!colon)
+/* NAME=value into var (UCSPI_VAR_MAX bytes), without printf: a helper's
+ * environment is made for every connection. */
+static void put_var(char *var, const char *prefix, const char *name, const char *value)
+{
+	size_t n = 0;
+
+	for (const char *parts[] = { prefix, name, "=", value }, **p = parts;
+	     p < parts + ARRAY_SIZE(parts); p++)
+		for (const char *q = *p; *q && n < UCSPI_VAR_MAX - 1; q++)
+			var[n++] = *q;
+	var[n] = '\0';
+}
+
+static void put_number(char *var, const char *prefix, const char *name, unsigned long v)
+{
+	char digits[24], *d = digits + sizeof(digits);
+
+	*--d = '\0';
+	do
+		*--d = (char)('0' + v % 10);
+	while (v /= 10);
+	put_var(var, prefix, name, d);
+}
+
+/* PREFIX"IP" and PREFIX"PORT" of an IP socket address: IPv4 (also a client
+ * of a dual-stack socket) in dotted form, IPv6 without brackets. */
+static size_t ip_vars(const struct sockaddr_storage *ss, socklen_t len, const char *prefix,
+		      char vars[][UCSPI_VAR_MAX])
+{
+	char host[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
+	uint16_t port;
+
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+
+		inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
+		port = ntohs(sin->sin_port);
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+
+		if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr))
+			inet_ntop(AF_INET, &sin6->sin6_addr.s6_addr[12], host, sizeof(host));
+		else if (sin6->sin6_scope_id == 0 ||
+			 getnameinfo((const struct sockaddr *)ss, len, host, sizeof(host), NULL, 0,
+				     NI_NUMERICHOST) != 0)
+			inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
+		port = ntohs(sin6->sin6_port);
+	} else {
 		return 0;
-	*colon = '\0';
-	if (text[0] == '[') {
-		host = text + 1;
-		colon[-1] = '\0';
 	}
-	snprintf(vars[0], 160, "%sIP=%s", prefix, host);
-	snprintf(vars[1], 160, "%sPORT=%s", prefix, colon + 1);
+	put_var(vars[0], prefix, "IP", host);
+	put_number(vars[1], prefix, "PORT", port);
 	return 2;
 }
 
@@ -101,43 +145,57 @@ bool exec_env_name_reserved(const char *name, size_t len)
 	return false;
 }
 
+/* Where the client reached us. The listener's own address unless it takes
+ * every local address (0.0.0.0, [::], "*:P"): then the connection says. */
+static socklen_t local_address(const struct conn *c, struct sockaddr_storage *ss)
+{
+	const struct address *a = &c->via->addr;
+	socklen_t len = sizeof(*ss);
+
+	if (c->origin || a->family == AF_UNIX || !address_is_any(a)) {
+		memcpy(ss, &a->sa, a->len);
+		return a->len;
+	}
+	return getsockname(c->fd, (struct sockaddr *)ss, &len) == 0 ? len : 0;
+}
+
 /* The UCSPI variables of tcpserver and unixserver, so their programs run
  * unchanged; for datagrams PROTO is UDP (UDPREMOTEIP, ...) or UNIX. */
-static size_t ucspi_env(const struct conn *c, char vars[UCSPI_VARS][160])
+static size_t ucspi_env(const struct conn *c, char vars[UCSPI_VARS][UCSPI_VAR_MAX])
 {
 	struct sockaddr_storage local, remote;
-	socklen_t llen = sizeof(local), rlen = sizeof(remote);
-	int fd = c->from_datagram ? c->origin.l->fd : c->fd;
+	socklen_t llen = local_address(c, &local), rlen;
+	const bool dgram = c->origin != NULL;
 	char text[ADDRESS_TEXT_MAX];
 	size_t n = 0;
 
-	if (getsockname(fd, (struct sockaddr *)&local, &llen) < 0)
+	if (!llen)
 		return 0;
-	if (c->from_datagram) {
-		remote = c->origin.from;
-		rlen = c->origin.fromlen;
-	} else if (getpeername(fd, (struct sockaddr *)&remote, &rlen) < 0) {
-		rlen = 0;
+	if (dgram) {
+		remote = c->origin->from;
+		rlen = c->origin->fromlen;
+	} else {
+		rlen = access_peer_sockaddr(&c->client, &remote);
 	}
 	if (local.ss_family == AF_UNIX) {
 		address_format((struct sockaddr *)&local, llen, text, sizeof(text));
-		snprintf(vars[n++], 160, "PROTO=UNIX");
-		snprintf(vars[n++], 160, "UNIXLOCALPATH=%s", text + strlen("unix:"));
-		if (c->from_datagram && rlen > sizeof(sa_family_t)) {
+		put_var(vars[n++], "", "PROTO", "UNIX");
+		put_var(vars[n++], "UNIXLOCAL", "PATH", text + strlen("unix:"));
+		if (dgram && rlen > sizeof(sa_family_t)) {
 			address_format((struct sockaddr *)&remote, rlen, text, sizeof(text));
-			snprintf(vars[n++], 160, "UNIXREMOTEPATH=%s", text + strlen("unix:"));
+			put_var(vars[n++], "UNIXREMOTE", "PATH", text + strlen("unix:"));
 		}
 		if (c->client.has_cred) {
-			snprintf(vars[n++], 160, "UNIXREMOTEPID=%ld", (long)c->client.pid);
-			snprintf(vars[n++], 160, "UNIXREMOTEEUID=%u", (unsigned)c->client.uid);
-			snprintf(vars[n++], 160, "UNIXREMOTEEGID=%u", (unsigned)c->client.gid);
+			put_number(vars[n++], "UNIXREMOTE", "PID", (unsigned long)c->client.pid);
+			put_number(vars[n++], "UNIXREMOTE", "EUID", c->client.uid);
+			put_number(vars[n++], "UNIXREMOTE", "EGID", c->client.gid);
 		}
 		return n;
 	}
-	snprintf(vars[n++], 160, "PROTO=%s", c->from_datagram ? "UDP" : "TCP");
-	n += ip_vars(&local, llen, c->from_datagram ? "UDPLOCAL" : "TCPLOCAL", vars + n);
+	put_var(vars[n++], "", "PROTO", dgram ? "UDP" : "TCP");
+	n += ip_vars(&local, llen, dgram ? "UDPLOCAL" : "TCPLOCAL", vars + n);
 	if (rlen > 0)
-		n += ip_vars(&remote, rlen, c->from_datagram ? "UDPREMOTE" : "TCPREMOTE", vars + n);
+		n += ip_vars(&remote, rlen, dgram ? "UDPREMOTE" : "TCPREMOTE", vars + n);
 	return n;
 }
 
@@ -146,26 +204,39 @@ static void log_child_failure(const struct conn *c, const struct spawn_failure *
 	const struct service *svc = c->svc;
 
 	if (strcmp(f->step, "chdir") == 0)
-		log_errno(LOG_ERR, f->err, "%s: exec helper: chdir failed for %s", c->peer,
+		log_errno(LOG_ERR, f->err, "%s: exec helper: chdir failed for %s", peer_of(c),
 			  svc->directory);
 	else
-		log_errno(LOG_ERR, f->err, "%s: exec helper: %s failed for %s", c->peer, f->step,
+		log_errno(LOG_ERR, f->err, "%s: exec helper: %s failed for %s", peer_of(c), f->step,
 			  svc->exec_argv[0]);
 }
 
+/* Our pid, for the helpers' check that their parent is alive (a worker
+ * never forks another process that runs this code). */
+static pid_t worker_pid(void)
+{
+	static pid_t pid;
+
+	if (!pid)
+		pid = getpid();
+	return pid;
+}
+
 /* The helper, in its own process group, killed with its worker, with the
- * connection (or the datagram and the reply pipe) on stdin and stdout. */
-static pid_t spawn(const struct conn *c, int in, int out)
+ * connection (or the datagram and the reply pipe) on stdin and stdout; its
+ * pidfd in *pidfd. */
+static pid_t spawn(const struct conn *c, int in, int out, int *pidfd)
 {
 	const struct service *svc = c->svc;
-	char vars[UCSPI_VARS][160];
+	char vars[UCSPI_VARS][UCSPI_VAR_MAX];
 	size_t nenv = 0, nvars = ucspi_env(c, vars), i;
 	const struct spawn_fd fds[] = { { in, STDIN_FILENO }, { out, STDOUT_FILENO },
 					{ c->stderr_fd, STDERR_FILENO } };
 	struct spawn_plan plan = {
 		.argv = svc->exec_argv, .directory = svc->directory,
 		.fds = fds, .nfds = ARRAY_SIZE(fds),
-		.new_group = true, .death_signal = SIGKILL,
+		.new_group = true, .death_signal = SIGKILL, .parent = worker_pid(),
+		.signals_default = true,	/* the worker blocks, it ignores nothing */
 	};
 	struct spawn_failure failed;
 	bool has_path = false;
@@ -184,7 +255,7 @@ static pid_t spawn(const struct conn *c, int in, int out)
 	for (i = 0; i < nvars; i++)
 		envp[nenv++] = vars[i];
 	plan.envp = envp;
-	pid = spawn_start(&plan, &failed);
+	pid = spawn_start_pidfd(&plan, &failed, pidfd);
 	free(envp);
 	if (pid > 0 && failed.step)
 		log_child_failure(c, &failed);
@@ -193,19 +264,19 @@ static pid_t spawn(const struct conn *c, int in, int out)
 
 /* A datagram job: the datagram (in c->fd) on stdin, stdout into a pipe
  * that is read once the helper has exited. */
-static pid_t spawn_for_datagram(struct conn *c, struct exec_state *st)
+static pid_t spawn_for_datagram(struct conn *c, struct exec_state *st, int *pidfd)
 {
 	int out[2];
 	pid_t pid;
 
 	if (pipe2(out, O_CLOEXEC) < 0) {
-		log_errno(LOG_ERR, errno, "%s: pipe2", c->peer);
+		log_errno(LOG_ERR, errno, "%s: pipe2", peer_of(c));
 		return -1;
 	}
 	if (fcntl(out[0], F_SETPIPE_SZ, REPLY_PIPE_SIZE) < 0)
-		log_errno(LOG_DEBUG, errno, "%s: F_SETPIPE_SZ", c->peer);
+		log_errno(LOG_DEBUG, errno, "%s: F_SETPIPE_SZ", peer_of(c));
 	fcntl(out[0], F_SETFL, O_NONBLOCK);
-	pid = spawn(c, c->fd, out[1]);
+	pid = spawn(c, c->fd, out[1], pidfd);
 	close(out[1]);
 	if (pid < 0)
 		close(out[0]);
@@ -214,17 +285,11 @@ static pid_t spawn_for_datagram(struct conn *c, struct exec_state *st)
 	return pid;
 }
 
-/* A stream: the connection itself, made blocking again (accept4 made it
- * non-blocking for us; programs expect a blocking stdin). */
-static pid_t spawn_for_stream(struct conn *c)
+/* A stream: the connection itself, which a worker of a spawning handler
+ * accepts blocking, as programs expect their stdin. */
+static pid_t spawn_for_stream(struct conn *c, int *pidfd)
 {
-	int flags = fcntl(c->fd, F_GETFL);
-
-	if (flags < 0 || fcntl(c->fd, F_SETFL, flags & ~O_NONBLOCK) < 0) {
-		log_errno(LOG_ERR, errno, "%s: fcntl", c->peer);
-		return -1;
-	}
-	return spawn(c, c->fd, c->fd);
+	return spawn(c, c->fd, c->fd, pidfd);
 }
 
 static int exec_open(struct conn *c)
@@ -234,17 +299,10 @@ static int exec_open(struct conn *c)
 	int pidfd;
 
 	st->reply_fd = -1;
-	st->pid = c->from_datagram ? spawn_for_datagram(c, st) : spawn_for_stream(c);
+	conn_peer_text(c, st->peer);
+	st->pid = c->origin ? spawn_for_datagram(c, st, &pidfd) : spawn_for_stream(c, &pidfd);
 	if (st->pid < 0) {
-		log_errno(LOG_ERR, errno, "%s: vfork for %s", c->peer, svc->exec_argv[0]);
-		st->pid = 0;
-		return HANDLER_CLOSE;
-	}
-	pidfd = pidfd_open(st->pid, 0);	/* close-on-exec by design */
-	if (pidfd < 0) {
-		log_errno(LOG_ERR, errno, "%s: pidfd_open %ld", c->peer, (long)st->pid);
-		kill(-st->pid, SIGKILL);
-		waitpid(st->pid, NULL, 0);	/* SIGKILL cannot be refused */
+		log_errno(LOG_ERR, errno, "%s: clone for %s", peer_of(c), svc->exec_argv[0]);
 		st->pid = 0;
 		return HANDLER_CLOSE;
 	}
@@ -253,7 +311,7 @@ static int exec_open(struct conn *c)
 	c->fd = pidfd;
 	st->started = true;
 	st->group = st->pid;
-	log_debug("%s: started %s, pid %ld", c->peer, svc->exec_argv[0], (long)st->pid);
+	log_debug("%s: started %s, pid %ld", peer_of(c), svc->exec_argv[0], (long)st->pid);
 	return EPOLLIN;
 }
 
@@ -265,24 +323,25 @@ static bool reap(struct conn *c)
 
 	if (!st->pid)
 		return true;
-	if (waitid(P_PIDFD, (id_t)c->fd, &si, WEXITED | WNOHANG | WNOWAIT) < 0) {
-		log_errno(LOG_ERR, errno, "%s: waitid helper %ld", c->peer, (long)st->pid);
+	if (waitid(P_PIDFD, (id_t)c->fd, &si, WEXITED | WNOHANG) < 0) {
+		log_errno(LOG_ERR, errno, "%s: waitid helper %ld", peer_of(c), (long)st->pid);
 		st->pid = 0;
 		return true;
 	}
 	if (si.si_pid == 0)
 		return false;
 	/* What the helper left running in its group would hold the client
-	 * forever; it ends with the helper. The zombie still holds the group
-	 * id here, so the signal cannot reach anyone else. */
-	kill(-st->pid, SIGTERM);
-	waitid(P_PIDFD, (id_t)c->fd, &si, WEXITED | WNOHANG);
+	 * forever; it is told to end with the helper, and whether the signal
+	 * reached anyone says whether there is anything to wait for. The group
+	 * keeps its id while it has members: with none, kill() finds no one
+	 * (a new group of that id would take a wrap of the pids in between). */
+	st->leftovers = kill(-st->group, SIGTERM) == 0 || errno == EPERM;
 	st->ended_by_signal = si.si_code != CLD_EXITED;
 	if (si.si_code == CLD_EXITED && si.si_status != 0)
-		log_warn("%s: helper %s (pid %ld) exited with status %d", c->peer,
+		log_warn("%s: helper %s (pid %ld) exited with status %d", peer_of(c),
 			 c->svc->exec_argv[0], (long)st->pid, si.si_status);
 	else if (si.si_code != CLD_EXITED)
-		log_warn("%s: helper %s (pid %ld) killed by signal %d (%s)", c->peer,
+		log_warn("%s: helper %s (pid %ld) killed by signal %d (%s)", peer_of(c),
 			 c->svc->exec_argv[0], (long)st->pid, si.si_status, strsignal(si.si_status));
 	st->pid = 0;
 	return true;
@@ -299,15 +358,15 @@ static void settle_datagram(struct conn *c, bool finished)
 
 	st->settled = true;
 	if (!st->started) {
-		dgram_unanswered(&c->origin, "the helper could not be started");
+		dgram_unanswered(c->origin, "the helper could not be started");
 		return;
 	}
 	if (!finished) {
-		dgram_unanswered(&c->origin, "helper killed: the worker is stopping");
+		dgram_unanswered(c->origin, "helper killed: the worker is stopping");
 		return;
 	}
 	if (st->ended_by_signal) {
-		dgram_unanswered(&c->origin, "helper killed by a signal");
+		dgram_unanswered(c->origin, "helper killed by a signal");
 		return;
 	}
 	while (len < sizeof(reply) &&
@@ -315,9 +374,9 @@ static void settle_datagram(struct conn *c, bool finished)
 		(n < 0 && errno == EINTR)))
 		len += n > 0 ? (size_t)n : 0;
 	if (len > REPLY_MAX)
-		dgram_unanswered(&c->origin, "helper's reply is longer than 65536 bytes");
+		dgram_unanswered(c->origin, "helper's reply is longer than 65536 bytes");
 	else
-		dgram_reply(&c->origin, reply, len, clock_now_ms());
+		dgram_reply(c->origin, reply, len, clock_now_ms());
 }
 
 /* Whether anything runs in the helper's process group. Its id is the
@@ -336,14 +395,14 @@ static int helper_ended(struct conn *c)
 {
 	struct exec_state *st = (struct exec_state *)c->state;
 
-	if (c->from_datagram && !st->settled)
+	if (c->origin && !st->settled)
 		settle_datagram(c, true);
-	if (!group_alive(st->group))
+	if (!st->leftovers)
 		return HANDLER_CLOSE;
 	st->lingering = true;
 	st->linger_until = clock_now_ms() + c->svc->exec_kill_grace_ms;
 	log_debug("%s: helper %s (pid %ld) left processes in its group; waiting up to %u ms",
-		  c->peer, c->svc->exec_argv[0], (long)st->group, c->svc->exec_kill_grace_ms);
+		  peer_of(c), c->svc->exec_argv[0], (long)st->group, c->svc->exec_kill_grace_ms);
 	return HANDLER_TIMER;
 }
 
@@ -361,7 +420,7 @@ static int linger(struct conn *c)
 								  GROUP_POLL_MS;
 	if (!st->group_killed) {
 		log_warn("%s: helper %s (pid %ld) has exited, what it left running in its group "
-			 "outlived SIGTERM by %u ms: sending SIGKILL", c->peer, c->svc->exec_argv[0],
+			 "outlived SIGTERM by %u ms: sending SIGKILL", peer_of(c), c->svc->exec_argv[0],
 			 (long)st->group, c->svc->exec_kill_grace_ms);
 		kill(-st->group, SIGKILL);
 		st->group_killed = true;
@@ -369,7 +428,7 @@ static int linger(struct conn *c)
 		return GROUP_POLL_MS;
 	}
 	log_warn("%s: what helper %s (pid %ld) left in its group is still there %u ms after "
-		 "SIGKILL; no longer waiting for it", c->peer, c->svc->exec_argv[0],
+		 "SIGKILL; no longer waiting for it", peer_of(c), c->svc->exec_argv[0],
 		 (long)st->group, REAP_WAIT_MS);
 	return HANDLER_CLOSE;
 }
@@ -400,12 +459,12 @@ static int exec_expire(struct conn *c)
 	switch (st->signals_sent++) {
 	case 0:
 		log_warn("%s: helper %s (pid %ld) still running after exec-timeout (%u ms): "
-			 "sending SIGTERM", c->peer, c->svc->exec_argv[0], (long)st->pid,
+			 "sending SIGTERM", peer_of(c), c->svc->exec_argv[0], (long)st->pid,
 			 c->svc->exec_timeout_ms);
 		kill(-st->pid, SIGTERM);
 		return c->svc->exec_kill_grace_ms ? (int)c->svc->exec_kill_grace_ms : 1;
 	case 1:
-		log_warn("%s: helper %s (pid %ld) ignored SIGTERM: sending SIGKILL", c->peer,
+		log_warn("%s: helper %s (pid %ld) ignored SIGTERM: sending SIGKILL", peer_of(c),
 			 c->svc->exec_argv[0], (long)st->pid);
 		kill(-st->pid, SIGKILL);
 		return REAP_WAIT_MS;
@@ -421,7 +480,7 @@ static void exec_close(struct conn *c)
 	bool finished = reap(c);
 
 	if (!finished) {
-		log_notice("%s: killing helper %s (pid %ld)", c->peer, c->svc->exec_argv[0],
+		log_notice("%s: killing helper %s (pid %ld)", peer_of(c), c->svc->exec_argv[0],
 			   (long)st->pid);
 		kill(-st->pid, SIGKILL);
 		/* Reap it ourselves if it dies in time (SIGKILL is not refused, only a
@@ -430,11 +489,11 @@ static void exec_close(struct conn *c)
 			 CLOSE_REAP_WAIT_MS) > 0)
 			reap(c);
 	} else if (st->lingering && !st->group_killed && group_alive(st->group)) {
-		log_notice("%s: killing what helper %s (pid %ld) left running", c->peer,
+		log_notice("%s: killing what helper %s (pid %ld) left running", peer_of(c),
 			   c->svc->exec_argv[0], (long)st->group);
 		kill(-st->group, SIGKILL);
 	}
-	if (c->from_datagram && !st->settled)
+	if (c->origin && !st->settled)
 		settle_datagram(c, finished);
 	if (st->reply_fd >= 0)
 		close(st->reply_fd);

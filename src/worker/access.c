@@ -102,8 +102,11 @@ void access_identify_peer(int cred_fd, const struct sockaddr *sa, socklen_t len,
 	if (sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
 		memcpy(p->addr, v4_mapped_prefix, sizeof(v4_mapped_prefix));
 		memcpy(p->addr + 12, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+		p->port = ntohs(((const struct sockaddr_in *)sa)->sin_port);
 	} else if (sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
 		memcpy(p->addr, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+		p->port = ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
+		p->scope_id = ((const struct sockaddr_in6 *)sa)->sin6_scope_id;
 		/* An IPv4 client of a dual-stack socket is an IPv4 client. */
 		if (memcmp(p->addr, v4_mapped_prefix, sizeof(v4_mapped_prefix)) == 0)
 			p->family = AF_INET;
@@ -120,6 +123,29 @@ void access_identify_peer(int cred_fd, const struct sockaddr *sa, socklen_t len,
 			p->gid = cred.gid;
 		}
 	}
+}
+
+socklen_t access_peer_sockaddr(const struct peer *p, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (p->family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(p->port);
+		memcpy(&sin->sin_addr, p->addr + 12, 4);
+		return sizeof(*sin);
+	}
+	if (p->family == AF_INET6) {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(p->port);
+		sin6->sin6_scope_id = p->scope_id;
+		memcpy(&sin6->sin6_addr, p->addr, 16);
+		return sizeof(*sin6);
+	}
+	return 0;
 }
 
 /* Longest matching prefix in list, or -1. */
@@ -182,6 +208,11 @@ static bool user_allowed(const struct service *svc, const struct peer *p, int fd
 		if (svc->allow_users[i] == p->uid)
 			return true;
 	return svc->nallow_groups > 0 && peer_in_allowed_group(svc, p, fd);
+}
+
+bool access_has_rules(const struct service *svc)
+{
+	return svc->nallow || svc->ndeny || svc->nallow_users || svc->nallow_groups;
 }
 
 bool access_allows(const struct service *svc, const struct peer *p, int fd)

@@ -23,7 +23,9 @@ struct cidr {
 struct peer {
 	int family;		/* AF_INET (also IPv4 on a dual-stack socket), AF_INET6, AF_UNIX */
 	uint8_t addr[16];	/* IP peers: IPv4 as ::ffff:a.b.c.d */
+	uint16_t port;		/* IP peers, host order */
 	bool has_cred;		/* unix peers: SO_PEERCRED worked */
+	uint32_t scope_id;	/* IPv6 link-local peers */
 	pid_t pid;
 	uid_t uid;
 	gid_t gid;
@@ -37,9 +39,14 @@ int access_parse_cidr(const char *text, struct cidr *out, char *err, size_t errl
  * credentials from cred_fd, the accepted socket; cred_fd -1 when nobody
  * needs them, or for a datagram, whose credentials come with it. */
 void access_identify_peer(int cred_fd, const struct sockaddr *sa, socklen_t len, struct peer *p);
+/* An IP peer as its socket address again (for its text, or a helper's
+ * environment); its length, 0 for a unix peer, whose name is not kept. */
+socklen_t access_peer_sockaddr(const struct peer *p, struct sockaddr_storage *ss);
 /* The service looks at unix clients' credentials: allow-users, allow-groups,
  * max-per-source (counted per user), or a handler that shows them. */
 bool access_needs_credentials(const struct service *svc);
+/* The service has an allow or deny rule at all: else everyone is let in. */
+bool access_has_rules(const struct service *svc);
 
 /* The service's allow/deny ranges (IP peers) or allowed users and groups
  * (unix peers) let p in. fd is the connection, for the peer's groups. */

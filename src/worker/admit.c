@@ -39,7 +39,7 @@ static int datagram_input(const void *data, size_t len)
 }
 
 void admit_datagram(void *ctx, const struct dgram_origin *origin, const void *data, size_t len,
-		    const struct peer *client, const char *peer)
+		    const struct peer *client)
 {
 	struct worker *w = ctx;
 	struct source_key key;
@@ -66,6 +66,10 @@ void admit_datagram(void *ctx, const struct dgram_origin *origin, const void *da
 		if (err == EMFILE || err == ENFILE)
 			w->accept_paused_until = w->now + ACCEPT_PAUSE_MS;
 		if (ratelimit_event(&w->starved, w->now)) {
+			char peer[ADDRESS_TEXT_MAX];
+
+			address_format((const struct sockaddr *)&origin->from, origin->fromlen, peer,
+				       sizeof(peer));
 			log_errno(LOG_WARNING, err, "%s: memfd for a datagram: pausing reads, "
 				  "%lu times since last report", peer, w->starved.since_log);
 			ratelimit_logged(&w->starved, w->now);
@@ -75,7 +79,7 @@ void admit_datagram(void *ctx, const struct dgram_origin *origin, const void *da
 		dgram_unanswered(origin, "no descriptor for its input");
 		return;
 	}
-	conn_open(w, in, w->svc->handler, peer, client, w->limits ? &key : NULL, origin);
+	conn_open(w, in, w->svc->handler, origin->l, client, w->limits ? &key : NULL, origin);
 }
 
 void admit_report(struct worker *w, bool final)
@@ -92,45 +96,47 @@ void admit_report(struct worker *w, bool final)
 	}
 }
 
-static void note_turned_away(struct worker *w, int kind, const char *why, const char *peer)
+/* Only a client turned away is named at once (the rest when a message
+ * needs it): formatting every peer's address costs more than its echo. */
+static void note_turned_away(struct worker *w, int kind, const char *why, const struct sockaddr *sa,
+			     socklen_t len)
 {
 	struct turned_away *t = &w->turned_away[kind];
 
-	snprintf(t->peer, sizeof(t->peer), "%s", peer);
+	address_format(sa, len, t->peer, sizeof(t->peer));
 	t->why = why;
 	if (ratelimit_event(&t->rl, w->now))
 		admit_report(w, false);
 }
 
-void admit_connection(struct worker *w, int fd, const struct sockaddr *sa, socklen_t len)
+void admit_connection(struct worker *w, int fd, const struct sockaddr *sa, socklen_t len,
+		      const struct worker_socket *via)
 {
-	char peer[ADDRESS_TEXT_MAX];
 	struct peer client;
 	struct source_key key;
 	enum limits_verdict v;
 
-	address_format(sa, len, peer, sizeof(peer));
 	access_identify_peer(w->needs_credentials ? fd : -1, sa, len, &client);
-	if (!access_allows(w->svc, &client, fd)) {
+	if (w->svc_has_access_rules && !access_allows(w->svc, &client, fd)) {
 		note_turned_away(w, DENIED,
 				 client.family == AF_UNIX ? "user not allowed" : "address not allowed",
-				 peer);
+				 sa, len);
 		close(fd);
 		return;
 	}
 	if (!w->limits) {
-		conn_open(w, fd, w->svc->handler, peer, &client, NULL, NULL);
+		conn_open(w, fd, w->svc->handler, via, &client, NULL, NULL);
 		return;
 	}
 	limits_key_of(&client, &key);
 	v = limits_take(w->limits, w->slot, &key);
 	if (v == LIMITS_OK) {
-		conn_open(w, fd, w->svc->handler, peer, &client, &key, NULL);
+		conn_open(w, fd, w->svc->handler, via, &client, &key, NULL);
 		return;
 	}
-	note_turned_away(w, REFUSED, limit_reasons[v], peer);
+	note_turned_away(w, REFUSED, limit_reasons[v], sa, len);
 	if (w->nlingering < LINGERING_MAX) {
-		conn_open(w, fd, &handler_refuse, peer, &client, NULL, NULL);
+		conn_open(w, fd, &handler_refuse, via, &client, NULL, NULL);
 		return;
 	}
 	close(fd);

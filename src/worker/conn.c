@@ -1,11 +1,17 @@
 /* SPDX-License-Identifier: ISC */
-/* conn.c - a worker's connections: open, handler answers, deadlines, close. */
+/* conn.c - a worker's connections: open, handler answers, deadlines, close.
+ *
+ * Connections come from a free list of the worker's: a busy worker opens
+ * and closes one per client, and malloc and free with it cost more than
+ * the rest of an echo. */
 #include "config.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "conf/conf.h"
@@ -13,6 +19,72 @@
 #include "handlers/handler.h"
 #include "common/log.h"
 #include "worker/worker_private.h"
+
+/* A connection's memory: any handler's state fits (the service's, or the
+ * refusal of a client over a limit). */
+static size_t conn_size(const struct worker *w)
+{
+	size_t state = w->svc->handler->state_size;
+
+	if (handler_refuse.state_size > state)
+		state = handler_refuse.state_size;
+	return sizeof(struct conn) + state;
+}
+
+/* Its fields are set by the caller, all of them; the state is zeroed here. */
+static struct conn *conn_get(struct worker *w)
+{
+	struct conn *c = w->free_conns;
+
+	if (!c)
+		return malloc(conn_size(w));
+	w->free_conns = c->newer;
+	w->nfree--;
+	return c;
+}
+
+static void conn_put(struct worker *w, struct conn *c)
+{
+	if (w->nfree >= CONN_FREE_MAX) {
+		free(c);
+		return;
+	}
+	c->newer = w->free_conns;
+	w->free_conns = c;
+	w->nfree++;
+}
+
+void conn_free_all(struct worker *w)
+{
+	while (w->free_conns) {
+		struct conn *c = w->free_conns;
+
+		w->free_conns = c->newer;
+		free(c);
+	}
+	w->nfree = 0;
+}
+
+const char *conn_peer_text(const struct conn *c, char buf[ADDRESS_TEXT_MAX])
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	if (c->origin) {
+		address_format((const struct sockaddr *)&c->origin->from, c->origin->fromlen, buf,
+			       ADDRESS_TEXT_MAX);
+		return buf;
+	}
+	len = access_peer_sockaddr(&c->client, &ss);
+	if (!len) {
+		len = sizeof(ss);
+		if (getpeername(c->fd, (struct sockaddr *)&ss, &len) < 0)
+			len = 0;
+		ss.ss_family = AF_UNIX;
+	}
+	address_format((const struct sockaddr *)&ss, len, buf, ADDRESS_TEXT_MAX);
+	return buf;
+}
 
 /* Every connection is on one list ordered by deadline, soonest first;
  * UINT64_MAX (no deadline) sorts last. */
@@ -52,8 +124,7 @@ void conn_set_deadline(struct worker *w, struct conn *c, uint64_t deadline)
 
 void conn_touch(struct worker *w, struct conn *c)
 {
-	if (!c->handler->timeout && w->svc->idle_timeout_ms)
-		conn_set_deadline(w, c, w->now + w->svc->idle_timeout_ms);
+	conn_set_deadline(w, c, w->now + w->svc->idle_timeout_ms);
 }
 
 void conn_close(struct worker *w, struct conn *c)
@@ -75,7 +146,8 @@ void conn_close(struct worker *w, struct conn *c)
 	deadline_unlink(w, c);
 	if (c->handler == &handler_refuse)
 		w->nlingering--;
-	free(c);
+	free(c->origin);
+	conn_put(w, c);
 	w->nconns--;
 	/* A descriptor just came free: stop waiting out an EMFILE pause. */
 	w->accept_paused_until = 0;
@@ -83,13 +155,15 @@ void conn_close(struct worker *w, struct conn *c)
 
 void conn_apply(struct worker *w, struct conn *c, int want)
 {
+	char peer[ADDRESS_TEXT_MAX];
+
 	if (want == HANDLER_CLOSE || want == 0) {
 		conn_close(w, c);
 		return;
 	}
 	if (want == HANDLER_TIMER) {
 		if (c->events && epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->fd, NULL) < 0)
-			log_errno(LOG_ERR, errno, "epoll_ctl(DEL) %s", c->peer);
+			log_errno(LOG_ERR, errno, "epoll_ctl(DEL) %s", conn_peer_text(c, peer));
 		c->events = 0;
 		conn_set_deadline(w, c, w->now);
 		return;
@@ -99,23 +173,28 @@ void conn_apply(struct worker *w, struct conn *c, int want)
 	struct epoll_event ev = { .events = (uint32_t)want, .data.ptr = c };
 
 	if (epoll_ctl(w->epfd, EPOLL_CTL_MOD, c->fd, &ev) < 0) {
-		log_errno(LOG_ERR, errno, "epoll_ctl(MOD) %s", c->peer);
+		log_errno(LOG_ERR, errno, "epoll_ctl(MOD) %s", conn_peer_text(c, peer));
 		conn_close(w, c);
 		return;
 	}
 	c->events = (uint32_t)want;
 }
 
-void conn_open(struct worker *w, int fd, const struct handler *h, const char *peer,
-		      const struct peer *client, const struct source_key *counted,
-		      const struct dgram_origin *origin)
+void conn_open(struct worker *w, int fd, const struct handler *h, const struct worker_socket *via,
+	       const struct peer *client, const struct source_key *counted,
+	       const struct dgram_origin *origin)
 {
-	struct conn *c = calloc(1, sizeof(*c) + h->state_size);
+	struct conn *c = conn_get(w);
+	struct dgram_origin *copy = origin ? malloc(sizeof(*origin)) : NULL;
 	unsigned timeout = h->timeout ? h->timeout(w->svc) : w->svc->idle_timeout_ms;
+	char peer[ADDRESS_TEXT_MAX];
 	struct epoll_event ev;
 	int want;
 
-	if (!c) {
+	if (!c || (origin && !copy)) {
+		if (c)
+			conn_put(w, c);
+		free(copy);
 		log_error("out of memory for a connection; closing it");
 		if (counted)
 			limits_release(w->limits, w->slot, counted);
@@ -124,20 +203,16 @@ void conn_open(struct worker *w, int fd, const struct handler *h, const char *pe
 		close(fd);
 		return;
 	}
-	c->src.kind = EV_CONN;
-	c->fd = fd;
-	c->worker = w;
-	c->handler = h;
-	c->svc = w->svc;
-	c->stderr_fd = w->helper_stderr_fd;
-	snprintf(c->peer, sizeof(c->peer), "%s", peer);
-	c->client = *client;
-	c->counted = counted != NULL;
+	*c = (struct conn){
+		.src = { EV_CONN }, .fd = fd, .worker = w, .handler = h, .svc = w->svc, .via = via,
+		.client = *client, .counted = counted != NULL, .stderr_fd = w->helper_stderr_fd,
+		.origin = copy, .renews_idle = !h->timeout && w->svc->idle_timeout_ms,
+	};
+	memset(c->state, 0, h->state_size);
 	if (counted)
 		c->source = *counted;
-	c->from_datagram = origin != NULL;
 	if (origin)
-		c->origin = *origin;
+		*copy = *origin;
 	w->nconns++;
 	w->nlingering += h == &handler_refuse;
 	conn_set_deadline(w, c, timeout ? w->now + timeout : UINT64_MAX);
@@ -149,7 +224,7 @@ void conn_open(struct worker *w, int fd, const struct handler *h, const char *pe
 	/* The handler may watch another descriptor than the socket (exec: a pidfd). */
 	ev = (struct epoll_event){ .events = (uint32_t)want, .data.ptr = c };
 	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0) {
-		log_errno(LOG_ERR, errno, "epoll_ctl(ADD) %s", c->peer);
+		log_errno(LOG_ERR, errno, "epoll_ctl(ADD) %s", conn_peer_text(c, peer));
 		conn_close(w, c);
 		return;
 	}

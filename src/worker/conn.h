@@ -13,9 +13,13 @@
 #include "worker/limits.h"
 
 struct worker;
+struct worker_socket;
 struct handler;
 struct service;
 
+/* Small on purpose: an idle connection costs this and its handler's state.
+ * The peer's address is kept, not its text, which is made only when a
+ * message needs it (conn_peer_text). */
 struct conn {
 	struct ev_source src;		/* first: epoll data points here */
 	int fd;				/* the socket, or whatever the handler watches instead */
@@ -25,14 +29,19 @@ struct conn {
 	struct worker *worker;
 	const struct handler *handler;
 	const struct service *svc;
-	char peer[ADDRESS_TEXT_MAX];	/* text form, for every message */
+	const struct worker_socket *via;	/* the listener it came in on */
 	struct peer client;		/* address or credentials, for access and UCSPI */
 	bool counted;			/* holds a place in the service's limits */
+	bool renews_idle;		/* each event renews idle-timeout (conn_touch) */
 	struct source_key source;
 	int stderr_fd;			/* what a helper gets as stderr (the worker's) */
-	bool from_datagram;		/* a job for one datagram (exec): fd is its input */
-	struct dgram_origin origin;
+	struct dgram_origin *origin;	/* a job for one datagram (exec): fd is its input; else NULL */
 	_Alignas(16) unsigned char state[];	/* handler->state_size bytes */
 };
+
+/* The peer as every message names it ("1.2.3.4:5", "[::1]:5", "unix:@name"),
+ * in buf; a unix peer's name is asked of the socket, which must still be
+ * c->fd (a handler that replaces it keeps the text itself). */
+const char *conn_peer_text(const struct conn *c, char buf[ADDRESS_TEXT_MAX]);
 
 #endif

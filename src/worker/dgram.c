@@ -97,10 +97,16 @@ static void log_counts(const struct dgram *dg, int level, const char *what)
 		dg->n.truncated, dg->n.denied, dg->n.undeliverable, dg->n.dropped, dg->n.failed);
 }
 
-/* Counts a datagram that got no reply; says why at a bounded rate. */
-static void lost(struct dgram *dg, unsigned long *counter, const char *peer, const char *why)
+/* Counts a datagram of sender from that got no reply; says why at a
+ * bounded rate. Only then is the sender named: formatting every datagram's
+ * address would cost more than answering it. */
+static void lost(struct dgram *dg, unsigned long *counter, const struct sockaddr_storage *from,
+		 socklen_t fromlen, const char *why)
 {
+	char peer[ADDRESS_TEXT_MAX];
+
 	(*counter)++;
+	address_format((const struct sockaddr *)from, fromlen, peer, sizeof(peer));
 	snprintf(dg->last_trouble, sizeof(dg->last_trouble), "%.127s: %.120s", peer, why);
 	ratelimit_event(&dg->trouble, 0);	/* reported from the loop, by dgram_report() */
 }
@@ -131,12 +137,9 @@ static void unqueue(struct dgram *dg, struct pending **link)
 
 void dgram_drop_queue(struct dgram *dg)
 {
-	char peer[ADDRESS_TEXT_MAX];
-
 	while (dg && dg->queue) {
-		address_format((struct sockaddr *)&dg->queue->peer, dg->queue->peerlen, peer,
-			       sizeof(peer));
-		lost(dg, &dg->n.dropped, peer, "stopping with the reply still queued");
+		lost(dg, &dg->n.dropped, &dg->queue->peer, dg->queue->peerlen,
+		     "stopping with the reply still queued");
 		unqueue(dg, &dg->queue);
 	}
 }
@@ -179,32 +182,32 @@ static int try_send(const struct worker_socket *l, const void *data, size_t len,
 }
 
 /* A receiver that is gone, or never could receive, versus our own failure. */
-static void send_failed(struct dgram *dg, int err, const char *peer)
+static void send_failed(struct dgram *dg, int err, const struct sockaddr_storage *to,
+			socklen_t tolen)
 {
 	char why[96];
 
 	snprintf(why, sizeof(why), "sendto: %s", strerror(err));
 	if (err == EBADF)
-		lost(dg, &dg->n.dropped, peer, "its socket was closed by a stop");
+		lost(dg, &dg->n.dropped, to, tolen, "its socket was closed by a stop");
 	else if (err == ECONNREFUSED || err == ENOENT || err == ENOTCONN || err == EPERM)
-		lost(dg, &dg->n.undeliverable, peer, why);
+		lost(dg, &dg->n.undeliverable, to, tolen, why);
 	else
-		lost(dg, &dg->n.failed, peer, why);
+		lost(dg, &dg->n.failed, to, tolen, why);
 }
 
 static void enqueue(struct dgram *dg, struct worker_socket *l, const void *data, size_t len,
-		    const struct sockaddr_storage *to, socklen_t tolen, uint64_t now,
-		    const char *peer)
+		    const struct sockaddr_storage *to, socklen_t tolen, uint64_t now)
 {
 	struct pending *p;
 
 	if (dg->queued >= QUEUE_MAX || dg->queued_bytes + len > QUEUE_BYTES_MAX) {
-		lost(dg, &dg->n.dropped, peer, "receiver full and the reply queue too");
+		lost(dg, &dg->n.dropped, to, tolen, "receiver full and the reply queue too");
 		return;
 	}
 	p = malloc(sizeof(*p) + len);
 	if (!p) {
-		lost(dg, &dg->n.failed, peer, "out of memory for a queued reply");
+		lost(dg, &dg->n.failed, to, tolen, "out of memory for a queued reply");
 		return;
 	}
 	*p = (struct pending){ .l = l, .deadline = now + SEND_WAIT_MS, .peer = *to,
@@ -217,21 +220,22 @@ static void enqueue(struct dgram *dg, struct worker_socket *l, const void *data,
 }
 
 static void reply(struct dgram *dg, struct worker_socket *l, const void *data, size_t len,
-		  const struct sockaddr_storage *to, socklen_t tolen, uint64_t now, const char *peer)
+		  const struct sockaddr_storage *to, socklen_t tolen, uint64_t now)
 {
 	int rc;
 
 	if (!has_return_address(to, tolen)) {
-		lost(dg, &dg->n.undeliverable, peer, "unix client without an address to answer to");
+		lost(dg, &dg->n.undeliverable, to, tolen,
+		     "unix client without an address to answer to");
 		return;
 	}
 	rc = try_send(l, data, len, to, tolen);
 	if (rc == 0)
 		dg->n.answered++;
 	else if (rc > 0)
-		enqueue(dg, l, data, len, to, tolen, now, peer);
+		enqueue(dg, l, data, len, to, tolen, now);
 	else
-		send_failed(dg, errno, peer);
+		send_failed(dg, errno, to, tolen);
 }
 
 /* Tries the waiting replies, of socket only or of all: one sent, or failed
@@ -241,7 +245,6 @@ static void retry_queued(struct dgram *dg, const struct worker_socket *only, uin
 			 const char *why_full)
 {
 	struct pending **link = dg ? &dg->queue : NULL;
-	char peer[ADDRESS_TEXT_MAX];
 
 	while (link && *link) {
 		struct pending *p = *link;
@@ -256,13 +259,12 @@ static void retry_queued(struct dgram *dg, const struct worker_socket *only, uin
 			link = &p->next;
 			continue;
 		}
-		address_format((struct sockaddr *)&p->peer, p->peerlen, peer, sizeof(peer));
 		if (rc == 0)
 			dg->n.answered++;
 		else if (rc > 0)
-			lost(dg, &dg->n.dropped, peer, why_full);
+			lost(dg, &dg->n.dropped, &p->peer, p->peerlen, why_full);
 		else
-			send_failed(dg, errno, peer);
+			send_failed(dg, errno, &p->peer, p->peerlen);
 		unqueue(dg, link);
 	}
 }
@@ -308,55 +310,48 @@ static void answer(struct dgram *dg, struct worker_socket *l, struct mmsghdr *m,
 {
 	struct msghdr *h = &m->msg_hdr;
 	const struct sockaddr_storage *from = h->msg_name;
-	char peer[ADDRESS_TEXT_MAX];
+	socklen_t fromlen = h->msg_namelen;
 	struct peer client;
 	const void *out;
 	size_t outlen = 0;
 
 	dg->n.received++;
-	address_format(h->msg_name, h->msg_namelen, peer, sizeof(peer));
 	if (h->msg_flags & MSG_TRUNC) {
-		lost(dg, &dg->n.truncated, peer, "datagram larger than 65536 bytes, truncated");
+		lost(dg, &dg->n.truncated, from, fromlen, "datagram larger than 65536 bytes, truncated");
 		return;
 	}
 	access_identify_peer(-1, h->msg_name, h->msg_namelen, &client);
 	peer_credentials(h, &client);
 	if (!access_allows(dg->svc, &client, -1)) {
-		lost(dg, &dg->n.denied, peer,
+		lost(dg, &dg->n.denied, from, fromlen,
 		     client.family == AF_UNIX ? "user not allowed" : "address not allowed");
 		return;
 	}
 	if (!dg->svc->handler->datagram) {
-		struct dgram_origin origin = { dg, l, *from, h->msg_namelen };
+		struct dgram_origin origin = { dg, l, *from, fromlen };
 
-		dg->job(dg->job_ctx, &origin, data, m->msg_len, &client, peer);
+		dg->job(dg->job_ctx, &origin, data, m->msg_len, &client);
 		return;
 	}
 	out = dg->svc->handler->datagram(dg->svc, data, m->msg_len, &outlen);
 	if (out)
-		reply(dg, l, out, outlen, from, h->msg_namelen, now, peer);
+		reply(dg, l, out, outlen, from, fromlen, now);
 	else
-		lost(dg, &dg->n.failed, peer, "the handler gave no reply");
+		lost(dg, &dg->n.failed, from, fromlen, "the handler gave no reply");
 }
 
 void dgram_reply(const struct dgram_origin *o, const void *data, size_t len, uint64_t now)
 {
-	char peer[ADDRESS_TEXT_MAX];
-
 	if (len == 0) {
 		o->dg->n.answered++;	/* answered with silence: nothing was lost */
 		return;
 	}
-	address_format((const struct sockaddr *)&o->from, o->fromlen, peer, sizeof(peer));
-	reply(o->dg, o->l, data, len, &o->from, o->fromlen, now, peer);
+	reply(o->dg, o->l, data, len, &o->from, o->fromlen, now);
 }
 
 void dgram_unanswered(const struct dgram_origin *o, const char *why)
 {
-	char peer[ADDRESS_TEXT_MAX];
-
-	address_format((const struct sockaddr *)&o->from, o->fromlen, peer, sizeof(peer));
-	lost(o->dg, &o->dg->n.failed, peer, why);
+	lost(o->dg, &o->dg->n.failed, &o->from, o->fromlen, why);
 }
 
 /* Up to max datagrams from l into dg->msgs; how many, or -1 (logged, or EAGAIN). */
@@ -393,15 +388,13 @@ bool dgram_read(struct dgram *dg, struct worker_socket *l, uint64_t now, unsigne
 
 bool dgram_discard(struct dgram *dg, struct worker_socket *l, const char *why)
 {
-	char peer[ADDRESS_TEXT_MAX];
 	int n = receive_batch(dg, l, DGRAM_BATCH);
 
 	for (int i = 0; i < n; i++) {
 		struct msghdr *h = &dg->msgs[i].msg_hdr;
 
 		dg->n.received++;
-		address_format(h->msg_name, h->msg_namelen, peer, sizeof(peer));
-		lost(dg, &dg->n.dropped, peer, why);
+		lost(dg, &dg->n.dropped, h->msg_name, h->msg_namelen, why);
 	}
 	return n == DGRAM_BATCH;
 }

@@ -24,7 +24,7 @@ struct dgram_origin {
 /* For handlers without a datagram hook (exec): starts a job for one
  * datagram, which ends in dgram_reply() or dgram_unanswered(). */
 typedef void dgram_job_fn(void *ctx, const struct dgram_origin *origin, const void *data,
-			  size_t len, const struct peer *client, const char *peer);
+			  size_t len, const struct peer *client);
 
 /* NULL (logged) when memory is short. */
 struct dgram *dgram_new(const struct service *svc, dgram_job_fn *job, void *job_ctx);

@@ -80,11 +80,14 @@ static void rearm_busy(struct worker *w, struct worker_socket *l)
 }
 
 /* Puts the listeners in or takes them out of the epoll set. EPOLLEXCLUSIVE
- * registrations cannot be modified, only deleted and added again. */
+ * registrations cannot be modified, only deleted and added again. Called
+ * after every batch of events, it does nothing unless something changed. */
 static void update_accepting(struct worker *w)
 {
 	bool accepting = want_accepting(w);
 
+	w->accepting = accepting;
+	w->sockets_dirty = false;
 	for (size_t i = 0; i < w->nls; i++) {
 		struct worker_socket *l = &w->ls[i];
 		/* A datagram answered at once holds no connection and takes no
@@ -121,10 +124,10 @@ static bool accept_batch(struct worker *w, struct worker_socket *l)
 
 		if (l->fd < 0 || serving(w) >= w->svc->max_connections)
 			return false;
-		fd = accept4(l->fd, (struct sockaddr *)&ss, &len, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		fd = accept4(l->fd, (struct sockaddr *)&ss, &len, w->accept_flags);
 		if (fd >= 0) {
 			w->accepted++;
-			admit_connection(w, fd, (struct sockaddr *)&ss, len);
+			admit_connection(w, fd, (struct sockaddr *)&ss, len, l);
 			continue;
 		}
 		switch (errno) {
@@ -219,6 +222,7 @@ static void begin_stop(struct worker *w, const char *why, bool graceful)
 	if (!w->stopping) {
 		w->stopping = true;
 		w->stop_deadline = w->now + w->shutdown_timeout_ms + STOP_OVERRUN_MS;
+		w->sockets_dirty = true;	/* datagram sockets stop too */
 		update_accepting(w);
 		release_unkept(w, graceful);
 		log_info("stopping (%s), %u connections in flight", why, w->nconns);
@@ -294,7 +298,10 @@ static void expire_deadlines(struct worker *w)
 			continue;
 		}
 		if (!c->handler->timeout) {
-			log_debug("%s: idle for %u ms, closing", c->peer, w->svc->idle_timeout_ms);
+			char peer[ADDRESS_TEXT_MAX];
+
+			log_debug("%s: idle for %u ms, closing", conn_peer_text(c, peer),
+				  w->svc->idle_timeout_ms);
 			w->idle_closed++;
 		}
 		conn_close(w, c);
@@ -307,9 +314,12 @@ static int next_timeout(const struct worker *w)
 
 	/* A summary of turned-away clients is due even if nothing else happens. */
 	for (int k = 0; k < TURNED_AWAY_KINDS; k++)
-		deadline = clock_sooner(deadline, ratelimit_next(&w->turned_away[k].rl));
-	deadline = clock_sooner(deadline, dgram_next_deadline(w->dgram, w->now));
-	deadline = clock_sooner(deadline, helperlog_next_deadline(w->helperlog));
+		if (w->turned_away[k].rl.since_log)
+			deadline = clock_sooner(deadline, ratelimit_next(&w->turned_away[k].rl));
+	if (w->dgram)
+		deadline = clock_sooner(deadline, dgram_next_deadline(w->dgram, w->now));
+	if (w->helperlog)
+		deadline = clock_sooner(deadline, helperlog_next_deadline(w->helperlog));
 	deadline = clock_sooner(deadline, log_next_deadline());
 	if (w->oldest && w->oldest->deadline_ms != UINT64_MAX)
 		deadline = clock_sooner(deadline, w->oldest->deadline_ms);
@@ -322,7 +332,8 @@ static void dispatch(struct worker *w, struct epoll_event *ev)
 
 	switch (src->kind) {
 	case EV_LISTENER:
-		((struct worker_socket *)src)->wakeups++;
+		if (++((struct worker_socket *)src)->wakeups >= REARM_WAKEUPS)
+			w->sockets_dirty = true;	/* its turn to go to the back: rearm_busy() */
 		if (worker_socket_is_datagram((struct worker_socket *)src))
 			dgram_read(w->dgram, (struct worker_socket *)src, w->now, dgram_room(w));
 		else
@@ -331,8 +342,13 @@ static void dispatch(struct worker *w, struct epoll_event *ev)
 	case EV_CONN: {
 		struct conn *c = (struct conn *)src;
 
-		conn_touch(w, c);
-		conn_apply(w, c, c->handler->ready(c, ev->events));
+		int want;
+
+		if (c->renews_idle)
+			conn_touch(w, c);
+		want = c->handler->ready(c, ev->events);
+		if (want != (int)c->events)	/* else nothing changes: the common case */
+			conn_apply(w, c, want);
 		break;
 	}
 	case EV_SIGNAL:
@@ -349,16 +365,25 @@ static void dispatch(struct worker *w, struct epoll_event *ev)
 
 static int setup_signals(struct worker *w)
 {
-	sigset_t term;
+	sigset_t mask;
 
-	/* SIGTERM is read through the signalfd; every other signal that would
-	 * end us is ignored (signals.c): the master tells us what to do. */
-	sigemptyset(&term);
-	sigaddset(&term, SIGTERM);
-	signals_ignore_stray(&term);
-	signal(SIGCHLD, SIG_DFL);
-	sigprocmask(SIG_SETMASK, &term, NULL);
-	w->sigfd = signalfd(-1, &term, SFD_CLOEXEC | SFD_NONBLOCK);
+	/* SIGTERM, and every other signal that would end us (signals.c), is
+	 * blocked and read through the signalfd: the master tells us what to
+	 * do, the rest is dropped there. Blocked rather than ignored, every
+	 * disposition stays at its default, so an exec helper starts clean
+	 * without a system call per signal. */
+	sigset_t blocked;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	signals_add_stray(&mask);
+	/* SIGCHLD too, but not read: helpers are watched through pidfds, and a
+	 * blocked SIGCHLD costs no delivery per helper. */
+	blocked = mask;
+	sigaddset(&blocked, SIGCHLD);
+	sigprocmask(SIG_SETMASK, &blocked, NULL);
+	signals_default_all();	/* the master ignores those it does not handle */
+	w->sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (w->sigfd < 0) {
 		log_errno(LOG_ERR, errno, "signalfd");
 		return -1;
@@ -443,9 +468,15 @@ int worker_main(const struct worker_params *p)
 	struct worker w = {
 		.svc = p->svc, .epfd = -1, .sigfd = -1, .channel_fd = p->channel_fd,
 		.ls = p->listeners, .nls = p->nlisteners, .helper_stderr_fd = -1,
+		.sockets_dirty = true,
 		.shutdown_timeout_ms = p->conf->shutdown_timeout_ms,
 		.limits = p->limits, .slot = p->slot,
 		.needs_credentials = access_needs_credentials(p->svc),
+		.svc_has_access_rules = access_has_rules(p->svc),
+		/* A helper gets the connection as its stdin and stdout, which programs
+		 * expect blocking; everything the worker itself does with a socket
+		 * must not block. */
+		.accept_flags = SOCK_CLOEXEC | (p->svc->handler->spawns ? 0 : SOCK_NONBLOCK),
 		.turned_away = { [DENIED] = { .verb = "denied" },
 				 [REFUSED] = { .verb = "turned away" } },
 	};
@@ -476,14 +507,22 @@ int worker_main(const struct worker_params *p)
 			begin_stop(&w, "shutdown-timeout passed", false);
 		}
 		expire_deadlines(&w);
-		dgram_flush(w.dgram, w.now);
-		dgram_report(w.dgram, w.now);
-		helperlog_report(w.helperlog, w.now);
-		admit_report(&w, false);
-		update_accepting(&w);
+		/* What follows is for every batch: each part skipped cheaply
+		 * when it has nothing to do, a connection costs little more. */
+		if (w.dgram) {
+			dgram_flush(w.dgram, w.now);
+			dgram_report(w.dgram, w.now);
+		}
+		if (w.helperlog)
+			helperlog_report(w.helperlog, w.now);
+		if (w.turned_away[DENIED].rl.since_log || w.turned_away[REFUSED].rl.since_log)
+			admit_report(&w, false);
+		if (w.sockets_dirty || want_accepting(&w) != w.accepting)
+			update_accepting(&w);
 		log_flush();
 	}
 	admit_report(&w, true);
+	conn_free_all(&w);
 	dgram_free(w.dgram);
 	helperlog_free(w.helperlog);
 	log_debug("exiting: %lu connections served, %lu closed idle", w.accepted, w.idle_closed);

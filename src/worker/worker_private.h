@@ -20,6 +20,7 @@ struct handler;
 struct helperlog;
 
 #define ACCEPT_PAUSE_MS 100	/* after EMFILE/ENFILE, unless a close frees one sooner */
+#define CONN_FREE_MAX 64	/* closed connections kept for reuse */
 
 /* Clients turned away, of one kind: counted, the last one kept for the report. */
 enum { DENIED, REFUSED, TURNED_AWAY_KINDS };
@@ -46,13 +47,19 @@ struct worker {
 	struct helperlog *helperlog;	/* where helpers' stderr is read; or NULL */
 	int helper_stderr_fd;		/* its write end, /dev/null, or -1 (no helpers) */
 	uint64_t accept_paused_until;
+	bool accepting;			/* the listeners are armed for it (update_accepting) */
+	bool sockets_dirty;		/* arm or rearm them anyway: a stop, a busy listener */
 	struct ratelimit starved;
 	unsigned nconns;		/* every open connection, served or turned away */
 	unsigned nlingering;		/* of those, turned away (handler_refuse) */
 	struct conn *oldest, *newest;
+	struct conn *free_conns;	/* closed ones, for the next (linked by newer) */
+	unsigned nfree;
 	struct limits *limits;
 	unsigned slot;			/* our row in limits */
 	bool needs_credentials;		/* of unix clients, at accept (SO_PEERCRED) */
+	bool svc_has_access_rules;	/* else nobody is turned away by access_allows() */
+	int accept_flags;		/* for accept4() */
 	struct turned_away turned_away[TURNED_AWAY_KINDS];
 	bool stopping;
 	uint64_t stop_deadline;		/* a stop ends by itself then (quit); 0: none */
@@ -69,13 +76,15 @@ static inline unsigned serving(const struct worker *w)
 
 /* conn.c: the connections of a worker, on one list by deadline. */
 void conn_set_deadline(struct worker *w, struct conn *c, uint64_t deadline);
-/* Renews an idle timeout; a handler with its own timeout set it at open. */
+/* Renews the idle timeout of a connection with c->renews_idle. */
 void conn_touch(struct worker *w, struct conn *c);
 /* Takes over fd (closed on every failure) and what the admission counted;
  * origin: a job for one datagram, fd its contents. */
-void conn_open(struct worker *w, int fd, const struct handler *h, const char *peer,
+void conn_open(struct worker *w, int fd, const struct handler *h, const struct worker_socket *via,
 	       const struct peer *client, const struct source_key *counted,
 	       const struct dgram_origin *origin);
+/* At exit: the connections kept for reuse. */
+void conn_free_all(struct worker *w);
 /* Applies a handler's answer: new event mask, or close. */
 void conn_apply(struct worker *w, struct conn *c, int want);
 void conn_close(struct worker *w, struct conn *c);
@@ -83,11 +92,12 @@ void conn_close(struct worker *w, struct conn *c);
 /* admit.c: who is served. */
 /* Access control and limits for a connection just accepted; then it is
  * served, turned away with the busy message, or closed. */
-void admit_connection(struct worker *w, int fd, const struct sockaddr *sa, socklen_t len);
+void admit_connection(struct worker *w, int fd, const struct sockaddr *sa, socklen_t len,
+		      const struct worker_socket *via);
 /* A handler without a datagram hook (exec) runs a job per datagram, counted
  * like a connection: max-connections and the limits apply to it. */
 void admit_datagram(void *ctx, const struct dgram_origin *origin, const void *data, size_t len,
-		    const struct peer *client, const char *peer);
+		    const struct peer *client);
 /* Denials and refusals: the first is logged at once, the rest summed up
  * every RATELIMIT_INTERVAL_MS and at exit (final), so a flood cannot flood the log. */
 void admit_report(struct worker *w, bool final);
