@@ -568,6 +568,17 @@ START_TEST(reload_with_helper_running)
 	daemon_start_ready(&d, strstr(conf, "service"), NULL);	/* shutdown-timeout: 30 s */
 	talking = tl_connect_tcp("127.0.0.1", port);
 	ck_assert_int_ge(talking, 0);
+	/* The old worker has it once its helper runs; before that the
+	 * connection waits in the shared queue, which the new generation
+	 * may serve. */
+	{
+		pid_t worker, helper;
+		uint64_t end = tl_now_ms() + 5000;
+
+		ck_assert_uint_eq(daemon_workers(&d, &worker, 1), 1);
+		while (tl_children(worker, &helper, 1) == 0)
+			ck_assert_msg(tl_now_ms() < end, "the old worker never took the connection");
+	}
 	daemon_write_conf(&d, exec_conf(port, "\"/bin/echo\", \"new\"", ""));
 	ck_assert_int_eq(daemon_reload(&d, 10000), 1);
 	ck_assert(new_generation_answers(port, "new\n"));
