@@ -63,8 +63,11 @@ void admit_datagram(void *ctx, const struct dgram_origin *origin, const void *da
 	if (in < 0) {
 		int err = errno;
 
-		if (err == EMFILE || err == ENFILE)
+		if (err == EMFILE || err == ENFILE) {
 			w->accept_paused_until = w->now + ACCEPT_PAUSE_MS;
+			w->sockets_dirty = true;
+			worker_due(w, w->accept_paused_until);
+		}
 		if (ratelimit_event(&w->starved, w->now)) {
 			char peer[ADDRESS_TEXT_MAX];
 
@@ -107,6 +110,7 @@ static void note_turned_away(struct worker *w, int kind, const char *why, const 
 	t->why = why;
 	if (ratelimit_event(&t->rl, w->now))
 		admit_report(w, false);
+	worker_due(w, w->now);	/* the next report's time is known there */
 }
 
 void admit_connection(struct worker *w, int fd, const struct sockaddr *sa, socklen_t len,

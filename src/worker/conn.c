@@ -107,6 +107,7 @@ void conn_set_deadline(struct worker *w, struct conn *c, uint64_t deadline)
 
 	deadline_unlink(w, c);
 	c->deadline_ms = deadline;
+	worker_due(w, deadline);
 	/* From the latest back: a renewed timeout lands at the end in one step. */
 	for (before = w->newest; before && before->deadline_ms > deadline; before = before->older)
 		;
@@ -148,8 +149,10 @@ void conn_close(struct worker *w, struct conn *c)
 		w->nlingering--;
 	free(c->origin);
 	conn_put(w, c);
+	/* A place came free, and a descriptor: stop waiting out an EMFILE pause. */
+	if (serving(w) == w->svc->max_connections || w->accept_paused_until)
+		w->sockets_dirty = true;
 	w->nconns--;
-	/* A descriptor just came free: stop waiting out an EMFILE pause. */
 	w->accept_paused_until = 0;
 }
 
@@ -203,11 +206,20 @@ void conn_open(struct worker *w, int fd, const struct handler *h, const struct w
 		close(fd);
 		return;
 	}
-	*c = (struct conn){
-		.src = { EV_CONN }, .fd = fd, .worker = w, .handler = h, .svc = w->svc, .via = via,
-		.client = *client, .counted = counted != NULL, .stderr_fd = w->helper_stderr_fd,
-		.origin = copy, .renews_idle = !h->timeout && w->svc->idle_timeout_ms,
-	};
+	/* Field by field: zeroing the whole struct first costs more than the rest. */
+	c->src.kind = EV_CONN;
+	c->fd = fd;
+	c->events = 0;
+	c->older = c->newer = NULL;
+	c->worker = w;
+	c->handler = h;
+	c->svc = w->svc;
+	c->via = via;
+	c->client = *client;
+	c->counted = counted != NULL;
+	c->renews_idle = !h->timeout && w->svc->idle_timeout_ms;
+	c->stderr_fd = w->helper_stderr_fd;
+	c->origin = copy;
 	memset(c->state, 0, h->state_size);
 	if (counted)
 		c->source = *counted;
@@ -215,6 +227,8 @@ void conn_open(struct worker *w, int fd, const struct handler *h, const struct w
 		*copy = *origin;
 	w->nconns++;
 	w->nlingering += h == &handler_refuse;
+	if (serving(w) >= w->svc->max_connections)
+		w->sockets_dirty = true;	/* full: the listeners rest */
 	conn_set_deadline(w, c, timeout ? w->now + timeout : UINT64_MAX);
 	want = h->open(c);
 	if (want == HANDLER_CLOSE || want == 0) {

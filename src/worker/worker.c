@@ -107,6 +107,8 @@ static void update_accepting(struct worker *w)
 static void note_starved(struct worker *w, const struct worker_socket *l, int err)
 {
 	w->accept_paused_until = w->now + ACCEPT_PAUSE_MS;
+	w->sockets_dirty = true;
+	worker_due(w, w->accept_paused_until);
 	if (!ratelimit_event(&w->starved, w->now))
 		return;
 	log_errno(LOG_WARNING, err, "accept4 %s: pausing accepts, %u connections open, "
@@ -222,6 +224,7 @@ static void begin_stop(struct worker *w, const char *why, bool graceful)
 	if (!w->stopping) {
 		w->stopping = true;
 		w->stop_deadline = w->now + w->shutdown_timeout_ms + STOP_OVERRUN_MS;
+		worker_due(w, w->stop_deadline);
 		w->sockets_dirty = true;	/* datagram sockets stop too */
 		update_accepting(w);
 		release_unkept(w, graceful);
@@ -246,6 +249,7 @@ static void orphaned(struct worker *w)
 			release_listener(w, &w->ls[i]);
 	if (w->stop_deadline > w->now + w->shutdown_timeout_ms)
 		w->stop_deadline = w->now + w->shutdown_timeout_ms;
+	worker_due(w, w->stop_deadline);
 }
 
 /* Control messages from the master, and its end of the socket closing. */
@@ -308,7 +312,8 @@ static void expire_deadlines(struct worker *w)
 	}
 }
 
-static int next_timeout(const struct worker *w)
+/* The timers of the loop's housekeeping, the soonest first: 0 when none. */
+static uint64_t housekeeping_due(const struct worker *w)
 {
 	uint64_t deadline = clock_sooner(w->accept_paused_until, w->stop_deadline);
 
@@ -316,14 +321,51 @@ static int next_timeout(const struct worker *w)
 	for (int k = 0; k < TURNED_AWAY_KINDS; k++)
 		if (w->turned_away[k].rl.since_log)
 			deadline = clock_sooner(deadline, ratelimit_next(&w->turned_away[k].rl));
+	if (w->oldest && w->oldest->deadline_ms != UINT64_MAX)
+		deadline = clock_sooner(deadline, w->oldest->deadline_ms);
+	return deadline;
+}
+
+static int next_timeout(const struct worker *w)
+{
+	uint64_t deadline = w->due == UINT64_MAX ? 0 : w->due;
+
 	if (w->dgram)
 		deadline = clock_sooner(deadline, dgram_next_deadline(w->dgram, w->now));
 	if (w->helperlog)
 		deadline = clock_sooner(deadline, helperlog_next_deadline(w->helperlog));
 	deadline = clock_sooner(deadline, log_next_deadline());
-	if (w->oldest && w->oldest->deadline_ms != UINT64_MAX)
-		deadline = clock_sooner(deadline, w->oldest->deadline_ms);
 	return clock_timeout_until(deadline, w->now);
+}
+
+/* What the loop does after a batch of events, when anything is due. */
+static void housekeep(struct worker *w)
+{
+	if (w->accept_paused_until && w->now >= w->accept_paused_until) {
+		w->accept_paused_until = 0;
+		w->sockets_dirty = true;
+	}
+	if (w->stop_deadline && w->now >= w->stop_deadline) {
+		log_warn("shutdown-timeout passed and the %s: closing every connection",
+			 w->channel_fd < 0 ? "master is gone" : "master has not ended the stop");
+		w->stop_deadline = 0;
+		begin_stop(w, "shutdown-timeout passed", false);
+	}
+	expire_deadlines(w);
+	if (w->dgram) {
+		dgram_flush(w->dgram, w->now);
+		dgram_report(w->dgram, w->now);
+	}
+	if (w->helperlog)
+		helperlog_report(w->helperlog, w->now);
+	if (w->turned_away[DENIED].rl.since_log || w->turned_away[REFUSED].rl.since_log)
+		admit_report(w, false);
+	if (w->sockets_dirty || want_accepting(w) != w->accepting)
+		update_accepting(w);
+	log_flush();
+	w->due = housekeeping_due(w);
+	if (!w->due)
+		w->due = UINT64_MAX;
 }
 
 static void dispatch(struct worker *w, struct epoll_event *ev)
@@ -468,7 +510,7 @@ int worker_main(const struct worker_params *p)
 	struct worker w = {
 		.svc = p->svc, .epfd = -1, .sigfd = -1, .channel_fd = p->channel_fd,
 		.ls = p->listeners, .nls = p->nlisteners, .helper_stderr_fd = -1,
-		.sockets_dirty = true,
+		.sockets_dirty = true, .due = UINT64_MAX,
 		.shutdown_timeout_ms = p->conf->shutdown_timeout_ms,
 		.limits = p->limits, .slot = p->slot,
 		.needs_credentials = access_needs_credentials(p->svc),
@@ -498,28 +540,11 @@ int worker_main(const struct worker_params *p)
 		w.now = clock_now_ms();
 		for (int i = 0; i < n; i++)
 			dispatch(&w, &events[i]);
-		if (w.accept_paused_until && w.now >= w.accept_paused_until)
-			w.accept_paused_until = 0;
-		if (w.stop_deadline && w.now >= w.stop_deadline) {
-			log_warn("shutdown-timeout passed and the %s: closing every connection",
-				 w.channel_fd < 0 ? "master is gone" : "master has not ended the stop");
-			w.stop_deadline = 0;
-			begin_stop(&w, "shutdown-timeout passed", false);
-		}
-		expire_deadlines(&w);
-		/* What follows is for every batch: each part skipped cheaply
-		 * when it has nothing to do, a connection costs little more. */
-		if (w.dgram) {
-			dgram_flush(w.dgram, w.now);
-			dgram_report(w.dgram, w.now);
-		}
-		if (w.helperlog)
-			helperlog_report(w.helperlog, w.now);
-		if (w.turned_away[DENIED].rl.since_log || w.turned_away[REFUSED].rl.since_log)
-			admit_report(&w, false);
-		if (w.sockets_dirty || want_accepting(&w) != w.accepting)
-			update_accepting(&w);
-		log_flush();
+		/* Deadlines, reports, arming: only when one is due or something
+		 * changed (w.due, sockets_dirty); datagrams and helpers' stderr
+		 * have their own queues, looked at every time. */
+		if (w.now >= w.due || w.sockets_dirty || w.dgram || w.helperlog || log_next_deadline())
+			housekeep(&w);
 	}
 	admit_report(&w, true);
 	conn_free_all(&w);

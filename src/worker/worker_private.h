@@ -46,6 +46,7 @@ struct worker {
 	struct dgram *dgram;		/* the service has datagram sockets; else NULL */
 	struct helperlog *helperlog;	/* where helpers' stderr is read; or NULL */
 	int helper_stderr_fd;		/* its write end, /dev/null, or -1 (no helpers) */
+	uint64_t due;			/* housekeeping may be needed from then on (UINT64_MAX: none) */
 	uint64_t accept_paused_until;
 	bool accepting;			/* the listeners are armed for it (update_accepting) */
 	bool sockets_dirty;		/* arm or rearm them anyway: a stop, a busy listener */
@@ -67,6 +68,13 @@ struct worker {
 	uint64_t now;
 	unsigned long accepted, idle_closed;
 };
+
+/* Something will need the loop's housekeeping (worker_housekeep) at t. */
+static inline void worker_due(struct worker *w, uint64_t t)
+{
+	if (t < w->due)
+		w->due = t;
+}
 
 /* Connections we serve, the ones max-connections counts. */
 static inline unsigned serving(const struct worker *w)
