@@ -2,7 +2,7 @@
 /* loadgen.c - the benchmark's load generator: C concurrent echo clients for D seconds or N operations.
  *
  *   loadgen [-m conn|persist] [-c CLIENTS] [-d SECONDS] [-n COUNT] [-s BYTES]
- *           [-S 127.A.B.C[+N]|none] ADDRESS
+ *           [-S 127.A.B.C[+N]|none] [-p USEC] ADDRESS
  *
  * ADDRESS is 127.x.y.z:PORT, [::1]:PORT or unix:/path: nothing else is
  * accepted, so a benchmark cannot send traffic off the machine.
@@ -24,7 +24,14 @@
  * client its socket calls and nothing more: conn does socket, [setsockopt,
  * bind,] connect, send, epoll_ctl(ADD), recv, close; persist send and recv.
  * One clock read per operation: its end is the next one's start. The line
- * of key=value results carries the generator's own CPU time (getrusage). */
+ * of key=value results carries the generator's own CPU time (getrusage).
+ *
+ * -p USEC (one client only) is for counting what a server does per
+ * operation: the client works step by step with blocking calls and waits
+ * USEC before each connect, send and close, so the server has always gone back
+ * to epoll_wait by then and takes the same path every time (without it, how
+ * often a read finds the next request already there, or the client's FIN,
+ * depends on how fast the server runs, and under valgrind it runs slowly). */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -49,6 +56,7 @@
 #define MAX_COUNT 100000000
 #define MAX_BYTES 4096
 #define MAX_SOURCES 4096
+#define MAX_PAUSE_US 1000000
 #define OP_TIMEOUT_US 5000000	/* an operation that takes longer is an error */
 #define TICK_US 100000
 #define SUB_BUCKETS 64		/* per power of two: latencies to about 1.5% */
@@ -77,6 +85,7 @@ static struct {
 	socklen_t addrlen;
 	uint32_t source_first;		/* host order; sources == 0: the kernel's choice */
 	unsigned sources, next_source;
+	unsigned pause_us;		/* -p: step by step, this long before each send and close */
 	int epfd;
 	char payload[MAX_BYTES];
 	uint64_t now_us;		/* the last clock read */
@@ -295,11 +304,79 @@ static void tick(struct client *cl, uint64_t now)
 	}
 }
 
+static void pause_step(void)
+{
+	struct timespec ts = { .tv_nsec = (long)lg.pause_us * 1000 };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* -p: one client, blocking calls, a pause before each connect, send and close;
+ * the latency is the request's alone (send to whole answer), pauses and
+ * connect left out. */
+static void run_stepwise(uint64_t end)
+{
+	struct client c = { .fd = -1 };
+	char buf[MAX_BYTES];
+
+	while (clock_us() < end && lg.ops < lg.count) {
+		enum err_kind kind = ERR_EOF;
+		uint64_t began;
+
+		lg.inflight++;
+		if (c.fd < 0) {
+			pause_step();
+			c.fd = socket(lg.addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+			if (c.fd < 0) {
+				perror("loadgen: socket");
+				exit(1);
+			}
+			if ((lg.sources && bind_source(c.fd) < 0) ||
+			    connect(c.fd, (struct sockaddr *)&lg.addr, lg.addrlen) < 0) {
+				fail(&c, kind_of(errno));
+				continue;
+			}
+		}
+		pause_step();
+		began = clock_us();
+		if (send(c.fd, lg.payload, lg.bytes, MSG_NOSIGNAL) != (ssize_t)lg.bytes) {
+			fail(&c, kind_of(errno));
+			continue;
+		}
+		for (c.got = 0; c.got < lg.bytes;) {
+			ssize_t n = recv(c.fd, buf, lg.bytes - c.got, 0);
+
+			if (n < 0)
+				kind = kind_of(errno);
+			else if (n > 0 && memcmp(buf, lg.payload + c.got, (size_t)n) != 0)
+				kind = ERR_MISMATCH;
+			if (n <= 0 || kind == ERR_MISMATCH)
+				break;
+			c.got += (size_t)n;
+		}
+		if (c.got < lg.bytes) {
+			fail(&c, kind);
+			continue;
+		}
+		record(clock_us() - began);
+		lg.inflight--;
+		if (!lg.persist || lg.ops == lg.count) {
+			pause_step();
+			close(c.fd);
+			c.fd = -1;
+		}
+	}
+	if (c.fd >= 0)
+		close(c.fd);
+}
+
 static void usage(void)
 {
 	fprintf(stderr, "usage: loadgen [-m conn|persist] [-c 1..%d] [-d 1..%d] [-n 1..%d] [-s 1..%d] "
-		"[-S 127.A.B.C[+1..%d]|none] 127.x.y.z:PORT|[::1]:PORT|unix:/path\n",
-		MAX_CLIENTS, MAX_SECONDS, MAX_COUNT, MAX_BYTES, MAX_SOURCES);
+		"[-S 127.A.B.C[+1..%d]|none] [-p 1..%d (with -c 1 -n N)] "
+		"127.x.y.z:PORT|[::1]:PORT|unix:/path\n",
+		MAX_CLIENTS, MAX_SECONDS, MAX_COUNT, MAX_BYTES, MAX_SOURCES, MAX_PAUSE_US);
 	exit(2);
 }
 
@@ -351,7 +428,7 @@ int main(int argc, char **argv)
 	lg.bytes = 16;
 	lg.source_first = 0x7f000002;
 	lg.sources = 16;
-	while ((opt = getopt(argc, argv, "m:c:d:n:s:S:")) != -1) {
+	while ((opt = getopt(argc, argv, "m:c:d:n:s:S:p:")) != -1) {
 		switch (opt) {
 		case 'm':
 			if (strcmp(optarg, "persist") != 0 && strcmp(optarg, "conn") != 0)
@@ -374,11 +451,14 @@ int main(int argc, char **argv)
 			parse_sources(optarg);
 			sources_given = true;
 			break;
+		case 'p':
+			lg.pause_us = (unsigned)number(optarg, 1, MAX_PAUSE_US);
+			break;
 		default:
 			usage();
 		}
 	}
-	if (optind != argc - 1)
+	if (optind != argc - 1 || (lg.pause_us && (lg.clients != 1 || lg.count == 0)))
 		usage();
 	if (bench_parse_address(argv[optind], &lg.addr, &lg.addrlen) < 0) {
 		fprintf(stderr, "loadgen: %s: only 127.0.0.0/8, [::1] and unix:/path targets\n",
@@ -403,9 +483,11 @@ int main(int argc, char **argv)
 	}
 	t0 = last_tick = clock_us();
 	end = t0 + (uint64_t)lg.seconds * 1000000;
-	for (unsigned i = 0; i < lg.clients; i++)
+	if (lg.pause_us)
+		run_stepwise(end);
+	for (unsigned i = 0; i < lg.clients && !lg.pause_us; i++)
 		start(&cl[i], t0);
-	while (lg.now_us < end && (lg.count == 0 || lg.ops < lg.count)) {
+	while (!lg.pause_us && lg.now_us < end && (lg.count == 0 || lg.ops < lg.count)) {
 		uint64_t before = lg.ops;
 		int n = epoll_wait(lg.epfd, events, 256, 100);
 
