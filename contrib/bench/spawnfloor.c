@@ -8,13 +8,15 @@
  * preforkd's exec handler does, and nothing else: no socket, no client, no
  * supervision. No server that runs PROGRAM once per connection can go faster
  * on this machine, so the W3-exec rates of run.sh are read against it. Prints
- * one line of key=value results, in loadgen's form. */
+ * one line of key=value results, in loadgen's form, with the CPU time of
+ * itself and its children per run (srv_cpu_us_op: the "server" of this row). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -30,6 +32,15 @@ static uint64_t now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static uint64_t cpu_us(int who)
+{
+	struct rusage ru;
+
+	getrusage(who, &ru);
+	return (uint64_t)ru.ru_utime.tv_sec * 1000000 + (uint64_t)ru.ru_utime.tv_usec +
+	       (uint64_t)ru.ru_stime.tv_sec * 1000000 + (uint64_t)ru.ru_stime.tv_usec;
 }
 
 static pid_t start(char **argv, int null_fd)
@@ -48,7 +59,7 @@ static pid_t start(char **argv, int null_fd)
 int main(int argc, char **argv)
 {
 	unsigned parallel = 32, seconds = 5, running = 0;
-	uint64_t ops = 0, failed = 0, began, deadline;
+	uint64_t ops = 0, failed = 0, began, deadline, cpu;
 	int opt, null_fd;
 
 	while ((opt = getopt(argc, argv, "p:d:")) != -1) {
@@ -98,8 +109,10 @@ int main(int argc, char **argv)
 		else
 			failed++;
 	}
-	printf("mode=spawn parallel=%u seconds=%u ops=%llu rate=%.0f errors=%llu\n", parallel, seconds,
-	       (unsigned long long)ops, (double)ops * 1000.0 / (double)(now_ms() - began),
-	       (unsigned long long)failed);
+	cpu = cpu_us(RUSAGE_SELF) + cpu_us(RUSAGE_CHILDREN);
+	printf("mode=spawn parallel=%u seconds=%u ops=%llu rate=%.0f errors=%llu srv_cpu_us_op=%.1f\n",
+	       parallel, seconds, (unsigned long long)ops,
+	       (double)ops * 1000.0 / (double)(now_ms() - began), (unsigned long long)failed,
+	       ops ? (double)cpu / (double)ops : 0.0);
 	return 0;
 }
