@@ -318,23 +318,50 @@ START_TEST(descriptors_cloexec_nonblock)
 }
 END_TEST
 
-START_TEST(idle_timeout_closes)
+/* After a last exchange on fd, the server closes it idle-timeout (300 ms)
+ * later: not sooner, and not much later. */
+static void assert_closed_idle(int fd)
 {
 	char buf[8];
-	struct pollfd pfd;
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
 	uint64_t t0;
+
+	ck_assert(tl_echo(fd, "z", 1, 5000));
+	t0 = tl_now_ms();
+	ck_assert_int_eq(poll(&pfd, 1, 5000), 1);
+	ck_assert_int_eq(read(fd, buf, sizeof(buf)), 0);	/* closed by the server */
+	ck_assert_uint_ge(tl_now_ms() - t0, 250);
+	ck_assert_uint_lt(tl_now_ms() - t0, 2000);
+	close(fd);
+}
+
+START_TEST(idle_timeout_closes)
+{
 	int fd;
 
 	start("  idle-timeout = 300ms\n");
 	fd = tl_connect_tcp("127.0.0.1", port);
 	ck_assert_int_ge(fd, 0);
-	ck_assert(tl_echo(fd, "a", 1, 5000));
-	t0 = tl_now_ms();
-	pfd = (struct pollfd){ .fd = fd, .events = POLLIN };
-	ck_assert_int_eq(poll(&pfd, 1, 5000), 1);
-	ck_assert_int_eq(read(fd, buf, sizeof(buf)), 0);	/* closed by the server */
-	ck_assert_uint_ge(tl_now_ms() - t0, 250);
-	close(fd);
+	assert_closed_idle(fd);
+	stop();
+}
+END_TEST
+
+/* Each exchange renews idle-timeout: a client that talks every 100 ms
+ * stays for three timeouts and more, and is closed a timeout after it
+ * stops (the worker renews lazily, when the old deadline comes). */
+START_TEST(idle_timeout_renewed_by_activity)
+{
+	int fd;
+
+	start("  idle-timeout = 300ms\n");
+	fd = tl_connect_tcp("127.0.0.1", port);
+	ck_assert_int_ge(fd, 0);
+	for (int i = 0; i < 10; i++) {
+		ck_assert_msg(tl_echo(fd, "a", 1, 5000), "closed after %d exchanges 100 ms apart", i);
+		usleep(100 * 1000);
+	}
+	assert_closed_idle(fd);
 	stop();
 }
 END_TEST
@@ -385,6 +412,7 @@ int main(void)
 	tcase_add_test(tc, echo_handler_partial_sends);
 	tcase_add_test(tc, descriptors_cloexec_nonblock);
 	tcase_add_test(tc, idle_timeout_closes);
+	tcase_add_test(tc, idle_timeout_renewed_by_activity);
 	tcase_add_test(tc, max_connections_waits_in_backlog);
 	suite_add_tcase(s, tc);
 	return tl_run_suite(s);

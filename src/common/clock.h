@@ -20,6 +20,10 @@ static inline uint64_t clock_sooner(uint64_t a, uint64_t b)
 	return !a || (b && b < a) ? b : a;
 }
 
+/* The longest epoll_wait() timeout we give: a minute, then the clock is
+ * read again. */
+#define CLOCK_TIMEOUT_MAX_MS 60000
+
 /* epoll_wait() timeout until deadline (0 = none): -1 blocks, 0 means already due. */
 static inline int clock_timeout_until(uint64_t deadline, uint64_t now)
 {
@@ -27,7 +31,7 @@ static inline int clock_timeout_until(uint64_t deadline, uint64_t now)
 		return -1;
 	if (deadline <= now)
 		return 0;
-	return deadline - now > 60000 ? 60000 : (int)(deadline - now);
+	return deadline - now > CLOCK_TIMEOUT_MAX_MS ? CLOCK_TIMEOUT_MAX_MS : (int)(deadline - now);
 }
 
 #endif

@@ -99,47 +99,88 @@ static bool keep(struct conn *c, struct echo_state *st, const char *buf, size_t 
 	return true;
 }
 
-static int echo_ready(struct conn *c, uint32_t revents)
+/* What echo_back() does when the socket did not take everything at once:
+ * the rest goes the careful way (EINTR, EAGAIN, errors). Cold: kept out of
+ * the common path, whose every instruction counts. */
+static __attribute__((cold)) int echo_back_rest(struct conn *c, struct echo_state *st, size_t n,
+						  ssize_t sent)
 {
-	struct echo_state *st = (struct echo_state *)c->state;
-	int want = st->pending ? flush_pending(c, st) : 0;
+	size_t done = sent > 0 ? (size_t)sent : 0;
+	ssize_t more = send_what_fits(c, scratch + done, n - done);
 
-	(void)revents;	/* the calls below report errors and hang-ups themselves */
-	if (want != 0)
-		return want;
-	for (int round = 0; round < ECHO_ROUNDS; round++) {
-		ssize_t n = recv(c->fd, scratch, sizeof(scratch), 0), sent;
+	if (more < 0)
+		return HANDLER_CLOSE;
+	done += (size_t)more;
+	if (done < n)
+		return keep(c, st, scratch + done, n - done) ? EPOLLOUT : HANDLER_CLOSE;
+	return EPOLLIN;
+}
 
-		if (n < 0 && errno == EINTR)
-			continue;
+/* Sends back the n bytes just read into scratch: EPOLLIN when all of them
+ * went, EPOLLOUT when the socket left some (kept), HANDLER_CLOSE on an
+ * error. Nearly always the socket takes them at once. */
+static inline int echo_back(struct conn *c, struct echo_state *st, size_t n)
+{
+	ssize_t sent = send(c->fd, scratch, n, MSG_NOSIGNAL);
+
+	return sent == (ssize_t)n ? EPOLLIN : echo_back_rest(c, st, n, sent);
+}
+
+/* Serves what a recv() returned (n) and reads on, ECHO_ROUNDS buffers at
+ * most: everything but the common case (cold, like echo_back_rest). */
+static __attribute__((cold)) int echo_rounds(struct conn *c, struct echo_state *st, ssize_t n)
+{
+	for (int round = 1;; round++) {
+		int want;
+
 		if (n < 0 && errno == EAGAIN)
 			return EPOLLIN;
-		if (n < 0) {
+		if (n < 0 && errno != EINTR) {
 			char peer[ADDRESS_TEXT_MAX];
 
 			log_errno(LOG_DEBUG, errno, "%s: recv", conn_peer_text(c, peer));
+			return HANDLER_CLOSE;
 		}
-		if (n <= 0)
+		if (n == 0)
 			return HANDLER_CLOSE;	/* at EOF, everything the client sent went back */
-		/* Nearly always the socket takes it all at once; else the rest
-		 * goes the careful way (EINTR, EAGAIN, errors). */
-		sent = send(c->fd, scratch, (size_t)n, MSG_NOSIGNAL);
-		if (sent < n) {
-			size_t done = sent > 0 ? (size_t)sent : 0;
-			ssize_t more = send_what_fits(c, scratch + done, (size_t)n - done);
-
-			if (more < 0)
-				return HANDLER_CLOSE;
-			sent = (ssize_t)done + more;
+		if (n > 0) {
+			want = echo_back(c, st, (size_t)n);
+			/* A short read took everything there was: another recv would
+			 * only say EAGAIN, and epoll (level-triggered) reports what
+			 * comes next. */
+			if (want != EPOLLIN || (size_t)n < sizeof(scratch))
+				return want;
 		}
-		if (sent < n)
-			return keep(c, st, scratch + sent, (size_t)(n - sent)) ? EPOLLOUT : HANDLER_CLOSE;
-		/* A short read took everything there was: another recv would only
-		 * say EAGAIN, and epoll (level-triggered) reports what comes next. */
-		if ((size_t)n < sizeof(scratch))
+		if (round == ECHO_ROUNDS)
 			return EPOLLIN;
+		n = recv(c->fd, scratch, sizeof(scratch), 0);
 	}
-	return EPOLLIN;
+}
+
+/* Sends what a slow reader left, then reads on. */
+static __attribute__((cold)) int echo_resume(struct conn *c, struct echo_state *st)
+{
+	int want = flush_pending(c, st);
+
+	if (want != 0)
+		return want;
+	return echo_rounds(c, st, recv(c->fd, scratch, sizeof(scratch), 0));
+}
+
+static int echo_ready(struct conn *c, uint32_t revents)
+{
+	struct echo_state *st = (struct echo_state *)c->state;
+	ssize_t n;
+
+	(void)revents;	/* the calls below report errors and hang-ups themselves */
+	if (st->pending)
+		return echo_resume(c, st);
+	n = recv(c->fd, scratch, sizeof(scratch), 0);
+	/* The common case on its own, the shortest path: one read that took
+	 * everything there was, to send back. */
+	if (n > 0 && (size_t)n < sizeof(scratch))
+		return echo_back(c, st, (size_t)n);
+	return echo_rounds(c, st, n);
 }
 
 /* RFC 862 over UDP: the datagram goes back as it came. */

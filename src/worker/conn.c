@@ -123,11 +123,6 @@ void conn_set_deadline(struct worker *w, struct conn *c, uint64_t deadline)
 		w->oldest = c;
 }
 
-void conn_touch(struct worker *w, struct conn *c)
-{
-	conn_set_deadline(w, c, w->now + w->svc->idle_timeout_ms);
-}
-
 void conn_close(struct worker *w, struct conn *c)
 {
 	if (c->handler->close)
@@ -168,6 +163,7 @@ void conn_apply(struct worker *w, struct conn *c, int want)
 		if (c->events && epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->fd, NULL) < 0)
 			log_errno(LOG_ERR, errno, "epoll_ctl(DEL) %s", conn_peer_text(c, peer));
 		c->events = 0;
+		c->renews_idle = false;	/* the handler's timer is its deadline now */
 		conn_set_deadline(w, c, w->now);
 		return;
 	}
@@ -218,6 +214,7 @@ void conn_open(struct worker *w, int fd, const struct handler *h, const struct w
 	c->client = *client;
 	c->counted = counted != NULL;
 	c->renews_idle = !h->timeout && w->svc->idle_timeout_ms;
+	c->active_ms = w->now;
 	c->stderr_fd = w->helper_stderr_fd;
 	c->origin = copy;
 	memset(c->state, 0, h->state_size);

@@ -25,6 +25,7 @@ struct conn {
 	int fd;				/* the socket, or whatever the handler watches instead */
 	uint32_t events;		/* what epoll waits for now */
 	uint64_t deadline_ms;		/* UINT64_MAX: none */
+	uint64_t active_ms;		/* its last event; with renews_idle, see expire_deadlines() */
 	struct conn *older, *newer;	/* the worker's list, soonest deadline first */
 	struct worker *worker;
 	const struct handler *handler;
@@ -32,7 +33,7 @@ struct conn {
 	const struct worker_socket *via;	/* the listener it came in on */
 	struct peer client;		/* address or credentials, for access and UCSPI */
 	bool counted;			/* holds a place in the service's limits */
-	bool renews_idle;		/* each event renews idle-timeout (conn_touch) */
+	bool renews_idle;		/* idle-timeout counts from the last event (active_ms) */
 	struct source_key source;
 	int stderr_fd;			/* what a helper gets as stderr (the worker's) */
 	struct dgram_origin *origin;	/* a job for one datagram (exec): fd is its input; else NULL */

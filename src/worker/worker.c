@@ -291,12 +291,22 @@ static void handle_signal(struct worker *w)
 	}
 }
 
+/* An idle timeout is renewed lazily: an event only notes its time
+ * (active_ms), and a connection whose deadline comes while it has been
+ * active since moves to its real one then. Moving it on every event, to the
+ * end of the list, cost a third of an echo request. */
 static void expire_deadlines(struct worker *w)
 {
 	while (w->oldest && w->oldest->deadline_ms <= w->now) {
 		struct conn *c = w->oldest;
-		int more = c->handler->expire ? c->handler->expire(c) : HANDLER_CLOSE;
+		uint64_t idle_until = c->active_ms + w->svc->idle_timeout_ms;
+		int more;
 
+		if (c->renews_idle && idle_until > w->now) {
+			conn_set_deadline(w, c, idle_until);
+			continue;
+		}
+		more = c->handler->expire ? c->handler->expire(c) : HANDLER_CLOSE;
 		if (more > 0) {
 			conn_set_deadline(w, c, w->now + (unsigned)more);
 			continue;
@@ -372,6 +382,16 @@ static void dispatch(struct worker *w, struct epoll_event *ev)
 {
 	struct ev_source *src = ev->data.ptr;
 
+	if (src->kind == EV_CONN) {	/* the common case first */
+		struct conn *c = (struct conn *)src;
+		int want;
+
+		c->active_ms = w->now;	/* renews an idle timeout: expire_deadlines() */
+		want = c->handler->ready(c, ev->events);
+		if (want != (int)c->events)	/* else nothing changes: the common case */
+			conn_apply(w, c, want);
+		return;
+	}
 	switch (src->kind) {
 	case EV_LISTENER:
 		if (++((struct worker_socket *)src)->wakeups >= REARM_WAKEUPS)
@@ -381,18 +401,8 @@ static void dispatch(struct worker *w, struct epoll_event *ev)
 		else
 			accept_batch(w, (struct worker_socket *)src);
 		break;
-	case EV_CONN: {
-		struct conn *c = (struct conn *)src;
-
-		int want;
-
-		if (c->renews_idle)
-			conn_touch(w, c);
-		want = c->handler->ready(c, ev->events);
-		if (want != (int)c->events)	/* else nothing changes: the common case */
-			conn_apply(w, c, want);
+	case EV_CONN:	/* above */
 		break;
-	}
 	case EV_SIGNAL:
 		handle_signal(w);
 		break;
@@ -523,15 +533,20 @@ int worker_main(const struct worker_params *p)
 				 [REFUSED] = { .verb = "turned away" } },
 	};
 	struct epoll_event events[MAX_EVENTS];
-	int rc;
+	bool every_loop;
+	int rc, timeout;
 
 	w.now = clock_now_ms();
 	rc = worker_setup(&w, p);
 	if (rc != 0)
 		return rc < 0 ? 0 : rc;
+	/* Datagrams and helpers' stderr have queues of their own, looked at
+	 * after every batch. */
+	every_loop = w.dgram || w.helperlog;
+	timeout = next_timeout(&w);
 	log_debug("serving (generation %u, pid %ld)", p->generation, (long)getpid());
 	while (!(w.stopping && w.nconns == 0 && dgram_idle(w.dgram))) {
-		int n = epoll_wait(w.epfd, events, MAX_EVENTS, next_timeout(&w));
+		int n = epoll_wait(w.epfd, events, MAX_EVENTS, timeout);
 
 		if (n < 0 && errno != EINTR) {
 			log_errno(LOG_ERR, errno, "epoll_wait");
@@ -541,10 +556,18 @@ int worker_main(const struct worker_params *p)
 		for (int i = 0; i < n; i++)
 			dispatch(&w, &events[i]);
 		/* Deadlines, reports, arming: only when one is due or something
-		 * changed (w.due, sockets_dirty); datagrams and helpers' stderr
-		 * have their own queues, looked at every time. */
-		if (w.now >= w.due || w.sockets_dirty || w.dgram || w.helperlog || log_next_deadline())
+		 * changed (w.due, sockets_dirty, a log line waiting). Else the
+		 * only timer is w.due's. */
+		if (w.now >= w.due || w.sockets_dirty || every_loop || log_next_deadline()) {
 			housekeep(&w);
+			timeout = next_timeout(&w);
+		} else if (w.due == UINT64_MAX) {
+			timeout = -1;
+		} else {	/* w.now < w.due */
+			uint64_t left = w.due - w.now;
+
+			timeout = left > CLOCK_TIMEOUT_MAX_MS ? CLOCK_TIMEOUT_MAX_MS : (int)left;
+		}
 	}
 	admit_report(&w, true);
 	conn_free_all(&w);

@@ -84,8 +84,6 @@ static inline unsigned serving(const struct worker *w)
 
 /* conn.c: the connections of a worker, on one list by deadline. */
 void conn_set_deadline(struct worker *w, struct conn *c, uint64_t deadline);
-/* Renews the idle timeout of a connection with c->renews_idle. */
-void conn_touch(struct worker *w, struct conn *c);
 /* Takes over fd (closed on every failure) and what the admission counted;
  * origin: a job for one datagram, fd its contents. */
 void conn_open(struct worker *w, int fd, const struct handler *h, const struct worker_socket *via,
