@@ -180,6 +180,8 @@ static int echo_ready(struct conn *c, uint32_t revents)
 	 * everything there was, to send back. */
 	if (n > 0 && (size_t)n < sizeof(scratch))
 		return echo_back(c, st, (size_t)n);
+	if (n == 0)
+		return HANDLER_CLOSE;	/* at EOF, everything the client sent went back */
 	return echo_rounds(c, st, n);
 }
 

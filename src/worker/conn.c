@@ -142,7 +142,8 @@ void conn_close(struct worker *w, struct conn *c)
 	deadline_unlink(w, c);
 	if (c->handler == &handler_refuse)
 		w->nlingering--;
-	free(c->origin);
+	if (c->origin)	/* rare, and free() is a call */
+		free(c->origin);
 	conn_put(w, c);
 	/* A place came free, and a descriptor: stop waiting out an EMFILE pause. */
 	if (serving(w) == w->svc->max_connections || w->accept_paused_until)
