@@ -23,26 +23,41 @@
 #include "common/nofile.h"
 #include "common/signals.h"
 
+/* An exit before the execve: ours are closed first, since the vfork
+ * parent resumes before an exit closes them (see move_fds). */
+static void __attribute__((noreturn)) child_exit(int status)
+{
+	close_range(3, ~0U, 0);
+	_exit(status);
+}
+
 static void __attribute__((noreturn)) fail(volatile struct spawn_failure *failed,
 					  const char *step, int status)
 {
 	failed->err = errno;
 	failed->step = step;
-	_exit(status);
+	child_exit(status);
 }
 
-/* Each descriptor to its number, and nothing else above stdio: whatever a
- * caller left inheritable is closed at the execve all the same. One whose
+/* Each descriptor to its number, and nothing else above stdio. One whose
  * number another one is to take is moved out of the way first; one already
- * at its number only loses close-on-exec (dup2 onto itself would keep it). */
+ * at its number only loses close-on-exec (dup2 onto itself would keep it).
+ * The rest are closed here, not left to the execve: a vfork parent resumes
+ * once the execve has replaced the memory, before the kernel closes
+ * close-on-exec descriptors (an exit too: child_exit), and a socket the
+ * parent closes then would live on in its epoll set through our copy
+ * (spawn_closes_the_rest()). */
 static void move_fds(const struct spawn_plan *plan, volatile struct spawn_failure *failed)
 {
-	int from[SPAWN_FDS_MAX], highest = -1;
+	int from[SPAWN_FDS_MAX], highest = 2;
 
-	close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);	/* before 5.11: ours are close-on-exec anyway */
 	for (size_t i = 0; i < plan->nfds; i++)
 		if (plan->fds[i].to > highest)
 			highest = plan->fds[i].to;
+	/* Below the highest, what no descriptor takes goes at the execve
+	 * (ours are close-on-exec anyway; a caller's may not be). */
+	if (highest > 2)
+		close_range(3, (unsigned)highest, CLOSE_RANGE_CLOEXEC);
 	for (size_t i = 0; i < plan->nfds; i++) {
 		from[i] = plan->fds[i].from;
 		if (from[i] != plan->fds[i].to && from[i] <= highest &&
@@ -55,6 +70,14 @@ static void move_fds(const struct spawn_plan *plan, volatile struct spawn_failur
 		if (from[i] == to ? fcntl(to, F_SETFD, 0) < 0 : dup2(from[i], to) < 0)
 			fail(failed, "dup2", 126);
 	}
+	/* Before Linux 5.9 this fails: the execve closes them, later. */
+	close_range((unsigned)highest + 1, ~0U, 0);
+}
+
+bool spawn_closes_the_rest(void)
+{
+	/* Closing a range that holds no descriptor: only the call is tried. */
+	return close_range(~0U, ~0U, 0) == 0;
 }
 
 static void become(const struct spawn_credentials *as, volatile struct spawn_failure *failed)
@@ -75,7 +98,7 @@ static void __attribute__((noreturn)) run_child(const struct spawn_plan *plan, p
 	if (plan->death_signal) {
 		prctl(PR_SET_PDEATHSIG, plan->death_signal);
 		if (getppid() != parent)
-			_exit(126);	/* we died before the signal was set: nobody to serve */
+			child_exit(126);	/* we died before the signal was set: nobody to serve */
 	}
 	signals_reset_for_exec(plan->signals_default);
 	nofile_restore_for_exec();

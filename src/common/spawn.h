@@ -55,5 +55,10 @@ pid_t spawn_start(const struct spawn_plan *plan, struct spawn_failure *failed);
 /* The same, and *pidfd a descriptor of the child (close-on-exec), made with
  * it: the child cannot be reaped and its pid reused before we have it. */
 pid_t spawn_start_pidfd(const struct spawn_plan *plan, struct spawn_failure *failed, int *pidfd);
+/* Whether a child has closed every descriptor of ours it was not given by
+ * the time spawn_start() returns (close_range, Linux 5.9). When not, copies
+ * of them live until its execve is done, which the parent does not wait
+ * for: a descriptor it closes meanwhile stays in its epoll sets. */
+bool spawn_closes_the_rest(void);
 
 #endif

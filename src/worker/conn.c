@@ -131,12 +131,11 @@ void conn_close(struct worker *w, struct conn *c)
 	 * once, to another worker, and must find its place free. */
 	if (c->counted)
 		limits_release(w->limits, w->slot, &c->source);
-	/* The set forgets a descriptor only when its last copy is closed, and
-	 * a helper just spawned still holds copies of ours until its execve is
-	 * done closing them (the vfork parent resumes before that): an event
-	 * would then come for a connection already freed. Where nothing is
-	 * spawned, the close is enough, and one system call fewer. */
-	if (w->svc->handler->spawns)
+	/* The set forgets a descriptor only when its last copy is closed:
+	 * where a helper just spawned keeps copies of ours until its execve is
+	 * done (spawn_closes_the_rest()), an event could come for a connection
+	 * already freed. Elsewhere the close is enough, one system call fewer. */
+	if (w->helper_copies_linger)
 		epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
 	deadline_unlink(w, c);

@@ -36,9 +36,14 @@
 #include "common/log.h"
 #include "common/privdrop.h"
 #include "common/signals.h"
+#include "common/spawn.h"
 #include "worker/worker_private.h"
 
 #define ACCEPT_BATCH 64		/* per listener per wakeup: others get a turn */
+/* A spawning handler accepts one at a time: a helper's start costs more
+ * than the wakeup for the next, and the accept that would only say EAGAIN
+ * is saved where clients come one by one. */
+#define ACCEPT_BATCH_SPAWNING 1
 /* Wakeups on a listener before this worker moves to the back of its wait
  * queue (see rearm_busy): rare enough to cost nothing, often enough that
  * every idle worker gets its turn within a few ms under load. */
@@ -116,10 +121,10 @@ static void note_starved(struct worker *w, const struct worker_socket *l, int er
 	ratelimit_logged(&w->starved, w->now);
 }
 
-/* Accepts up to ACCEPT_BATCH connections; true when the queue may hold more. */
+/* Accepts up to w->accept_batch connections; true when the queue may hold more. */
 static bool accept_batch(struct worker *w, struct worker_socket *l)
 {
-	for (int i = 0; i < ACCEPT_BATCH; i++) {
+	for (unsigned i = 0; i < w->accept_batch; i++) {
 		struct sockaddr_storage ss;
 		socklen_t len = sizeof(ss);
 		int fd;
@@ -529,6 +534,8 @@ int worker_main(const struct worker_params *p)
 		 * expect blocking; everything the worker itself does with a socket
 		 * must not block. */
 		.accept_flags = SOCK_CLOEXEC | (p->svc->handler->spawns ? 0 : SOCK_NONBLOCK),
+		.accept_batch = p->svc->handler->spawns ? ACCEPT_BATCH_SPAWNING : ACCEPT_BATCH,
+		.helper_copies_linger = p->svc->handler->spawns && !spawn_closes_the_rest(),
 		.turned_away = { [DENIED] = { .verb = "denied" },
 				 [REFUSED] = { .verb = "turned away" } },
 	};

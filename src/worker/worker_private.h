@@ -61,6 +61,8 @@ struct worker {
 	bool needs_credentials;		/* of unix clients, at accept (SO_PEERCRED) */
 	bool svc_has_access_rules;	/* else nobody is turned away by access_allows() */
 	int accept_flags;		/* for accept4() */
+	unsigned accept_batch;		/* accepts per wakeup and listener */
+	bool helper_copies_linger;	/* see conn_close() */
 	struct turned_away turned_away[TURNED_AWAY_KINDS];
 	bool stopping;
 	uint64_t stop_deadline;		/* a stop ends by itself then (quit); 0: none */
