@@ -5,6 +5,7 @@
 #include <check.h>
 #include <grp.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -300,7 +301,7 @@ START_TEST(refusals)
 	assert_refused(ECHO_SVC("127.0.0.1:99999"), 2, "bad listen address");
 	assert_refused(ECHO_SVC("example.com:80"), 2, "host names are not resolved");
 	assert_refused("service a {\n  listen = { \"127.0.0.1:9\" }\n  handler = \"nope\"\n}\n", 3,
-		       "unknown handler \"nope\" (known: echo, exec)");
+		       "unknown handler \"nope\" (known: echo, exec, app)");
 	assert_refused("service a {\n  listen = { \"127.0.0.1:9\" }\n}\n", 3, "has no 'handler'");
 	assert_refused("service a {\n  handler = \"echo\"\n}\n", 3, "has no 'listen' address");
 	assert_refused("service a {\n  listen = { \"127.0.0.1:9\" }\n  listen = { \"127.0.0.1:8\" }\n"
@@ -386,7 +387,7 @@ START_TEST(exec_options)
 		       "option 'exec' is given twice (first at line 4)");
 	assert_refused("service a {\n  listen = { \"127.0.0.1:9\" }\n  handler = \"echo\"\n"
 		       "  exec = { \"/bin/cat\" }\n}\n", 5,
-		       "'exec' (line 4) applies to handler \"exec\" only");
+		       "'exec' (line 4) applies to handlers \"exec\" and \"app\" only");
 
 	conf = load(EXEC_SVC("  exec = { \"/bin/echo\", \"-n\", \"\" }\n"
 			     "  env = { \"LANG=C\", \"PATH=/bin\" }\n  directory = \"/tmp\"\n"
@@ -571,18 +572,18 @@ START_TEST(option_rules)
 		{ "unix:/tmp/x.sock", "echo", "  group = \"no-such-group-x\"\n", 4,
 		  "option 'group': no such group \"no-such-group-x\"" },
 		{ "127.0.0.1:9", "echo", "  env = { \"A=1\" }\n", 5,
-		  "service 'a': 'env' (line 4) applies to handler \"exec\" only" },
+		  "service 'a': 'env' (line 4) applies to handlers \"exec\" and \"app\" only" },
 		{ "127.0.0.1:9", "echo", "  directory = \"/\"\n", 5,
-		  "service 'a': 'directory' (line 4) applies to handler \"exec\" only" },
+		  "service 'a': 'directory' (line 4) applies to handlers \"exec\" and \"app\" only" },
 		{ "127.0.0.1:9", "echo", "  exec-timeout = 1\n", 5,
 		  "service 'a': 'exec-timeout' (line 4) applies to handler \"exec\" only" },
 		{ "127.0.0.1:9", "echo", "  exec-kill-grace = 1\n", 5,
 		  "service 'a': 'exec-kill-grace' (line 4) applies to handler \"exec\" only" },
 		{ "127.0.0.1:9", "echo", "  exec-stderr = \"null\"\n", 5,
-		  "service 'a': 'exec-stderr' (line 4) applies to handler \"exec\" only" },
+		  "service 'a': 'exec-stderr' (line 4) applies to handlers \"exec\" and \"app\" only" },
 		/* The handler's options are checked before the listen addresses'. */
 		{ "127.0.0.1:9", "echo", "  socket-mode = 0600\n  exec-stderr = \"null\"\n", 6,
-		  "service 'a': 'exec-stderr' (line 5) applies to handler \"exec\" only" },
+		  "service 'a': 'exec-stderr' (line 5) applies to handlers \"exec\" and \"app\" only" },
 		{ "unix:@a", "echo", "  socket-group = \"root\"\n", 5,
 		  "service 'a': 'socket-group' (line 4) needs a unix:/path listen address" },
 		{ "udp:127.0.0.1:9", "echo", "  allow-groups = { \"root\" }\n", 5,
@@ -624,6 +625,82 @@ START_TEST(option_rules)
 	assert_refused("workers = 2\n" ECHO_SVC("127.0.0.1:1"), 1, "no such option 'workers'");
 	assert_refused(ECHO_SVC("127.0.0.1:1") "pidfile = \"/a\"\nservice b {\n  pidfile = \"/a\"\n}\n",
 		       7, "no such option 'pidfile'");
+}
+END_TEST
+
+#define APP_SVC(lines) "service web {\n  listen = { \"127.0.0.1:9\", \"unix:/tmp/w.sock\" }\n" \
+	"  handler = \"app\"\n  exec = { \"/bin/cat\" }\n" lines "}\n"
+
+/* Handler "app": its options and their defaults, what only preforkd
+ * accepting means refused by name, and the environment it sets itself. */
+START_TEST(app_options)
+{
+	static const char *const accepting[] = {
+		"max-connections = 5", "idle-timeout = 5s", "allow = { \"127.0.0.1\" }",
+		"deny = { \"10.0.0.0/8\" }", "allow-users = { \"root\" }",
+		"allow-groups = { \"root\" }", "max-per-source = 2",
+		"max-service-connections = 9", "busy-message = \"x\"",
+	};
+	static const char *const reserved[] = {
+		"LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "NOTIFY_SOCKET", "WATCHDOG_USEC",
+		"WATCHDOG_PID", "EINHORN_FD_COUNT", "EINHORN_FD_0", "SERVER_STARTER_PORT",
+		"PREFORKD_WORKER",
+	};
+	char err[CONF_ERR_MAX], text[1024], what[256];
+	struct config *conf = load(APP_SVC(""), err, sizeof(err));
+	const struct service *svc;
+
+	ck_assert_msg(conf != NULL, "%s", err);
+	svc = &conf->services[0];
+	ck_assert(svc->handler->app);
+	ck_assert(svc->app_ready_notify);
+	ck_assert_uint_eq(svc->start_timeout_ms, 30000);
+	ck_assert_int_eq(svc->stop_signal, SIGTERM);
+	ck_assert_uint_eq(svc->stop_timeout_ms, 30000);
+	ck_assert_uint_eq(svc->watchdog_ms, 0);
+	ck_assert_str_eq(svc->exec_argv[0], "/bin/cat");
+	conf_free(conf);
+	conf = load(APP_SVC("  ready = \"started\"\n  start-timeout = 2s\n  stop-signal = \"QUIT\"\n"
+			    "  stop-timeout = 500ms\n  watchdog = 3s\n  env = { \"HOME=/srv\" }\n"
+			    "  exec-stderr = \"null\"\n  workers = 3\n"), err, sizeof(err));
+	ck_assert_msg(conf != NULL, "%s", err);
+	svc = &conf->services[0];
+	ck_assert(!svc->app_ready_notify);
+	ck_assert_uint_eq(svc->start_timeout_ms, 2000);
+	ck_assert_int_eq(svc->stop_signal, SIGQUIT);
+	ck_assert_uint_eq(svc->stop_timeout_ms, 500);
+	ck_assert_uint_eq(svc->watchdog_ms, 3000);
+	ck_assert(svc->exec_stderr_null);
+	ck_assert_uint_eq(svc->workers, 3);
+	conf_free(conf);
+
+	assert_refused("service web {\n  listen = { \"127.0.0.1:9\" }\n  handler = \"app\"\n}\n", 4,
+		       "service 'web': handler \"app\" needs 'exec = { \"/path/to/program\", ... }'");
+	for (size_t i = 0; i < ARRAY_SIZE(accepting); i++) {
+		snprintf(text, sizeof(text), "service web {\n  listen = { \"127.0.0.1:9\", "
+			 "\"unix:/tmp/w.sock\" }\n  handler = \"app\"\n  exec = { \"/bin/cat\" }\n"
+			 "  %s\n}\n", accepting[i]);
+		snprintf(what, sizeof(what), "service 'web': '%.*s' (line 5) does not apply to "
+			 "handler \"app\": the program accepts its connections, not preforkd",
+			 (int)strcspn(accepting[i], " "), accepting[i]);
+		assert_refused(text, 6, what);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(reserved); i++) {
+		snprintf(text, sizeof(text), "service web {\n  listen = { \"127.0.0.1:9\" }\n"
+			 "  handler = \"app\"\n  exec = { \"/bin/cat\" }\n  env = { \"A=1\", \"%s=3\" }\n"
+			 "}\n", reserved[i]);
+		snprintf(what, sizeof(what), "service 'web': 'env' (line 5): %s is set by preforkd "
+			 "for every app worker", reserved[i]);
+		assert_refused(text, 6, what);
+	}
+	assert_refused(APP_SVC("  exec-timeout = 5s\n"), 6,
+		       "service 'web': 'exec-timeout' (line 5) applies to handler \"exec\" only");
+	assert_refused(ECHO_SVC("127.0.0.1:1") "service b {\n  listen = { \"127.0.0.1:2\" }\n"
+		       "  handler = \"exec\"\n  exec = { \"/bin/cat\" }\n  ready = \"notify\"\n}\n", 10,
+		       "service 'b': 'ready' (line 9) applies to handler \"app\" only");
+	assert_refused(APP_SVC("  stop-signal = \"KILL\"\n"), 5, "option 'stop-signal'");
+	assert_refused(APP_SVC("  start-timeout = 50ms\n"), 5, "option 'start-timeout'");
+	assert_refused(APP_SVC("  ready = \"yes\"\n"), 5, "option 'ready'");
 }
 END_TEST
 
@@ -855,6 +932,7 @@ int main(void)
 	tcase_add_test(tc, check_mode);
 	tcase_add_test(tc, fifo_is_refused_promptly);
 	tcase_add_test(tc, command_line);
+	tcase_add_test(tc, app_options);
 	suite_add_tcase(s, tc);
 	return tl_run_suite(s);
 }

@@ -173,16 +173,6 @@ START_TEST(helper_gets_only_stdio)
 }
 END_TEST
 
-static bool has_line(const char *text, const char *line)
-{
-	size_t len = strlen(line);
-
-	for (const char *p = text; (p = strstr(p, line)); p += len)
-		if ((p == text || p[-1] == '\n') && (p[len] == '\n' || p[len] == '\0'))
-			return true;
-	return false;
-}
-
 /* tcpserver's and unixserver's variables, a clean environment, nothing of ours. */
 START_TEST(ucspi_environment)
 {
@@ -198,36 +188,36 @@ START_TEST(ucspi_environment)
 	fd = tl_connect_tcp("127.0.0.1", port);
 	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&ss, &len), 0);
 	out = output_of(fd);
-	ck_assert_msg(has_line(out, "PROTO=TCP"), "%s", out);
-	ck_assert(has_line(out, "TCPLOCALIP=127.0.0.1"));
+	ck_assert_msg(tl_has_line(out, "PROTO=TCP"), "%s", out);
+	ck_assert(tl_has_line(out, "TCPLOCALIP=127.0.0.1"));
 	snprintf(line, sizeof(line), "TCPLOCALPORT=%u", port);
-	ck_assert(has_line(out, line));
-	ck_assert(has_line(out, "TCPREMOTEIP=127.0.0.1"));
+	ck_assert(tl_has_line(out, line));
+	ck_assert(tl_has_line(out, "TCPREMOTEIP=127.0.0.1"));
 	snprintf(line, sizeof(line), "TCPREMOTEPORT=%u", ntohs(((struct sockaddr_in *)&ss)->sin_port));
-	ck_assert(has_line(out, line));
-	ck_assert(has_line(out, "GREETING=hi"));
-	ck_assert(has_line(out, "PATH=/usr/local/bin:/usr/bin:/bin"));
+	ck_assert(tl_has_line(out, line));
+	ck_assert(tl_has_line(out, "GREETING=hi"));
+	ck_assert(tl_has_line(out, "PATH=/usr/local/bin:/usr/bin:/bin"));
 	ck_assert(!strstr(out, "NOTIFY_SOCKET") && !strstr(out, "HOME=") && !strstr(out, "LISTEN_"));
 	free(out);
 
 	if (tl_ipv6_loopback()) {
 		out = output_of(tl_connect_tcp("::1", port));
-		ck_assert_msg(has_line(out, "TCPLOCALIP=::1"), "%s", out);
-		ck_assert(has_line(out, "TCPREMOTEIP=::1"));
+		ck_assert_msg(tl_has_line(out, "TCPLOCALIP=::1"), "%s", out);
+		ck_assert(tl_has_line(out, "TCPREMOTEIP=::1"));
 		free(out);
 	}
 
 	out = output_of(tl_connect_unix(dir_path(&d, "x.sock")));
-	ck_assert_msg(has_line(out, "PROTO=UNIX"), "%s", out);
+	ck_assert_msg(tl_has_line(out, "PROTO=UNIX"), "%s", out);
 	snprintf(line, sizeof(line), "UNIXLOCALPATH=%s", dir_path(&d, "x.sock"));
-	ck_assert(has_line(out, line));
+	ck_assert(tl_has_line(out, line));
 	snprintf(line, sizeof(line), "UNIXREMOTEPID=%ld", (long)getpid());
-	ck_assert(has_line(out, line));
+	ck_assert(tl_has_line(out, line));
 	snprintf(line, sizeof(line), "UNIXREMOTEEUID=%u", (unsigned)geteuid());
-	ck_assert(has_line(out, line));
+	ck_assert(tl_has_line(out, line));
 	snprintf(line, sizeof(line), "UNIXREMOTEEGID=%u", (unsigned)getegid());
-	ck_assert(has_line(out, line));
-	ck_assert(!has_line(out, "PROTO=TCP"));
+	ck_assert(tl_has_line(out, line));
+	ck_assert(!tl_has_line(out, "PROTO=TCP"));
 	free(out);
 	daemon_stop(&d);
 }
@@ -246,16 +236,16 @@ START_TEST(ucspi_local_address_of_wildcard_listeners)
 		 "  exec = { \"/usr/bin/env\" }\n  workers = 1\n}\n", port, port2);
 	daemon_start_ready(&d, conf, NULL);
 	out = output_of(tl_connect_tcp("127.0.0.2", port));
-	ck_assert_msg(has_line(out, "TCPLOCALIP=127.0.0.2"), "%s", out);
+	ck_assert_msg(tl_has_line(out, "TCPLOCALIP=127.0.0.2"), "%s", out);
 	snprintf(line, sizeof(line), "TCPLOCALPORT=%u", port);
-	ck_assert(has_line(out, line));
+	ck_assert(tl_has_line(out, line));
 	free(out);
 	out = output_of(tl_connect_tcp("127.0.0.3", port2));
-	ck_assert_msg(has_line(out, "TCPLOCALIP=127.0.0.3"), "%s", out);
+	ck_assert_msg(tl_has_line(out, "TCPLOCALIP=127.0.0.3"), "%s", out);
 	free(out);
 	if (tl_ipv6_loopback()) {
 		out = output_of(tl_connect_tcp("::1", port));
-		ck_assert_msg(has_line(out, "TCPLOCALIP=::1"), "%s", out);
+		ck_assert_msg(tl_has_line(out, "TCPLOCALIP=::1"), "%s", out);
 		free(out);
 	}
 	stop_fast(&d);

@@ -125,10 +125,14 @@ START_TEST(table_is_sound)
 		if (o->type == CONF_ENUM && (!o->names || !o->names[0] || !o->def_str ||
 					     conf_option_name_index(o, o->def_str) < 0))
 			problem(&p, "%s: an enum without names, or its default not among them", o->name);
-		if (o->handler && !handler_find(o->handler))
-			problem(&p, "%s: applies to handler \"%s\", which does not exist", o->name,
-				o->handler);
-		if ((o->needs || o->handler || o->required) && o->scope != CONF_SERVICE)
+		for (size_t h = 0; o->handlers && o->handlers[h]; h++)
+			if (!handler_find(o->handlers[h]))
+				problem(&p, "%s: applies to handler \"%s\", which does not exist",
+					o->name, o->handlers[h]);
+		if (o->handlers && o->accepting)
+			problem(&p, "%s: both a list of handlers and 'accepting'", o->name);
+		if ((o->needs || o->handlers || o->accepting || o->required) &&
+		    o->scope != CONF_SERVICE)
 			problem(&p, "%s: a handler, listen address or requirement outside a service",
 				o->name);
 		/* A field belongs to one struct; user and group go to run_as together. */
@@ -148,7 +152,8 @@ END_TEST
 struct man_entry {
 	char name[64];
 	enum conf_scope scope;	/* its section: GLOBAL OPTIONS or SERVICE OPTIONS */
-	char handler[32];	/* under "Options of the HANDLER handler"; "" otherwise */
+	char handler[32];	/* under "Options of the HANDLER handler" or "... the H1 and
+				 * H2 handlers": "H1 and H2"; "" otherwise */
 	char *text;		/* its description, as plain text */
 };
 
@@ -199,6 +204,16 @@ static void append_rendered(char **text, const char *line, size_t len)
 	*o = '\0';
 }
 
+/* The handlers of o as the man page's subsections name them: "exec and app". */
+static void handlers_text(const struct conf_option *o, char *buf, size_t len)
+{
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; o->handlers && o->handlers[i] && n < len; i++)
+		n += (size_t)snprintf(buf + n, len - n, "%s%s", i ? " and " : "", o->handlers[i]);
+}
+
 static void man_page_read(struct man_page *m)
 {
 	enum conf_scope scope = 0;
@@ -218,9 +233,13 @@ static void man_page_read(struct man_page *m)
 				strncmp(line, ".Sh SERVICE OPTIONS\n", 20) == 0 ? CONF_SERVICE : 0;
 			handler[0] = '\0';
 			group = m->n;
+		} else if (strncmp(line, ".Ss Options of the ", 19) == 0) {
+			const char *end = strstr(line, " handler");
+
+			snprintf(handler, sizeof(handler), "%.*s",
+				 end && end < line + len ? (int)(end - line - 19) : 0, line + 19);
 		} else if (strncmp(line, ".Ss ", 4) == 0) {
-			if (sscanf(line, ".Ss Options of the %31s handler", handler) != 1)
-				handler[0] = '\0';
+			handler[0] = '\0';
 		} else if (!scope) {
 			continue;
 		} else if (strncmp(line, ".It", 3) == 0) {
@@ -332,9 +351,10 @@ START_TEST(man_page_documents_every_option)
 					problem(&p, "%s: at most %ld bytes, which the man page does not "
 						"say", o->name, o->max);
 			}
-			if (strcmp(e->handler, o->handler ? o->handler : "") != 0)
+			handlers_text(o, said, sizeof(said));
+			if (strcmp(e->handler, said) != 0)
 				problem(&p, "%s: applies to handler \"%s\", documented under \"%s\"",
-					o->name, o->handler ? o->handler : "", e->handler);
+					o->name, said, e->handler);
 		}
 	}
 	for (size_t i = 0; i < m.n; i++) {

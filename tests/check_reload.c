@@ -19,8 +19,6 @@
 #include "testlib.h"
 
 #define LOAD_THREADS 4
-#define LOAD_MAX_PER_THREAD 20000	/* bounds the load in count... */
-#define LOAD_MAX_MS 40000		/* ...and in time */
 #define RELOADS_UNDER_LOAD 25
 
 static const char *echo_conf(uint16_t port, unsigned workers, const char *global)
@@ -73,50 +71,14 @@ static bool pid_gone(const struct daemon *d, pid_t pid, int timeout_ms)
 	}
 }
 
-/* A client loop: connect, 16 bytes there and back, close; counts failures. */
-struct load {
-	pthread_t thread;
-	uint16_t port;
-	const char *unix_path;	/* NULL: TCP */
-	atomic_bool *stop;
-	unsigned ok, connect_failed, echo_failed;
-	int last_errno;
-};
-
-static void *load_run(void *arg)
-{
-	struct load *l = arg;
-	uint64_t deadline = tl_now_ms() + LOAD_MAX_MS;
-
-	for (unsigned i = 0; i < LOAD_MAX_PER_THREAD && !atomic_load(l->stop) &&
-			     tl_now_ms() < deadline; i++) {
-		char msg[17];
-		int fd = l->unix_path ? tl_connect_unix(l->unix_path) :
-					tl_connect_tcp("127.0.0.1", l->port);
-
-		if (fd < 0) {
-			l->connect_failed++;
-			l->last_errno = errno;
-			continue;
-		}
-		snprintf(msg, sizeof(msg), "%016u", i);
-		if (tl_echo(fd, msg, 16, 5000))
-			l->ok++;
-		else
-			l->echo_failed++;
-		close(fd);
-	}
-	return NULL;
-}
-
 /* Reload after reload while clients keep connecting over TCP and Unix and
  * one connection stays open throughout: not one refused, reset or lost. */
 START_TEST(reload_under_load)
 {
 	uint16_t port = tl_free_port();
-	struct load loads[LOAD_THREADS];
+	struct tl_load loads[LOAD_THREADS];
 	atomic_bool stop = false;
-	unsigned total = 0, failed = 0;
+	unsigned total = 0;
 	struct daemon d;
 	int held;
 
@@ -125,9 +87,9 @@ START_TEST(reload_under_load)
 	held = tl_connect_tcp("127.0.0.1", port);
 	ck_assert(tl_echo(held, "opened before", 13, 5000));
 	for (int i = 0; i < LOAD_THREADS; i++) {
-		loads[i] = (struct load){ .port = port, .stop = &stop,
-					  .unix_path = i % 2 ? dir_path(&d, "echo.sock") : NULL };
-		ck_assert_int_eq(pthread_create(&loads[i].thread, NULL, load_run, &loads[i]), 0);
+		loads[i] = (struct tl_load){ .port = port, .stop = &stop,
+					     .unix_path = i % 2 ? dir_path(&d, "echo.sock") : NULL };
+		tl_load_start(&loads[i]);
 	}
 	for (int r = 0; r < RELOADS_UNDER_LOAD; r++) {
 		/* The new generation differs from the old one in shape. */
@@ -145,19 +107,9 @@ START_TEST(reload_under_load)
 			break;
 		usleep(20000);
 	}
-	atomic_store(&stop, true);
-	total = 0;
-	for (int i = 0; i < LOAD_THREADS; i++) {
-		pthread_join(loads[i].thread, NULL);
-		total += loads[i].ok;
-		failed += loads[i].connect_failed + loads[i].echo_failed;
-		ck_assert_msg(loads[i].connect_failed == 0 && loads[i].echo_failed == 0,
-			      "%s client: %u connects failed (last: %s), %u echoes failed",
-			      loads[i].unix_path ? "unix" : "tcp", loads[i].connect_failed,
-			      strerror(loads[i].last_errno), loads[i].echo_failed);
-	}
-	fprintf(stderr, "reload_under_load: %d reloads, %u connections served, %u failed\n",
-		RELOADS_UNDER_LOAD, total, failed);
+	total = tl_loads_finish(loads, LOAD_THREADS);
+	fprintf(stderr, "reload_under_load: %d reloads, %u connections served, none failed\n",
+		RELOADS_UNDER_LOAD, total);
 	ck_assert_uint_ge(total, 2000);
 	ck_assert_uint_eq(daemon_log_count(&d, "reload ok"), RELOADS_UNDER_LOAD);
 	ck_assert(tl_echo(held, "closing", 7, 5000));

@@ -121,7 +121,7 @@ START_TEST(respawn_back_off_and_give_up)
 }
 END_TEST
 
-/* A life of a second or more starts the count of quick failures over. */
+/* A life of a second or more, ready, starts the count of quick failures over. */
 START_TEST(long_life_resets_the_back_off)
 {
 	struct slot s = fresh();
@@ -131,6 +131,7 @@ START_TEST(long_life_resets_the_back_off)
 	ck_assert_int_eq(at(&s, SLOT_EXITED, 10, 0, EXITED(1), GEN_SERVING), SLOT_RESPAWN);
 	ck_assert_uint_eq(s.respawn_at_ms, 10 + 800);
 	at(&s, SLOT_SPAWNED, 810, 1, 0, GEN_SERVING);
+	at(&s, SLOT_READY_SAID, 820, 0, 0, GEN_SERVING);
 	ck_assert_int_eq(at(&s, SLOT_EXITED, 810 + SLOT_QUICK_EXIT_MS, 0, EXITED(0), GEN_SERVING),
 			 SLOT_RESPAWN);
 	ck_assert_uint_eq(s.quick_failures, 0);
@@ -139,6 +140,42 @@ START_TEST(long_life_resets_the_back_off)
 END_TEST
 
 /* Exit status 100: the worker can never work; the slot is given up at once. */
+/* A worker that never said it was ready failed to start, however long it
+ * ran: an app worker killed at its start-timeout counts towards giving up. */
+START_TEST(never_ready_is_a_failed_start)
+{
+	struct slot s = fresh();
+	uint64_t now = 0;
+
+	for (unsigned i = 0; i < SLOT_MAX_QUICK_FAILURES - 1; i++) {
+		at(&s, SLOT_SPAWNED, now, 1, 0, GEN_SERVING);
+		now += 30000;
+		ck_assert_int_eq(at(&s, SLOT_EXITED, now, 0, KILLED(SIGKILL), GEN_SERVING),
+				 SLOT_RESPAWN);
+		ck_assert_uint_eq(s.quick_failures, i + 1);
+		now = s.respawn_at_ms;
+	}
+	at(&s, SLOT_SPAWNED, now, 1, 0, GEN_SERVING);
+	ck_assert_int_eq(at(&s, SLOT_EXITED, now + 30000, 0, KILLED(SIGKILL), GEN_SERVING),
+			 SLOT_GAVE_UP_QUICK);
+}
+END_TEST
+
+/* WORKER_EXIT_FATAL is preforkd's own worker saying it can never work; a
+ * program run as an app worker may exit with any status. */
+START_TEST(app_exit_status_is_its_own)
+{
+	struct slot s = fresh();
+
+	s.app = true;
+	at(&s, SLOT_SPAWNED, 0, 1, 0, GEN_SERVING);
+	at(&s, SLOT_READY_SAID, 10, 0, 0, GEN_SERVING);
+	ck_assert_int_eq(at(&s, SLOT_EXITED, 5000, 0, EXITED(WORKER_EXIT_FATAL), GEN_SERVING),
+			 SLOT_RESPAWN);
+	ck_assert_int_eq(s.state, SLOT_WAITING);
+}
+END_TEST
+
 START_TEST(fatal_exit_gives_up)
 {
 	struct slot s = fresh();
@@ -194,6 +231,8 @@ int main(void)
 	tcase_add_test(tc, unexpected_events_ignored);
 	tcase_add_test(tc, respawn_back_off_and_give_up);
 	tcase_add_test(tc, long_life_resets_the_back_off);
+	tcase_add_test(tc, never_ready_is_a_failed_start);
+	tcase_add_test(tc, app_exit_status_is_its_own);
 	tcase_add_test(tc, fatal_exit_gives_up);
 	tcase_add_test(tc, role_decides_a_death);
 	tcase_add_test(tc, spawn_failure_retried);

@@ -333,7 +333,20 @@ START_TEST(unit_files_verify)
 			 (char *)UNITDIR "/preforkd.service", (char *)UNITDIR "/preforkd.socket", NULL };
 	char *out;
 	int rc = tl_run(&out, argv);
+	size_t kept = 0;
 
+	/* What it says about other units installed here (one with a bad line
+	 * in /lib/systemd/system, say) is not ours to fix. */
+	for (char *line = out, *next; *line; line = next) {
+		size_t len = strcspn(line, "\n");
+
+		next = line + len + (line[len] == '\n');
+		if (line[0] == '/' && strncmp(line, UNITDIR "/", strlen(UNITDIR) + 1) != 0)
+			continue;
+		memmove(out + kept, line, (size_t)(next - line));
+		kept += (size_t)(next - line);
+	}
+	out[kept] = '\0';
 	ck_assert_msg(rc == 0 && out[0] == '\0', "systemd-analyze verify: exit %d:\n%s", rc, out);
 	free(out);
 	/* RestartPreventExitStatus=78 counts the main process only: a config

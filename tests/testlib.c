@@ -259,6 +259,7 @@ static void exec_daemon(struct daemon *d, int logfd, const char *env_notify,
 	close_range(3, ~0U, 0);
 	putenv((char *)env_notify);
 	unsetenv("JOURNAL_STREAM");
+	setenv("TMPDIR", d->dir, 1);	/* what it makes there goes with the test */
 	for (size_t i = 0; opts && opts->env && opts->env[i]; i++)
 		putenv((char *)opts->env[i]);
 	for (size_t i = 0; opts && opts->wrapper && opts->wrapper[i] && argc < 28; i++)
@@ -282,6 +283,8 @@ void daemon_start(struct daemon *d, const char *conf_text, const struct daemon_o
 	d->notified = calloc(1, 1);
 	ck_assert_ptr_nonnull(d->notified);
 	tl_mkdtemp(d->dir, sizeof(d->dir));
+	/* Workers running as another user (nobody) reach what is made here. */
+	ck_assert_int_eq(chmod(d->dir, 0711), 0);
 	snprintf(d->conf, sizeof(d->conf), "%s/preforkd.conf", d->dir);
 	snprintf(d->log, sizeof(d->log), "%s/preforkd.log", d->dir);
 	snprintf(notify_path, sizeof(notify_path), "%s/notify.sock", d->dir);
@@ -907,4 +910,83 @@ bool tl_udp_bindable(const char *ip, uint16_t port)
 	ok = bind(fd, (struct sockaddr *)&ss, len) == 0;	/* no SO_REUSEADDR: exclusive */
 	close(fd);
 	return ok;
+}
+
+bool tl_http_get_ok(int fd, int timeout_ms)
+{
+	static const char get[] = "GET / HTTP/1.0\r\nHost: preforkd-test\r\n\r\n";
+	char *reply = NULL;
+	bool ok;
+
+	if (send(fd, get, sizeof(get) - 1, MSG_NOSIGNAL) == (ssize_t)sizeof(get) - 1)
+		reply = tl_read_to_eof(fd, timeout_ms, NULL);
+	ok = reply && (strncmp(reply, "HTTP/1.0 200 ", 13) == 0 ||
+		       strncmp(reply, "HTTP/1.1 200 ", 13) == 0);
+	free(reply);
+	close(fd);
+	return ok;
+}
+
+static void *load_run(void *arg)
+{
+	struct tl_load *l = arg;
+	uint64_t deadline = tl_now_ms() + TL_LOAD_MAX_MS;
+
+	for (unsigned i = 0; i < TL_LOAD_MAX && !atomic_load(l->stop) && tl_now_ms() < deadline;
+	     i++) {
+		char msg[17];
+		int fd = l->unix_path ? tl_connect_unix(l->unix_path) :
+					tl_connect_tcp("127.0.0.1", l->port);
+
+		if (fd < 0) {
+			l->connect_failed++;
+			l->last_errno = errno;
+			continue;
+		}
+		snprintf(msg, sizeof(msg), "%016u", i);
+		if (l->http ? tl_http_get_ok(fd, 5000) : tl_echo(fd, msg, 16, 5000))
+			l->ok++;
+		else
+			l->echo_failed++;
+		if (!l->http)
+			close(fd);
+	}
+	return NULL;
+}
+
+void tl_load_start(struct tl_load *l)
+{
+	ck_assert_int_eq(pthread_create(&l->thread, NULL, load_run, l), 0);
+}
+
+void tl_load_join(struct tl_load *l)
+{
+	pthread_join(l->thread, NULL);
+}
+
+unsigned tl_loads_finish(struct tl_load *loads, size_t n)
+{
+	unsigned total = 0;
+
+	for (size_t i = 0; i < n; i++)
+		atomic_store(loads[i].stop, true);
+	for (size_t i = 0; i < n; i++) {
+		tl_load_join(&loads[i]);
+		total += loads[i].ok;
+		ck_assert_msg(loads[i].connect_failed == 0 && loads[i].echo_failed == 0,
+			      "%s client: %u connects failed (last: %s), %u exchanges failed",
+			      loads[i].unix_path ? "unix" : "tcp", loads[i].connect_failed,
+			      strerror(loads[i].last_errno), loads[i].echo_failed);
+	}
+	return total;
+}
+
+bool tl_has_line(const char *text, const char *line)
+{
+	size_t len = strlen(line);
+
+	for (const char *p = text; (p = strstr(p, line)); p += len)
+		if ((p == text || p[-1] == '\n') && (p[len] == '\n' || p[len] == '\0'))
+			return true;
+	return false;
 }

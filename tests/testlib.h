@@ -3,6 +3,8 @@
 #ifndef PREFORKD_TESTLIB_H
 #define PREFORKD_TESTLIB_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -71,6 +73,8 @@ int daemon_wait_exit(struct daemon *d, int timeout_ms);
 bool daemon_log_contains(struct daemon *d, const char *needle);
 /* How many times needle occurs in the log. */
 unsigned daemon_log_count(struct daemon *d, const char *needle);
+/* text has line as one whole line. */
+bool tl_has_line(const char *text, const char *line);
 /* How many times needle occurs in text. */
 unsigned tl_count_in(const char *text, const char *needle);
 bool daemon_wait_log(struct daemon *d, const char *needle, int timeout_ms);
@@ -133,6 +137,28 @@ void tl_reader_init(struct tl_reader *r, int fd);
 /* Reads what fd holds now; false once it is at EOF (or fails). */
 bool tl_reader_take(struct tl_reader *r);
 void tl_reader_free(struct tl_reader *r);
+/* A client thread: connect, 16 bytes there and back (http: a GET / that
+ * must be answered 200), close, again, until *stop, TL_LOAD_MAX
+ * connections or TL_LOAD_MAX_MS; counts what failed. */
+#define TL_LOAD_MAX 20000
+#define TL_LOAD_MAX_MS 40000
+struct tl_load {
+	pthread_t thread;
+	uint16_t port;
+	const char *unix_path;	/* NULL: TCP to 127.0.0.1:port */
+	bool http;
+	atomic_bool *stop;
+	unsigned ok, connect_failed, echo_failed;
+	int last_errno;
+};
+void tl_load_start(struct tl_load *l);
+/* An HTTP/1.0 GET / on fd, answered 200 within timeout_ms (fd is closed). */
+bool tl_http_get_ok(int fd, int timeout_ms);
+void tl_load_join(struct tl_load *l);
+/* Stops and joins n of them; asserts that none failed a connection or an
+ * exchange; returns how many succeeded in all. */
+unsigned tl_loads_finish(struct tl_load *loads, size_t n);
+
 /* user+system CPU time of pid in milliseconds. */
 long tl_cpu_ms(pid_t pid);
 /* The inode of the TCP socket listening on port (from /proc/net/tcp and

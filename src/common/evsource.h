@@ -3,16 +3,24 @@
 #ifndef PREFORKD_EVSOURCE_H
 #define PREFORKD_EVSOURCE_H
 
+#include <stddef.h>
+
 enum ev_kind {
 	EV_LISTENER,
 	EV_CONN,
 	EV_SIGNAL,
 	EV_CHANNEL,
 	EV_HELPER_LOG,
+	EV_APP_OUTPUT,		/* an app worker's stdout and stderr, in the master */
+	EV_WORKER_NOTIFY,	/* the master's NOTIFY_SOCKET for its app workers */
 };
 
 struct ev_source {
 	enum ev_kind kind;
 };
+
+/* The struct a source is the member of. */
+#define container_of(ptr, type, member) \
+	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
 
 #endif

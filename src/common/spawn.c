@@ -90,21 +90,40 @@ static void become(const struct spawn_credentials *as, volatile struct spawn_fai
 		fail(failed, "setuid", 126);
 }
 
+/* Our pid into each of the plan's buffers, without a library call. */
+static void write_pid(const struct spawn_plan *plan)
+{
+	char digits[SPAWN_PID_TEXT];
+	unsigned long pid = (unsigned long)syscall(SYS_getpid);
+	size_t n = 0;
+
+	do
+		digits[n++] = (char)('0' + pid % 10);
+	while ((pid /= 10) && n < sizeof(digits) - 1);
+	for (size_t i = 0; i < plan->npid_texts; i++) {
+		for (size_t j = 0; j < n; j++)
+			plan->pid_texts[i][j] = digits[n - 1 - j];
+		plan->pid_texts[i][n] = '\0';
+	}
+}
+
 static void __attribute__((noreturn)) run_child(const struct spawn_plan *plan, pid_t parent,
 					       volatile struct spawn_failure *failed)
 {
 	if (plan->new_group)
 		setpgid(0, 0);
-	if (plan->death_signal) {
-		prctl(PR_SET_PDEATHSIG, plan->death_signal);
-		if (getppid() != parent)
-			child_exit(126);	/* we died before the signal was set: nobody to serve */
-	}
 	signals_reset_for_exec(plan->signals_default);
 	nofile_restore_for_exec();
 	move_fds(plan, failed);
 	if (plan->as)
 		become(plan->as, failed);
+	/* After become(): a change of credentials clears the death signal. */
+	if (plan->death_signal) {
+		prctl(PR_SET_PDEATHSIG, plan->death_signal);
+		if (getppid() != parent)
+			child_exit(126);	/* we died before the signal was set: nobody to serve */
+	}
+	write_pid(plan);
 	if (plan->directory && chdir(plan->directory) < 0)
 		fail(failed, "chdir", 126);
 	execve(plan->argv[0], plan->argv, plan->envp);

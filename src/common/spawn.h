@@ -8,6 +8,9 @@
 #include <sys/types.h>
 
 #define SPAWN_FDS_MAX 4096	/* descriptors a plan may hand on */
+/* What a program started with a clean environment finds its programs by,
+ * unless the config's "env" sets PATH. */
+#define SPAWN_DEFAULT_PATH "PATH=/usr/local/bin:/usr/bin:/bin"
 
 /* A descriptor the child gets: from (ours, close-on-exec like every one of
  * ours) becomes to in the child, the only place it is made inheritable. */
@@ -36,7 +39,14 @@ struct spawn_plan {
 	pid_t parent;			/* with death_signal: our pid, if known; 0: asked */
 	int death_signal;		/* sent when we die (PR_SET_PDEATHSIG); 0: none */
 	const struct spawn_credentials *as;	/* NULL: as we are */
+	/* Where the child writes its own pid in decimal before its execve
+	 * (LISTEN_PID=, WATCHDOG_PID=): each a buffer of SPAWN_PID_TEXT bytes,
+	 * typically inside a string of envp. */
+	char *const *pid_texts;
+	size_t npid_texts;
 };
+
+#define SPAWN_PID_TEXT 12	/* a pid in decimal and its NUL */
 
 /* What went wrong in the child before its program ran. */
 struct spawn_failure {

@@ -35,6 +35,12 @@ struct service {
 	unsigned exec_timeout_ms;	/* 0: none */
 	unsigned exec_kill_grace_ms;	/* from SIGTERM to SIGKILL */
 	bool exec_stderr_null;		/* else the daemon's stderr */
+	/* handler "app": the program is each worker. */
+	bool app_ready_notify;		/* ready at READY=1; else once it runs */
+	unsigned start_timeout_ms;	/* to be ready */
+	int stop_signal;		/* what tells it to finish and exit */
+	unsigned stop_timeout_ms;	/* from stop_signal to SIGKILL */
+	unsigned watchdog_ms;		/* WATCHDOG_USEC; 0: none */
 	/* Who may connect, and how many at once. */
 	struct cidr *allow, *deny;
 	size_t nallow, ndeny;

@@ -8,9 +8,11 @@
 
 #include "conf/conf_private.h"
 
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/array.h"
 #include "common/log.h"
 #include "handlers/handler.h"
 #include "worker/access.h"
@@ -82,7 +84,7 @@ static int build_options(cfg_t *sec, enum conf_scope scope, void *base, const ch
 		int rc;
 
 		if (o->scope != scope || o->field.kind == CONF_FIELD_NONE ||
-		    (o->handler && strcmp(o->handler, handler) != 0))
+		    (handler && !conf_option_applies(o, handler)))
 			continue;
 		if (o->build)
 			rc = o->build(sec, o, field, o->field.kind == CONF_FIELD_ARRAY ? count : NULL);
@@ -130,6 +132,17 @@ int conf_build_handler(cfg_t *sec, const struct conf_option *o, void *field, siz
 {
 	(void)count;
 	*(const struct handler **)field = handler_find(cfg_getstr(sec, o->name));
+	return 0;
+}
+
+/* stop-signal: the number of the signal named. */
+int conf_build_signal(cfg_t *sec, const struct conf_option *o, void *field, size_t *count)
+{
+	static const int numbers[] = { SIGTERM, SIGQUIT, SIGINT, SIGHUP, SIGUSR1, SIGUSR2, SIGWINCH };
+	int i = conf_option_name_index(o, cfg_getstr(sec, o->name));
+
+	(void)count;
+	*(int *)field = i >= 0 && (size_t)i < ARRAY_SIZE(numbers) ? numbers[i] : SIGTERM;
 	return 0;
 }
 

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "common/array.h"
 #include "common/log.h"
 #include "common/nofile.h"
 #include "handlers/handler.h"
@@ -307,27 +308,68 @@ int conf_check_listen(cfg_t *cfg, const char *value, struct address *addr)
 	return check_listen_unique(cfg, addr);
 }
 
+/* The environment an app worker gets from preforkd: "env" must not set it. */
+static bool app_env_name_reserved(const char *name, size_t len)
+{
+	static const char *const exact[] = {
+		"LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "NOTIFY_SOCKET", "WATCHDOG_USEC",
+		"WATCHDOG_PID", "EINHORN_FD_COUNT", "SERVER_STARTER_PORT",
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(exact); i++)
+		if (len == strlen(exact[i]) && strncmp(name, exact[i], len) == 0)
+			return true;
+	return (len > 9 && strncmp(name, "PREFORKD_", 9) == 0) ||
+	       (len > 10 && strncmp(name, "EINHORN_FD", 10) == 0);
+}
+
+static int check_app_env(cfg_t *cfg, cfg_t *sec, const struct seen_section *rec)
+{
+	for (unsigned i = 0; i < cfg_size(sec, CONF_NAME(ENV)); i++) {
+		const char *v = cfg_getnstr(sec, CONF_NAME(ENV), i);
+		size_t len = strcspn(v, "=");
+
+		if (app_env_name_reserved(v, len)) {
+			cfg_error(cfg, "service '%s': 'env' (line %d): %.*s is set by preforkd for "
+				  "every app worker (LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES, "
+				  "NOTIFY_SOCKET, WATCHDOG_USEC, WATCHDOG_PID, EINHORN_FD_*, "
+				  "SERVER_STARTER_PORT and PREFORKD_* are its own)", cfg_title(sec),
+				  rec->lines[CONF_OPT_ENV], (int)len, v);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /* Options given in a service whose handler they do not apply to; and
- * "exec" is what handler "exec" runs. */
+ * "exec" is what handlers "exec" and "app" run. */
 static int check_handler_options(cfg_t *cfg, cfg_t *sec, const struct seen_section *rec)
 {
 	const char *handler = cfg_getstr(sec, CONF_NAME(HANDLER));
+	bool app = strcmp(handler, "app") == 0;
+	char names[64];
 
-	if (strcmp(handler, "exec") == 0 && cfg_size(sec, CONF_NAME(EXEC)) == 0) {
-		cfg_error(cfg, "service '%s': handler \"exec\" needs 'exec = { \"/path/to/program\", "
-			  "... }'", cfg_title(sec));
+	if ((app || strcmp(handler, "exec") == 0) && cfg_size(sec, CONF_NAME(EXEC)) == 0) {
+		cfg_error(cfg, "service '%s': handler \"%s\" needs 'exec = { \"/path/to/program\", "
+			  "... }'", cfg_title(sec), handler);
 		return -1;
 	}
 	for (size_t i = 0; i < CONF_NOPTIONS; i++) {
 		const struct conf_option *o = &conf_options[i];
 
-		if (rec->lines[i] && o->handler && strcmp(o->handler, handler) != 0) {
-			cfg_error(cfg, "service '%s': '%s' (line %d) applies to handler \"%s\" only",
-				  cfg_title(sec), o->name, rec->lines[i], o->handler);
-			return -1;
-		}
+		if (!rec->lines[i] || conf_option_applies(o, handler))
+			continue;
+		if (o->handlers)
+			cfg_error(cfg, "service '%s': '%s' (line %d) applies to handler%s %s only",
+				  cfg_title(sec), o->name, rec->lines[i], o->handlers[1] ? "s" : "",
+				  conf_option_handlers_text(o, names, sizeof(names)));
+		else
+			cfg_error(cfg, "service '%s': '%s' (line %d) does not apply to handler "
+				  "\"app\": the program accepts its connections, not preforkd",
+				  cfg_title(sec), o->name, rec->lines[i]);
+		return -1;
 	}
-	return 0;
+	return app ? check_app_env(cfg, sec, rec) : 0;
 }
 
 /* Options that mean something only for some kinds of listen address. */
@@ -457,6 +499,8 @@ static int check_descriptors(const struct config *conf, char *err, size_t errlen
 		int line = conf_parsing->sections[i + 1].lines[CONF_OPT_MAX_CONNECTIONS];
 		unsigned long base = worker_fds_needed(svc, 0);
 
+		if (svc->handler->app)
+			continue;	/* the program's own descriptors are its business */
 		need = worker_fds_needed(svc, svc->max_connections);
 		if (need <= limit)
 			continue;

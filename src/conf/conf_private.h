@@ -73,7 +73,7 @@ conf_check_fn conf_check_user, conf_check_group, conf_check_log_level, conf_chec
 struct config *conf_build(cfg_t *cfg, const char *path);
 /* What builds the options the kind of their field does not say how. */
 conf_build_fn conf_build_log_level, conf_build_handler, conf_build_uid, conf_build_gid,
-	conf_build_addresses, conf_build_ranges, conf_build_uids, conf_build_gids;
+	conf_build_addresses, conf_build_ranges, conf_build_uids, conf_build_gids, conf_build_signal;
 
 /* conf_access.c: where a service's options are. */
 struct conf_lines {

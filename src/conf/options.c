@@ -49,6 +49,25 @@ int conf_option_name_index(const struct conf_option *o, const char *value)
 	return -1;
 }
 
+bool conf_option_applies(const struct conf_option *o, const char *handler)
+{
+	for (size_t i = 0; o->handlers && o->handlers[i]; i++)
+		if (strcmp(o->handlers[i], handler) == 0)
+			return true;
+	return !o->handlers && !(o->accepting && strcmp(handler, "app") == 0);
+}
+
+const char *conf_option_handlers_text(const struct conf_option *o, char *buf, size_t len)
+{
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; o->handlers && o->handlers[i] && n < len; i++)
+		n += (size_t)snprintf(buf + n, len - n, "%s\"%s\"", i == 0 ? "" :
+				      o->handlers[i + 1] ? ", " : " and ", o->handlers[i]);
+	return buf;
+}
+
 const char *conf_option_default_text(const struct conf_option *o, char *buf, size_t len)
 {
 	switch (o->type) {

@@ -69,7 +69,9 @@ struct conf_option {
 	long min, max;			/* numbers: the range; strings: max is the longest, in bytes */
 	const char *range;		/* numbers: the range as messages and the man page say it */
 	const char *const *names;	/* enums: the values, NULL-terminated */
-	const char *handler;		/* applies to this handler only; NULL: to every handler */
+	const char *const *handlers;	/* applies to these handlers only; NULL: to every handler */
+	bool accepting;			/* means something only where preforkd accepts the
+					 * connections (not for handler "app") */
 	enum conf_listen_kind needs;	/* the listen address it needs in its service */
 	conf_check_fn *check;		/* special rules of a value, or NULL */
 	struct conf_field field;	/* where it goes in the snapshot */
@@ -97,6 +99,11 @@ static inline bool conf_option_is_number(const struct conf_option *o)
 const struct conf_option *conf_option_find(const char *name);
 /* The place of value among the names of an enum option, or -1. */
 int conf_option_name_index(const struct conf_option *o, const char *value);
+/* Whether o applies to the handler called name. */
+bool conf_option_applies(const struct conf_option *o, const char *handler);
+/* The handlers o applies to as messages and the man page say them:
+ * "exec", "exec" and "app". */
+const char *conf_option_handlers_text(const struct conf_option *o, char *buf, size_t len);
 /* The default as the man page writes it (30s, 0666, info) into buf, or
  * NULL when the option has none. */
 const char *conf_option_default_text(const struct conf_option *o, char *buf, size_t len);

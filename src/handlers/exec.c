@@ -2,7 +2,7 @@
 /* exec.c - the exec handler: runs a program per connection, inetd/UCSPI style, and supervises it.
  *
  * The connection becomes the helper's stdin and stdout, the worker's pipe
- * into the log (helperlog.c), or /dev/null, its stderr. Nothing else
+ * into the log (common/outlog.c), or /dev/null, its stderr. Nothing else
  * reaches it: every other descriptor of a worker is close-on-exec. The
  * worker keeps no copy of the connection, only a pidfd of the helper in its
  * epoll set, so the client sees EOF when the helper is done and the helper
@@ -45,7 +45,6 @@
 #include "worker/dgram.h"
 #include "worker/socket.h"
 
-#define DEFAULT_PATH "PATH=/usr/local/bin:/usr/bin:/bin"
 #define UCSPI_VARS 6		/* PROTO and at most five more */
 #define UCSPI_VAR_MAX 160	/* bytes of one, its NUL included */
 #define REPLY_MAX 65536		/* the largest datagram a helper may answer with */
@@ -249,7 +248,7 @@ static pid_t spawn(const struct conn *c, int in, int out, int *pidfd)
 	if (!envp)
 		return -1;
 	if (!has_path)
-		envp[nenv++] = (char *)DEFAULT_PATH;
+		envp[nenv++] = (char *)SPAWN_DEFAULT_PATH;
 	for (i = 0; svc->exec_env[i]; i++)
 		envp[nenv++] = svc->exec_env[i];
 	for (i = 0; i < nvars; i++)

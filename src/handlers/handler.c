@@ -8,9 +8,12 @@
 
 #include "common/array.h"
 
+const struct handler handler_app = { .name = "app", .app = true };
+
 static const struct handler *const handlers[] = {
 	&handler_echo,
 	&handler_exec,
+	&handler_app,
 };
 
 const struct handler *handler_find(const char *name)

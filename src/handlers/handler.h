@@ -44,6 +44,9 @@ struct handler {
 	 * hook: the handler serves streams only. Must not block. */
 	const void *(*datagram)(const struct service *svc, const void *in, size_t len,
 				size_t *reply_len);
+	/* Not a handler of connections: the service's program is each worker
+	 * and accepts them itself (master/appworker.c); no hook above is set. */
+	bool app;
 };
 
 const struct handler *handler_find(const char *name);
@@ -52,6 +55,7 @@ const char *handler_names(void);
 
 extern const struct handler handler_echo;
 extern const struct handler handler_exec;
+extern const struct handler handler_app;
 /* PROTO and the names that start with TCPLOCAL, TCPREMOTE, UDPLOCAL,
  * UDPREMOTE, UNIXLOCAL or UNIXREMOTE (the UCSPI namespace): the exec handler
  * sets them itself for each connection, so "env" must not. */

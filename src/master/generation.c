@@ -15,10 +15,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "conf/conf.h"
 #include "common/fdutil.h"
+#include "handlers/handler.h"
 #include "worker/limits.h"
+#include "master/appworker.h"
 #include "master/listener.h"
+#include "master/workernotify.h"
 #include "common/log.h"
 #include "worker/socket.h"
 #include "worker/worker.h"
@@ -55,6 +59,7 @@ struct generation *generation_new(struct config *conf, unsigned id, enum generat
 			g->slots[g->nslots++] = (struct slot){
 				.src = { EV_CHANNEL }, .gen = g, .service = i, .index = j,
 				.state = SLOT_WAITING, .channel_fd = -1,
+				.app = conf->services[i].handler->app, .out_src = { EV_APP_OUTPUT },
 			};
 	return g;
 fail:
@@ -77,6 +82,8 @@ void generation_free(struct generation *g)
 	}
 	free(g->limits);
 	free(g->svc_ls);
+	for (size_t i = 0; i < g->nslots; i++)
+		free(g->slots[i].status);
 	free(g->slots);
 	conf_free(g->conf);
 	free(g);
@@ -119,6 +126,15 @@ int generation_spawn(struct slot *s, int epfd, pid_t master_pid, uint64_t now)
 	int sv[2];
 	pid_t pid;
 
+	if (s->app) {
+		const char *notify_socket = workernotify_address(epfd);
+
+		if (!notify_socket && s->gen->conf->services[s->service].app_ready_notify) {
+			slot_event(s, SLOT_SPAWN_FAILED, &(struct slot_event_data){ .now = now });
+			return -1;	/* it could never say it is ready */
+		}
+		return appworker_spawn(s, epfd, notify_socket, now);
+	}
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0) {
 		log_errno(LOG_ERR, errno, "socketpair for worker %s#%u", slot_name(s), s->index);
 		slot_event(s, SLOT_SPAWN_FAILED, &(struct slot_event_data){ .now = now });
@@ -185,6 +201,10 @@ bool generation_alive(const struct generation *g)
 
 static void slot_signal(const struct slot *s, int sig)
 {
+	if (s->app) {
+		appworker_signal(s, sig);
+		return;
+	}
 	if (kill(s->pid, sig) < 0 && errno != ESRCH)
 		log_errno(LOG_ERR, errno, "kill(%s) worker %s#%u pid %ld", sigabbrev_np(sig),
 			  slot_name(s), s->index, (long)s->pid);
@@ -219,7 +239,9 @@ void generation_stop(struct generation *g)
 	for (size_t i = 0; i < g->nslots; i++) {
 		struct slot *s = &g->slots[i];
 
-		if (slot_alive(s)) {
+		if (slot_alive(s) && s->app) {
+			appworker_stop(s, clock_now_ms());	/* once: it may take a second as "now" */
+		} else if (slot_alive(s)) {
 			slot_send_keep(s);
 			slot_signal(s, SIGTERM);
 		}
@@ -248,8 +270,8 @@ void generation_quit(struct generation *g)
 		struct slot *s = &g->slots[i];
 
 		slot_event(s, SLOT_STOP, &(struct slot_event_data){ 0 });
-		if (!slot_alive(s))
-			continue;
+		if (!slot_alive(s) || s->app)
+			continue;	/* an app worker has had its stop-signal; SIGKILL is next */
 		/* No channel: the worker is already on its way out. */
 		if (s->channel_fd >= 0 && send(s->channel_fd, &msg, 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 &&
 		    errno != EPIPE)

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "master/activation.h"
+#include "master/appworker.h"
 #include "common/array.h"
 #include "common/clock.h"
 #include "conf/conf.h"
@@ -33,6 +34,7 @@
 #include "common/nofile.h"
 #include "master/notify.h"
 #include "master/pidfile.h"
+#include "master/workernotify.h"
 #include "common/signals.h"
 #include "worker/worker.h"
 
@@ -184,7 +186,7 @@ static void describe_exit(int status, char *buf, size_t len)
 		snprintf(buf, len, "ended with wait status %#x", status);
 }
 
-static struct slot *find_slot(struct master *m, pid_t pid)
+struct slot *master_find_slot(struct master *m, pid_t pid)
 {
 	struct slot *s = generation_find_pid(m->current, pid);
 
@@ -197,12 +199,17 @@ static struct slot *find_slot(struct master *m, pid_t pid)
 
 static void worker_exited(struct master *m, struct slot *s, int status)
 {
-	char how[96], why[192];
+	char how[160], why[256];
 	pid_t pid = s->pid;
 	bool told_to_stop = s->state == SLOT_STOPPING;
 	enum slot_outcome outcome;
 
 	describe_exit(status, how, sizeof(how));
+	if (s->said_errno)
+		snprintf(how + strlen(how), sizeof(how) - strlen(how), " (it said ERRNO=%d: %s)",
+			 s->said_errno, strerror(s->said_errno));
+	if (s->app)
+		appworker_exited(s, m->epfd);
 	generation_close_channel(s, m->epfd);
 	generation_slot_exited(s);
 	outcome = slot_event(s, SLOT_EXITED, &(struct slot_event_data){
@@ -252,7 +259,7 @@ static void reap_children(struct master *m)
 			continue;
 		if (pid <= 0)
 			return;
-		s = find_slot(m, pid);
+		s = master_find_slot(m, pid);
 		if (s)
 			worker_exited(m, s, status);
 		else
@@ -270,6 +277,10 @@ static void handle_signals(struct master *m)
 		m->now = clock_now_ms();	/* the signal before may have taken long (a reload) */
 		switch (sig) {
 		case SIGCHLD:
+			/* What an app worker said before it exited (STOPPING=1,
+			 * ERRNO=) is read first, as systemd does: once it is
+			 * reaped its pid names nobody. */
+			workernotify_read(m);
 			reap_children(m);
 			break;
 		case SIGTERM:
@@ -295,11 +306,13 @@ static bool all_ready(const struct generation *g)
 	return generation_count(g, SLOT_READY) == g->nslots;
 }
 
-static void worker_ready(struct master *m, struct slot *s)
+void master_worker_ready(struct master *m, struct slot *s)
 {
 	if (s->state != SLOT_STARTING)
 		return;
 	slot_event(s, SLOT_READY_SAID, &(struct slot_event_data){ .now = m->now });
+	if (s->app)
+		appworker_ready(s, m->now);
 	log_debug("worker %s#%u (pid %ld, generation %u) ready", slot_name(s), s->index,
 		  (long)s->pid, s->gen->id);
 	if (s->gen->role == GEN_PENDING) {
@@ -324,7 +337,7 @@ static void handle_channel(struct master *m, struct slot *s)
 			break;
 		}
 		if (msg[0] == WORKER_MSG_READY)
-			worker_ready(m, s);
+			master_worker_ready(m, s);
 	}
 	/* EOF: the worker is exiting; SIGCHLD does the rest. */
 	generation_close_channel(s, m->epfd);
@@ -346,6 +359,71 @@ static void respawn_due(struct master *m)
 		master_announce_status(m);
 }
 
+static uint64_t generation_apps_deadline(const struct generation *g)
+{
+	uint64_t deadline = 0;
+
+	for (size_t i = 0; g && i < g->nslots; i++)
+		if (g->slots[i].app)
+			deadline = clock_sooner(deadline, appworker_next_deadline(&g->slots[i]));
+	return deadline;
+}
+
+static uint64_t apps_next_deadline(const struct master *m)
+{
+	uint64_t deadline = clock_sooner(generation_apps_deadline(m->current),
+					 generation_apps_deadline(m->pending));
+
+	for (const struct generation *g = m->draining; g; g = g->next)
+		deadline = clock_sooner(deadline, generation_apps_deadline(g));
+	return deadline;
+}
+
+/* What is due for the app workers of g: start and stop deadlines,
+ * watchdogs, ready = "started". A commit or an abort of the reload moves
+ * g to another list, never frees it (that waits for tend_draining). */
+static void tend_generation_apps(struct master *m, struct generation *g)
+{
+	char why[160];
+
+	for (size_t i = 0; g && i < g->nslots; i++) {
+		struct slot *s = &g->slots[i];
+
+		if (!s->app)
+			continue;
+		switch (appworker_tend(s, m->now)) {
+		case APPWORKER_READY:
+			master_worker_ready(m, s);
+			break;
+		case APPWORKER_START_FAILED:
+			if (g != m->pending)
+				break;	/* its exit counts as a failed start */
+			snprintf(why, sizeof(why), "new worker %s#%u did not send READY=1 within %u ms",
+				 slot_name(s), s->index, g->conf->services[s->service].start_timeout_ms);
+			reload_abort(m, why);
+			return;
+		case APPWORKER_NOTHING:
+			break;
+		}
+	}
+}
+
+static void tend_apps(struct master *m)
+{
+	struct generation *pending = m->pending;
+
+	tend_generation_apps(m, pending);
+	/* EXTEND_TIMEOUT_USEC= may have moved a start deadline past the reload's. */
+	for (size_t i = 0; pending && m->pending == pending && i < pending->nslots; i++)
+		if (pending->slots[i].start_deadline > pending->deadline)
+			pending->deadline = pending->slots[i].start_deadline;
+	if (m->current != pending)
+		tend_generation_apps(m, m->current);
+	for (struct generation *g = m->draining; g; g = g->next)
+		tend_generation_apps(m, g);
+	workernotify_report(m->now);
+}
+
 static int next_timeout(const struct master *m)
 {
 	uint64_t deadline = 0;
@@ -361,6 +439,8 @@ static int next_timeout(const struct master *m)
 		deadline = clock_sooner(deadline, g->deadline);
 	deadline = clock_sooner(deadline, m->watchdog_due);
 	deadline = clock_sooner(deadline, log_next_deadline());
+	deadline = clock_sooner(deadline, apps_next_deadline(m));
+	deadline = clock_sooner(deadline, workernotify_next_deadline());
 	return clock_timeout_until(deadline, m->now);
 }
 
@@ -405,6 +485,7 @@ static void tend_timers(struct master *m)
 		notify_watchdog();
 		m->watchdog_due = m->now + wd;
 	}
+	tend_apps(m);
 	if (m->stopping)
 		return;	/* the drains have their deadlines */
 	if (m->pending && m->now >= m->pending->deadline)
@@ -471,6 +552,13 @@ static void run_loop(struct master *m)
 				break;
 			case EV_CHANNEL:
 				handle_channel(m, (struct slot *)src);
+				break;
+			case EV_APP_OUTPUT:
+				appworker_output(container_of(src, struct slot, out_src), m->epfd,
+						 m->now);
+				break;
+			case EV_WORKER_NOTIFY:
+				workernotify_read(m);
 				break;
 			default:
 				log_error("event from an unknown source (kind %d)", (int)src->kind);
@@ -549,6 +637,7 @@ out:
 	if (m.pidfile && m.pidfile_fd >= 0)
 		pidfile_release(m.pidfile, m.pidfile_fd);
 	free(m.pidfile);
+	workernotify_close();
 	notify_close();
 	log_drain(LOG_EXIT_DRAIN_MS);
 	return m.exit_status;

@@ -49,6 +49,10 @@ void master_drain(struct master *m, struct generation *g);
 void master_mark_listeners(struct master *m);
 /* Closes the listeners left unmarked; the draining generations let go of them first. */
 void master_sweep_listeners(struct master *m);
+/* The slot whose live worker has pid, in any generation; NULL. */
+struct slot *master_find_slot(struct master *m, pid_t pid);
+/* A starting worker of s said it is ready (its channel, or READY=1 from an app worker). */
+void master_worker_ready(struct master *m, struct slot *s);
 
 /* reload.c */
 /* SIGHUP: begins a reload now, or queues it (during a reload, before READY=1). */

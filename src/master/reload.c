@@ -127,6 +127,11 @@ void reload_begin(struct master *m)
 	 * here on (the readiness one, a stop's, a drain's) counts from now. */
 	m->now = clock_now_ms();
 	g->deadline = m->now + RELOAD_READY_TIMEOUT_MS;
+	/* An app worker's own start-timeout may be longer (tend_apps() follows
+	 * it, and EXTEND_TIMEOUT_USEC=). */
+	for (size_t i = 0; i < g->nslots; i++)
+		if (g->slots[i].start_deadline > g->deadline)
+			g->deadline = g->slots[i].start_deadline;
 }
 
 void reload_request(struct master *m)

@@ -78,11 +78,14 @@ static enum slot_outcome died(struct slot *s, const struct slot_event_data *d)
 		s->state = SLOT_FAILED;
 		return SLOT_FAILED_PENDING;
 	}
-	if (WIFEXITED(d->status) && WEXITSTATUS(d->status) == WORKER_EXIT_FATAL) {
+	/* An app worker's exit status is its program's, not ours. */
+	if (!s->app && WIFEXITED(d->status) && WEXITSTATUS(d->status) == WORKER_EXIT_FATAL) {
 		s->state = SLOT_FAILED;
 		return SLOT_GAVE_UP_FATAL;
 	}
-	if (d->now - s->started_ms < SLOT_QUICK_EXIT_MS)
+	/* Never ready is a failed start however long it took (an app worker
+	 * that did not say READY=1 within start-timeout). */
+	if (s->state == SLOT_STARTING || d->now - s->started_ms < SLOT_QUICK_EXIT_MS)
 		s->quick_failures++;
 	else
 		s->quick_failures = 0;

@@ -38,6 +38,7 @@ enum generation_role {
 };
 
 struct generation;
+struct outlog;
 
 struct slot {
 	struct ev_source src;	/* first: the channel's epoll data (EV_CHANNEL) */
@@ -49,6 +50,15 @@ struct slot {
 	int channel_fd;		/* our end of the socketpair to the worker; -1 */
 	uint64_t started_ms, respawn_at_ms;
 	unsigned quick_failures;	/* deaths in a row within SLOT_QUICK_EXIT_MS of start */
+	/* handler "app": the service's program is the worker (appworker.c). */
+	bool app;
+	struct ev_source out_src;	/* its output's epoll data (EV_APP_OUTPUT) */
+	struct outlog *out;		/* its stdout and stderr; NULL */
+	uint64_t start_deadline;	/* no READY=1 by then: stopped, a failed start; 0 */
+	uint64_t stop_deadline;		/* SIGKILL to its process group then; 0 */
+	uint64_t watchdog_due;		/* no WATCHDOG=1 by then: hung; 0: off */
+	char *status;			/* its last STATUS=, or NULL */
+	int said_errno;			/* its ERRNO=, or 0 */
 };
 
 /* What an event came with. */

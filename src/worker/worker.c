@@ -15,6 +15,7 @@
 #include "worker/worker.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -32,7 +33,7 @@
 #include "worker/conn.h"
 #include "common/fdutil.h"
 #include "handlers/handler.h"
-#include "worker/helperlog.h"
+#include "common/outlog.h"
 #include "common/log.h"
 #include "common/privdrop.h"
 #include "common/signals.h"
@@ -348,7 +349,7 @@ static int next_timeout(const struct worker *w)
 	if (w->dgram)
 		deadline = clock_sooner(deadline, dgram_next_deadline(w->dgram, w->now));
 	if (w->helperlog)
-		deadline = clock_sooner(deadline, helperlog_next_deadline(w->helperlog));
+		deadline = clock_sooner(deadline, outlog_next_deadline(w->helperlog));
 	deadline = clock_sooner(deadline, log_next_deadline());
 	return clock_timeout_until(deadline, w->now);
 }
@@ -372,7 +373,7 @@ static void housekeep(struct worker *w)
 		dgram_report(w->dgram, w->now);
 	}
 	if (w->helperlog)
-		helperlog_report(w->helperlog, w->now);
+		outlog_report(w->helperlog, w->now);
 	if (w->turned_away[DENIED].rl.since_log || w->turned_away[REFUSED].rl.since_log)
 		admit_report(w, false);
 	if (w->sockets_dirty || want_accepting(w) != w->accepting)
@@ -415,8 +416,11 @@ static void dispatch(struct worker *w, struct epoll_event *ev)
 		handle_channel(w, ev->events);
 		break;
 	case EV_HELPER_LOG:
-		helperlog_read(w->helperlog, w->now);
+		outlog_read(w->helperlog, w->now);
 		break;
+	case EV_APP_OUTPUT:
+	case EV_WORKER_NOTIFY:
+		break;	/* the master's */
 	}
 }
 
@@ -463,6 +467,11 @@ static int add_fd(struct worker *w, int fd, struct ev_source *src)
  * through a pipe we read, or /dev/null (exec-stderr). */
 static int setup_helper_stderr(struct worker *w)
 {
+	static const struct outlog_style helper_stderr = {
+		.level = LOG_NOTICE, .lines_per_s = 100, .what = "stderr",
+	};
+	char label[PATH_MAX + 16];
+
 	if (!w->svc->handler->spawns)
 		return 0;
 	if (w->svc->exec_stderr_null) {
@@ -471,11 +480,12 @@ static int setup_helper_stderr(struct worker *w)
 			log_errno(LOG_ERR, errno, "open /dev/null for the helpers' stderr");
 		return w->helper_stderr_fd < 0 ? -1 : 0;
 	}
-	w->helperlog = helperlog_new(w->svc->exec_argv[0]);
+	snprintf(label, sizeof(label), "helper %s", w->svc->exec_argv[0]);
+	w->helperlog = outlog_new(label, &helper_stderr, EV_HELPER_LOG);
 	if (!w->helperlog)
 		return -1;
-	w->helper_stderr_fd = helperlog_write_fd(w->helperlog);
-	return add_fd(w, helperlog_read_fd(w->helperlog), helperlog_source(w->helperlog));
+	w->helper_stderr_fd = outlog_write_fd(w->helperlog);
+	return add_fd(w, outlog_read_fd(w->helperlog), outlog_source(w->helperlog));
 }
 
 static int worker_setup(struct worker *w, const struct worker_params *p)
@@ -579,7 +589,7 @@ int worker_main(const struct worker_params *p)
 	admit_report(&w, true);
 	conn_free_all(&w);
 	dgram_free(w.dgram);
-	helperlog_free(w.helperlog);
+	outlog_free(w.helperlog);
 	log_debug("exiting: %lu connections served, %lu closed idle", w.accepted, w.idle_closed);
 	return 0;
 }

@@ -17,7 +17,7 @@
 
 struct conn;
 struct handler;
-struct helperlog;
+struct outlog;
 
 #define ACCEPT_PAUSE_MS 100	/* after EMFILE/ENFILE, unless a close frees one sooner */
 #define CONN_FREE_MAX 64	/* closed connections kept for reuse */
@@ -44,7 +44,7 @@ struct worker {
 	struct worker_socket *ls;
 	size_t nls;
 	struct dgram *dgram;		/* the service has datagram sockets; else NULL */
-	struct helperlog *helperlog;	/* where helpers' stderr is read; or NULL */
+	struct outlog *helperlog;	/* where helpers' stderr is read; or NULL */
 	int helper_stderr_fd;		/* its write end, /dev/null, or -1 (no helpers) */
 	uint64_t due;			/* housekeeping may be needed from then on (UINT64_MAX: none) */
 	uint64_t accept_paused_until;
