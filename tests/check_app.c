@@ -137,7 +137,8 @@ START_TEST(worker_environment)
 	};
 	struct daemon_opts opts = { .env = leaks };
 	uint16_t port = tl_free_port();
-	char extra[256], args[256], line[512], *env, *w;
+	char extra[256], args[256], line[512], *env, *w, *ns, *notify_dir;
+	struct stat st;
 	struct daemon d;
 	pid_t pids[4];
 	const char *pid_line;
@@ -178,19 +179,10 @@ START_TEST(worker_environment)
 	 * in $TMPDIR (the test's directory), gone when it stops. */
 	snprintf(line, sizeof(line), "\nNOTIFY_SOCKET=%s/preforkd-notify.", d.dir);
 	ck_assert_msg(strstr(env, line), "%s", env);
-	{
-		char *ns = strstr(env, "\nNOTIFY_SOCKET=") + strlen("\nNOTIFY_SOCKET=");
-		char *dir = strndup(ns, strcspn(ns, "\n") - strlen("/notify"));
-		struct stat st;
-
-		ck_assert_int_eq(stat(dir, &st), 0);
-		ck_assert_int_eq(st.st_mode & 07777, 0711);
-		kill(d.pid, SIGTERM);
-		ck_assert_int_eq(tl_exit_code(daemon_wait_exit(&d, 5000)), 0);
-		ck_assert_msg(stat(dir, &st) < 0 && errno == ENOENT, "%s is left behind", dir);
-		free(dir);
-		daemon_start_ready(&d, app_conf(port, 1, args, extra), &opts);
-	}
+	ns = strstr(env, "\nNOTIFY_SOCKET=") + strlen("\nNOTIFY_SOCKET=");
+	notify_dir = strndup(ns, strcspn(ns, "\n") - strlen("/notify"));
+	ck_assert_int_eq(stat(notify_dir, &st), 0);
+	ck_assert_int_eq(st.st_mode & 07777, 0711);
 	for (const char *p = env; *p; p += strcspn(p, "\n") + (p[strcspn(p, "\n")] == '\n'))
 		lines++;
 	/* pid, the 13 above, LISTEN_PID, WATCHDOG_PID, SERVER_STARTER_PORT,
@@ -216,6 +208,10 @@ START_TEST(worker_environment)
 		close(u);
 	}
 	free(env);
+	kill(d.pid, SIGTERM);
+	ck_assert_int_eq(tl_exit_code(daemon_wait_exit(&d, 5000)), 0);
+	ck_assert_msg(stat(notify_dir, &st) < 0 && errno == ENOENT, "%s is left behind", notify_dir);
+	free(notify_dir);
 	daemon_stop(&d);
 }
 END_TEST
@@ -282,16 +278,13 @@ START_TEST(failed_reload_keeps_old_workers)
 }
 END_TEST
 
-/* Watchdog: the worker that stops sending WATCHDOG=1 is aborted and
- * replaced; the other one serves throughout. */
-START_TEST(watchdog_replaces_hung_worker)
+/* The service "web" of watchdog_conf(): worker 0 stops sending WATCHDOG=1
+ * (and serving) 300 ms after it is ready; sh execs, so the pid stays
+ * LISTEN_PID. */
+static const char *watchdog_conf(uint16_t port, unsigned workers)
 {
-	uint16_t port = tl_free_port();
 	char args[512];
-	struct daemon d;
-	unsigned served = 0, missed = 0;
 
-	/* Only worker 0 hangs; sh execs, so the pid stays LISTEN_PID. */
 	snprintf(args, sizeof(args), "\"-c\", \"if [ \\\"$PREFORKD_WORKER\\\" = 0 ]; then exec %s "
 		 "--watchdog --hang-after=300; else exec %s --watchdog; fi\"", APPWORKER, APPWORKER);
 	snprintf(conf_text, sizeof(conf_text),
@@ -300,11 +293,34 @@ START_TEST(watchdog_replaces_hung_worker)
 		 "  listen = { \"127.0.0.1:%u\" }\n"
 		 "  handler = \"app\"\n"
 		 "  exec = { \"/bin/sh\", %s }\n"
-		 "  workers = 2\n"
+		 "  workers = %u\n"
 		 "  watchdog = 1s\n"
 		 "  stop-timeout = 1s\n"
-		 "}\n", port, args);
-	daemon_start_ready(&d, conf_text, NULL);
+		 "}\n", port, args, workers);
+	return conf_text;
+}
+
+/* Where needle first occurs in the log after offset from; -1 if not. */
+static long log_offset(struct daemon *d, const char *needle, long from)
+{
+	char *log = tl_read_file(d->log);
+	const char *at = (size_t)from <= strlen(log) ? strstr(log + from, needle) : NULL;
+	long off = at ? at - log : -1;
+
+	free(log);
+	return off;
+}
+
+/* Watchdog: the worker that stops sending WATCHDOG=1 is aborted, and its
+ * replacement started before it is gone; the other one serves throughout. */
+START_TEST(watchdog_replaces_hung_worker)
+{
+	uint16_t port = tl_free_port();
+	struct daemon d;
+	unsigned served = 0, missed = 0;
+	long aborted, started, reaped;
+
+	daemon_start_ready(&d, watchdog_conf(port, 2), NULL);
 	/* A connection worker 0 accepted just as it hung is lost with it;
 	 * every other one is served by worker 1 (or a fresh worker 0). */
 	for (uint64_t t0 = tl_now_ms(); tl_now_ms() - t0 < 3000; usleep(20000)) {
@@ -316,12 +332,35 @@ START_TEST(watchdog_replaces_hung_worker)
 			missed++;
 		free(w);
 	}
-	ck_assert_msg(daemon_wait_log(&d, "sent no WATCHDOG=1 for 1000 ms (watchdog): aborting it",
-				      3000), "log:\n%s", tl_read_file(d.log));
+	ck_assert_msg(daemon_wait_log(&d, "sent no WATCHDOG=1 for 1000 ms (watchdog): aborting it "
+				      "(SIGABRT), SIGKILL in 1000 ms; its replacement starts now", 3000),
+		      "log:\n%s", tl_read_file(d.log));
+	ck_assert(daemon_wait_log(&d, "(replaced) killed by signal 6", 3000));
+	aborted = log_offset(&d, "its replacement starts now", 0);
+	started = log_offset(&d, "started app worker web#0", aborted);
+	reaped = log_offset(&d, "(replaced) killed by signal 6", aborted);
+	ck_assert_msg(aborted >= 0 && started > aborted && reaped > started, "log:\n%s",
+		      tl_read_file(d.log));
+	ck_assert(!log_has_line_with(&d, "app worker web#1 (pid", "aborting it"));
+	ck_assert(!daemon_log_contains(&d, "respawning worker web#0"));	/* not a crash */
+	ck_assert_msg(served > 20 && missed <= 3, "%u served, %u missed", served, missed);
+	daemon_stop(&d);
+}
+END_TEST
+
+/* Alone, a hung worker goes first: it serves nothing, and then it is
+ * respawned as after any exit. */
+START_TEST(watchdog_single_worker)
+{
+	uint16_t port = tl_free_port();
+	struct daemon d;
+
+	daemon_start_ready(&d, watchdog_conf(port, 1), NULL);
+	ck_assert_msg(daemon_wait_log(&d, "sent no WATCHDOG=1 for 1000 ms (watchdog): aborting it "
+				      "(SIGABRT), SIGKILL in 1000 ms\n", 5000), "log:\n%s",
+		      tl_read_file(d.log));
 	ck_assert(daemon_wait_log(&d, "killed by signal 6", 3000));
 	ck_assert(daemon_wait_log(&d, "respawning worker web#0", 3000));
-	ck_assert(!log_has_line_with(&d, "app worker web#1 (pid", "aborting it"));
-	ck_assert_msg(served > 20 && missed <= 3, "%u served, %u missed", served, missed);
 	daemon_stop(&d);
 }
 END_TEST
@@ -546,6 +585,7 @@ int main(void)
 	tcase_add_test(tc, reload_waits_for_ready);
 	tcase_add_test(tc, failed_reload_keeps_old_workers);
 	tcase_add_test(tc, watchdog_replaces_hung_worker);
+	tcase_add_test(tc, watchdog_single_worker);
 	tcase_add_test(tc, output_is_logged_and_bounded);
 	tcase_add_test(tc, stop_timeout_kills_stubborn_worker);
 	tcase_add_test(tc, stop_signal_is_sent);

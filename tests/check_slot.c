@@ -161,6 +161,28 @@ START_TEST(never_ready_is_a_failed_start)
 }
 END_TEST
 
+/* A hung worker set aside for its replacement: the slot respawns now,
+ * without a failure counted; only a ready worker can be replaced. */
+START_TEST(replaced_respawns_now)
+{
+	struct slot s = fresh();
+
+	s.quick_failures = 2;
+	at(&s, SLOT_SPAWNED, 100, 7, 0, GEN_SERVING);
+	ck_assert_int_eq(at(&s, SLOT_REPLACED, 200, 0, 0, GEN_SERVING), SLOT_NOTHING);
+	ck_assert_int_eq(s.state, SLOT_STARTING);
+	at(&s, SLOT_READY_SAID, 300, 0, 0, GEN_SERVING);
+	ck_assert_int_eq(at(&s, SLOT_REPLACED, 5000, 0, 0, GEN_SERVING), SLOT_RESPAWN);
+	ck_assert_int_eq(s.state, SLOT_WAITING);
+	ck_assert_int_eq(s.pid, 0);
+	ck_assert_uint_eq(s.respawn_at_ms, 5000);
+	ck_assert_uint_eq(s.quick_failures, 2);
+	/* Its exit, reaped later, is no event of the slot's. */
+	ck_assert_int_eq(at(&s, SLOT_EXITED, 5100, 0, KILLED(SIGABRT), GEN_SERVING), SLOT_NOTHING);
+	ck_assert_int_eq(s.state, SLOT_WAITING);
+}
+END_TEST
+
 /* WORKER_EXIT_FATAL is preforkd's own worker saying it can never work; a
  * program run as an app worker may exit with any status. */
 START_TEST(app_exit_status_is_its_own)
@@ -233,6 +255,7 @@ int main(void)
 	tcase_add_test(tc, long_life_resets_the_back_off);
 	tcase_add_test(tc, never_ready_is_a_failed_start);
 	tcase_add_test(tc, app_exit_status_is_its_own);
+	tcase_add_test(tc, replaced_respawns_now);
 	tcase_add_test(tc, fatal_exit_gives_up);
 	tcase_add_test(tc, role_decides_a_death);
 	tcase_add_test(tc, spawn_failure_retried);

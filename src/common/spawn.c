@@ -90,20 +90,23 @@ static void become(const struct spawn_credentials *as, volatile struct spawn_fai
 		fail(failed, "setuid", 126);
 }
 
-/* Our pid into each of the plan's buffers, without a library call. */
+/* Our pid into each of the plan's buffers. No array of its own: the child
+ * may run on child_stack, which every child shares and none returns from,
+ * and AddressSanitizer would leave such an array's redzones poisoned there
+ * for the next child. */
 static void write_pid(const struct spawn_plan *plan)
 {
-	char digits[SPAWN_PID_TEXT];
 	unsigned long pid = (unsigned long)syscall(SYS_getpid);
-	size_t n = 0;
 
-	do
-		digits[n++] = (char)('0' + pid % 10);
-	while ((pid /= 10) && n < sizeof(digits) - 1);
 	for (size_t i = 0; i < plan->npid_texts; i++) {
-		for (size_t j = 0; j < n; j++)
-			plan->pid_texts[i][j] = digits[n - 1 - j];
-		plan->pid_texts[i][n] = '\0';
+		char *text = plan->pid_texts[i];
+		size_t n = 1;
+
+		for (unsigned long p = pid; p >= 10; p /= 10)
+			n++;
+		text[n] = '\0';
+		for (unsigned long p = pid; n > 0; p /= 10)
+			text[--n] = (char)('0' + p % 10);
 	}
 }
 

@@ -362,19 +362,96 @@ void appworker_output(struct slot *s, int epfd, uint64_t now)
 		epoll_ctl(epfd, EPOLL_CTL_DEL, outlog_read_fd(s->out), NULL);
 }
 
-static void hung(struct slot *s, uint64_t now, const char *why)
+/* Hung workers set aside from their slot, whose replacements already run:
+ * each is reaped by pid like any child, and killed at kill_at. */
+struct condemned {
+	pid_t pid;
+	uint64_t kill_at;		/* 0: SIGKILL sent */
+	char label[96];
+	struct condemned *next;
+};
+
+static struct condemned *condemned;
+
+void appworker_abort(struct slot *s, int epfd, uint64_t now, bool replace)
 {
 	const struct service *svc = service_of(s);
+	struct condemned *c = replace ? calloc(1, sizeof(*c)) : NULL;
+	char why[96];
 
+	if (s->watchdog_triggered)
+		snprintf(why, sizeof(why), "sent WATCHDOG=trigger");
+	else
+		snprintf(why, sizeof(why), "sent no WATCHDOG=1 for %u ms (watchdog)",
+			 svc->watchdog_ms);
 	log_error("app worker %s#%u (pid %ld, generation %u) %s: aborting it (SIGABRT), "
-		  "SIGKILL in %u ms", slot_name(s), s->index, (long)s->pid, s->gen->id, why,
-		  svc->stop_timeout_ms);
+		  "SIGKILL in %u ms%s", slot_name(s), s->index, (long)s->pid, s->gen->id, why,
+		  svc->stop_timeout_ms, c ? "; its replacement starts now" : "");
 	if (kill(s->pid, SIGABRT) < 0 && errno != ESRCH)
 		log_errno(LOG_ERR, errno, "kill(ABRT) app worker %ld", (long)s->pid);
 	s->watchdog_due = 0;
-	s->stop_deadline = now + svc->stop_timeout_ms;
-	if (!s->stop_deadline)
-		s->stop_deadline = 1;
+	s->watchdog_triggered = false;
+	if (!c) {
+		s->stop_deadline = now + svc->stop_timeout_ms;
+		if (!s->stop_deadline)
+			s->stop_deadline = 1;
+		return;
+	}
+	/* Its output goes with it: a hung worker writes nothing more. */
+	*c = (struct condemned){ .pid = s->pid, .kill_at = now + svc->stop_timeout_ms,
+				 .next = condemned };
+	if (!c->kill_at)
+		c->kill_at = 1;
+	snprintf(c->label, sizeof(c->label), "%s#%u[%ld]", slot_name(s), s->index, (long)s->pid);
+	condemned = c;
+	if (s->out) {
+		epoll_ctl(epfd, EPOLL_CTL_DEL, outlog_read_fd(s->out), NULL);
+		outlog_free(s->out);
+		s->out = NULL;
+	}
+	s->start_deadline = s->stop_deadline = 0;
+}
+
+bool appworker_reap_condemned(pid_t pid, char *label, size_t len)
+{
+	for (struct condemned **link = &condemned; *link; link = &(*link)->next) {
+		struct condemned *c = *link;
+
+		if (c->pid != pid)
+			continue;
+		kill(-pid, SIGKILL);	/* what it left in its group; see appworker_exited() */
+		snprintf(label, len, "%s", c->label);
+		*link = c->next;
+		free(c);
+		return true;
+	}
+	return false;
+}
+
+void appworker_tend_condemned(uint64_t now, bool stopping)
+{
+	for (struct condemned *c = condemned; c; c = c->next) {
+		if (!c->kill_at || (now < c->kill_at && !stopping))
+			continue;
+		log_warn("hung app worker %s still running: killing its process group", c->label);
+		if (kill(-c->pid, SIGKILL) < 0 && errno != ESRCH)
+			log_errno(LOG_ERR, errno, "kill(KILL) process group %ld", (long)c->pid);
+		c->kill_at = 0;
+	}
+}
+
+uint64_t appworker_condemned_deadline(void)
+{
+	uint64_t d = 0;
+
+	for (const struct condemned *c = condemned; c; c = c->next)
+		d = clock_sooner(d, c->kill_at);
+	return d;
+}
+
+bool appworker_condemned_alive(void)
+{
+	return condemned != NULL;
 }
 
 enum appworker_due appworker_tend(struct slot *s, uint64_t now)
@@ -401,13 +478,8 @@ enum appworker_due appworker_tend(struct slot *s, uint64_t now)
 		appworker_stop(s, now);
 		return APPWORKER_START_FAILED;
 	}
-	if (s->state == SLOT_READY && s->watchdog_due && now >= s->watchdog_due) {
-		char why[96];
-
-		snprintf(why, sizeof(why), "sent no WATCHDOG=1 for %u ms (watchdog)",
-			 svc->watchdog_ms);
-		hung(s, now, why);
-	}
+	if (s->state == SLOT_READY && s->watchdog_due && now >= s->watchdog_due)
+		return APPWORKER_HUNG;
 	return APPWORKER_NOTHING;
 }
 
@@ -445,8 +517,14 @@ void appworker_watchdog_kick(struct slot *s, uint64_t now)
 
 void appworker_watchdog_trigger(struct slot *s, uint64_t now)
 {
-	if (slot_alive(s) && s->state != SLOT_STOPPING && !s->stop_deadline)
-		hung(s, now, "sent WATCHDOG=trigger");
+	if (s->stop_deadline)
+		return;	/* on its way out already */
+	if (s->state == SLOT_STARTING && s->start_deadline)
+		s->start_deadline = now ? now : 1;	/* a failed start, now */
+	if (s->state == SLOT_READY) {
+		s->watchdog_triggered = true;
+		s->watchdog_due = now ? now : 1;
+	}
 }
 
 void appworker_extend_timeout(struct slot *s, uint64_t usec, uint64_t now)

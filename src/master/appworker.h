@@ -4,7 +4,9 @@
 #define PREFORKD_APPWORKER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct slot;
 
@@ -28,12 +30,25 @@ enum appworker_due {
 	APPWORKER_NOTHING,
 	APPWORKER_READY,	/* ready = "started": it runs, so it is ready */
 	APPWORKER_START_FAILED,	/* no READY=1 within start-timeout: told to stop, logged */
+	APPWORKER_HUNG,		/* its watchdog ran out (or it triggered it): appworker_abort() */
 };
 
 /* The start and stop deadlines, and the watchdog, of a live app worker:
  * what is due now is done (logged). A start that took too long fails a
  * reload, or counts in the slot's back-off when it exits. */
 enum appworker_due appworker_tend(struct slot *s, uint64_t now);
+/* A hung worker: logged, SIGABRT (a core can be taken), SIGKILL to its
+ * group stop-timeout later. With replace, it leaves its slot at once (the
+ * caller makes the slot respawn, SLOT_REPLACED) and is reaped and killed
+ * from a list of its own; else it keeps the slot until it exits. */
+void appworker_abort(struct slot *s, int epfd, uint64_t now, bool replace);
+/* pid was a hung worker set aside: forgotten, its group killed, its
+ * "service#index[pid]" in label; false when it is not one. */
+bool appworker_reap_condemned(pid_t pid, char *label, size_t len);
+/* SIGKILL to those whose time is up, or to all when stopping. */
+void appworker_tend_condemned(uint64_t now, bool stopping);
+uint64_t appworker_condemned_deadline(void);
+bool appworker_condemned_alive(void);
 /* When appworker_tend() has something to do for s next (0: nothing). */
 uint64_t appworker_next_deadline(const struct slot *s);
 /* The notifications of s (sd_notify): READY=1 is the caller's; these are not. */

@@ -250,6 +250,8 @@ static void worker_exited(struct master *m, struct slot *s, int status)
 
 static void reap_children(struct master *m)
 {
+	char label[96], how[96];
+
 	for (;;) {
 		int status;
 		pid_t pid = waitpid(-1, &status, WNOHANG);
@@ -262,6 +264,9 @@ static void reap_children(struct master *m)
 		s = master_find_slot(m, pid);
 		if (s)
 			worker_exited(m, s, status);
+		else if (appworker_reap_condemned(pid, label, sizeof(label)))
+			log_notice("hung app worker %s (replaced) %s", label,
+				   (describe_exit(status, how, sizeof(how)), how));
 		else
 			log_debug("reaped unknown child %ld", (long)pid);
 	}
@@ -402,6 +407,16 @@ static void tend_generation_apps(struct master *m, struct generation *g)
 				 slot_name(s), s->index, g->conf->services[s->service].start_timeout_ms);
 			reload_abort(m, why);
 			return;
+		case APPWORKER_HUNG:
+			/* With others serving beside it, its replacement starts
+			 * first; alone, it goes first (it serves nothing). */
+			if (g == m->current && g->conf->services[s->service].workers > 1) {
+				appworker_abort(s, m->epfd, m->now, true);
+				slot_event(s, SLOT_REPLACED, &(struct slot_event_data){ .now = m->now });
+			} else {
+				appworker_abort(s, m->epfd, m->now, false);
+			}
+			break;
 		case APPWORKER_NOTHING:
 			break;
 		}
@@ -421,6 +436,7 @@ static void tend_apps(struct master *m)
 		tend_generation_apps(m, m->current);
 	for (struct generation *g = m->draining; g; g = g->next)
 		tend_generation_apps(m, g);
+	appworker_tend_condemned(m->now, m->stopping);
 	workernotify_report(m->now);
 }
 
@@ -440,6 +456,7 @@ static int next_timeout(const struct master *m)
 	deadline = clock_sooner(deadline, m->watchdog_due);
 	deadline = clock_sooner(deadline, log_next_deadline());
 	deadline = clock_sooner(deadline, apps_next_deadline(m));
+	deadline = clock_sooner(deadline, appworker_condemned_deadline());
 	deadline = clock_sooner(deadline, workernotify_next_deadline());
 	return clock_timeout_until(deadline, m->now);
 }
@@ -532,7 +549,8 @@ static void run_loop(struct master *m)
 {
 	struct epoll_event events[32];
 
-	while (!(m->stopping && !m->draining)) {
+	/* A hung app worker set aside is waited for too: SIGKILL at the stop. */
+	while (!(m->stopping && !m->draining && !appworker_condemned_alive())) {
 		int n = epoll_wait(m->epfd, events, 32, next_timeout(m));
 
 		if (n < 0 && errno != EINTR) {

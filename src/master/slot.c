@@ -103,14 +103,24 @@ static enum slot_outcome died(struct slot *s, const struct slot_event_data *d)
 	return SLOT_RESPAWN;
 }
 
+/* A hung worker left the slot to be killed elsewhere: its replacement
+ * starts now, and its end is not a failure of the slot's. */
+static enum slot_outcome replaced(struct slot *s, const struct slot_event_data *d)
+{
+	s->pid = 0;
+	s->state = SLOT_WAITING;
+	s->respawn_at_ms = d->now;
+	return SLOT_RESPAWN;
+}
+
 static slot_action *const table[SLOT_STATES][SLOT_EVENTS] = {
-	/*		   SPAWNED  SPAWN_FAILED READY_SAID EXITED STOP */
-	[SLOT_WAITING]	= { started, retry_later, ignore,  ignore, done },
-	[SLOT_STARTING]	= { ignore,  ignore,      ready,   died,   stopping },
-	[SLOT_READY]	= { ignore,  ignore,      ignore,  died,   stopping },
-	[SLOT_STOPPING]	= { ignore,  ignore,      ignore,  done,   ignore },
-	[SLOT_FAILED]	= { ignore,  ignore,      ignore,  ignore, ignore },
-	[SLOT_DONE]	= { ignore,  ignore,      ignore,  ignore, ignore },
+	/*		   SPAWNED  SPAWN_FAILED READY_SAID EXITED STOP      REPLACED */
+	[SLOT_WAITING]	= { started, retry_later, ignore,  ignore, done,     ignore },
+	[SLOT_STARTING]	= { ignore,  ignore,      ready,   died,   stopping, ignore },
+	[SLOT_READY]	= { ignore,  ignore,      ignore,  died,   stopping, replaced },
+	[SLOT_STOPPING]	= { ignore,  ignore,      ignore,  done,   ignore,   ignore },
+	[SLOT_FAILED]	= { ignore,  ignore,      ignore,  ignore, ignore,   ignore },
+	[SLOT_DONE]	= { ignore,  ignore,      ignore,  ignore, ignore,   ignore },
 };
 
 enum slot_outcome slot_event(struct slot *s, enum slot_event ev, const struct slot_event_data *d)

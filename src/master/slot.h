@@ -26,6 +26,7 @@ enum slot_event {
 	SLOT_READY_SAID,	/* its worker said it is accepting */
 	SLOT_EXITED,		/* its worker was reaped (status, now) */
 	SLOT_STOP,		/* the generation is being stopped */
+	SLOT_REPLACED,		/* its hung process was set aside to be killed: respawn now */
 	SLOT_EVENTS
 };
 
@@ -59,6 +60,7 @@ struct slot {
 	uint64_t watchdog_due;		/* no WATCHDOG=1 by then: hung; 0: off */
 	char *status;			/* its last STATUS=, or NULL */
 	int said_errno;			/* its ERRNO=, or 0 */
+	bool watchdog_triggered;	/* it sent WATCHDOG=trigger */
 };
 
 /* What an event came with. */
