@@ -7,6 +7,7 @@
 #include <check.h>
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -522,6 +523,66 @@ START_TEST(stranger_notifications_ignored)
 }
 END_TEST
 
+/* Notifications flooding the NOTIFY_SOCKET (a stranger's, as fast as it
+ * can send) starve nothing: reloads complete meanwhile, and the flood is
+ * counted. */
+struct flood {
+	pthread_t thread;
+	const char *path;
+	atomic_bool stop;
+	unsigned sent;
+};
+
+static void *flood_run(void *arg)
+{
+	struct flood *f = arg;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	uint64_t deadline = tl_now_ms() + 20000;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", f->path);
+	while (!atomic_load(&f->stop) && tl_now_ms() < deadline && f->sent < 5000000) {
+		if (sendto(fd, "READY=1\nSTATUS=flood", 20, 0, (struct sockaddr *)&sa, sizeof(sa)) == 20)
+			f->sent++;
+		else if (errno == EAGAIN)
+			usleep(100);
+	}
+	close(fd);
+	return NULL;
+}
+
+START_TEST(notification_flood_starves_nothing)
+{
+	uint16_t port = tl_free_port();
+	struct flood f = { .stop = false };
+	char *env, *ns, path[108];
+	struct daemon d;
+
+	daemon_start_ready(&d, app_conf(port, 2, "\"--dump-env=@DIR@/env.txt\"", ""), NULL);
+	env = wait_file(dir_path(&d, "env.txt"));
+	ck_assert_ptr_nonnull(env);
+	ns = strstr(env, "NOTIFY_SOCKET=/");
+	ck_assert_ptr_nonnull(ns);
+	ns += strlen("NOTIFY_SOCKET=");
+	snprintf(path, sizeof(path), "%.*s", (int)strcspn(ns, "\n"), ns);
+	f.path = path;
+	ck_assert_int_eq(pthread_create(&f.thread, NULL, flood_run, &f), 0);
+	for (int r = 0; r < 3; r++) {
+		daemon_write_conf(&d, app_conf(port, 2, "\"--ready-delay=200\"", ""));
+		ck_assert_msg(daemon_reload(&d, 10000) == 1, "reload %d; log:\n%s", r,
+			      tl_read_file(d.log));
+	}
+	ck_assert_int_eq(generation_serving(port), 4);
+	atomic_store(&f.stop, true);
+	pthread_join(f.thread, NULL);
+	fprintf(stderr, "notification_flood_starves_nothing: %u notifications sent\n", f.sent);
+	ck_assert_uint_gt(f.sent, 1000);
+	ck_assert(daemon_wait_log(&d, "NOTIFY_SOCKET of app workers: ignored", 5000));
+	free(env);
+	daemon_stop(&d);
+}
+END_TEST
+
 /* A real server from Debian that speaks LISTEN_FDS and sd_notify,
  * gunicorn, as two app workers serving HTTP over TCP and unix through 20
  * reloads under load: not one request fails. */
@@ -593,6 +654,7 @@ int main(void)
 	tcase_add_test(tc, crash_respawn_and_give_up);
 	tcase_add_test(tc, ready_when_started);
 	tcase_add_test(tc, stranger_notifications_ignored);
+	tcase_add_test(tc, notification_flood_starves_nothing);
 	tcase_add_test(tc, gunicorn_reloads_under_load);
 	suite_add_tcase(s, tc);
 	return tl_run_suite(s);

@@ -2,10 +2,11 @@
 # SPDX-License-Identifier: ISC
 # app.sh - a real app server (Debian's gunicorn) alone, as preforkd app workers, and under the alternatives: throughput and reloads under load.
 #
-#   contrib/bench/app.sh [--quick] [-o OUTDIR]
+#   contrib/bench/app.sh [--quick] [-s SECONDS] [-o OUTDIR]
 #
 #   BUILD=DIR   preforkd is DIR/src/preforkd (default: this source tree);
 #               copied at the start, so a rebuild meanwhile does not disturb the run
+#   KEEP=1      keep the temporary directory (the servers' logs) and say where
 #
 # Issue 15 §6. Every system serves the same trivial WSGI app (200, "ok\n",
 # Content-Length) with gunicorn's sync workers, 4 serving processes each:
@@ -14,8 +15,11 @@
 #                 (it takes LISTEN_FDS by itself: no --bind)
 #   start_server  start_server --port=127.0.0.1:PORT -- gunicorn --workers 4
 #                 --bind fd://N (N from SERVER_STARTER_PORT), libserver-starter-perl
-#   gunicorn-HUP  "alone", reloaded by SIGHUP to its arbiter (gunicorn's own reload)
-# All with -c (an empty conf.py) --preload, the same clean environment (env -i
+#   gunicorn-HUP  "alone" without --preload, reloaded by SIGHUP to its arbiter
+#                 (gunicorn's own reload; with --preload its HUP would not load new
+#                 code: the app stays imported in the arbiter)
+# All with -c (an empty conf.py), the others with --preload (preforkd's READY=1
+# then means the app is imported), the same clean environment (env -i
 # PATH=/usr/bin:/bin) and, as root, a fresh network namespace per server
 # instance (its own loopback: no TIME_WAIT sockets left by the run before, no
 # other traffic on the port).
@@ -27,9 +31,10 @@
 #    system time (utime+stime+cutime+cstime) of its whole process tree from
 #    /proc, over the wrk run, and wrk's own (bash's time).
 # 2. Reloads under load: preforkd, start_server and gunicorn-HUP, each under wrk
-#    -t2 -c32 --latency --timeout 5s for RDUR s, while RELOADS reloads are sent
-#    (the first 2 s in): SIGHUP, wait until that reload is done (up to 30 s), and
-#    at least 1.5 s from one SIGHUP to the next. Done means: preforkd logs
+#    -t2 -c32 --latency --timeout 5s, while RELOADS reloads are sent (the first
+#    2 s in): SIGHUP, wait until that reload is done (up to 30 s), and at least
+#    1.5 s from one SIGHUP to the next; 3 s after the last one is done, SIGINT
+#    stops wrk, which then prints its results (RCAP s at most). Done means: preforkd logs
 #    "reload ok: generation K serving" (or "reload failed"); start_server logs
 #    "killing old workers" (it does after --interval, 1 s, whether the new
 #    gunicorn is ready or not); gunicorn has logged 4 more "Booting worker".
@@ -41,32 +46,46 @@
 # by its pid (SIGTERM; what is left of its process tree after 15 s gets SIGKILL,
 # by pid, checked against its start time). Writes a markdown table to stdout
 # and OUTDIR/app-YYYY-MM-DD.md, wrk's outputs to OUTDIR/app-YYYY-MM-DD.raw
-# (OUTDIR: contrib/bench/results). Installs gunicorn, wrk and
+# (OUTDIR: contrib/bench/results; app-YYYY-MM-DD-quick.* for --quick,
+# -sN added with -s). Installs gunicorn, wrk and
 # libserver-starter-perl from Debian when they are missing (as root).
 #
-# --quick: 1 round of 3 s, 5 reloads in 15 s (about 1 minute). The full run
-# (3 rounds of 10 s, 20 reloads in 48 s) takes about 5 minutes on 2 cores.
+# -s SECONDS: the app sleeps that long when it is imported, as a real app takes
+# time to load (seconds, for a big framework): what a reload costs when it does
+# not wait for readiness. Default 0 (the trivial app only).
+#
+# --quick: 1 round of 3 s, 5 reloads (about a minute). The full run (3 rounds
+# of 10 s, 20 reloads) takes about 5 minutes on 2 cores.
 set -euo pipefail
 
 ROUNDS=3
 DUR=10
 RELOADS=20
-RDUR=48
+RCAP=150            # wrk's -d in the reload runs: a bound, SIGINT ends them
+TAIL=3
 CLIENTS=32
 SPACING_MS=1500     # at least this long from one SIGHUP to the next
 DONE_TIMEOUT_MS=30000
+BOOT_DELAY=0
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 OUT=$SRC/contrib/bench/results
+NAME=app-$(date +%F)
 if [ "${1:-}" = --quick ]; then
-	ROUNDS=1 DUR=3 RELOADS=5 RDUR=15
+	ROUNDS=1 DUR=3 RELOADS=5 RCAP=60
+	NAME=$NAME-quick
 	shift
 fi
-while getopts o: opt; do
+while getopts o:s: opt; do
 	case $opt in
 	o) OUT=$OPTARG ;;
-	*) echo "usage: $0 [--quick] [-o OUTDIR]" >&2; exit 2 ;;
+	s) BOOT_DELAY=$OPTARG ;;
+	*) echo "usage: $0 [--quick] [-s SECONDS] [-o OUTDIR]" >&2; exit 2 ;;
 	esac
 done
+case $BOOT_DELAY in
+''|*[!0-9.]*|*.*.*) echo "app.sh: -s $BOOT_DELAY: not a number of seconds" >&2; exit 2 ;;
+esac
+[ "$BOOT_DELAY" = 0 ] || NAME=$NAME-s$BOOT_DELAY
 BUILD=${BUILD:-$SRC}
 
 tmp=$(mktemp -d /tmp/preforkd-appbench.XXXXXX)
@@ -79,7 +98,7 @@ cleanup() {
 	[ -z "$WRK" ] || for e in $(tree "$WRK"); do kill "${e%%:*}" 2>/dev/null || true; done
 	[ -z "$SERVER" ] || stop_server
 	[ -z "$NSNAME" ] || ip netns del "$NSNAME" 2>/dev/null || true
-	rm -rf "$tmp"
+	if [ -n "${KEEP:-}" ]; then echo "app.sh: kept $tmp" >&2; else rm -rf "$tmp"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -113,7 +132,10 @@ PREFORKD=$tmp/preforkd
 # then logs a 4-line warning that it has no Python extension).
 APPDIR=$tmp/app
 mkdir -p "$APPDIR"
-cat > "$APPDIR/app.py" <<'EOF'
+cat > "$APPDIR/app.py" <<EOF
+import time
+time.sleep($BOOT_DELAY)
+
 def application(environ, start_response):
     body = b"ok\n"
     start_response("200 OK", [("Content-Type", "text/plain"),
@@ -121,14 +143,14 @@ def application(environ, start_response):
     return [body]
 EOF
 : > "$APPDIR/conf.py"
-GARGS=(-c "$APPDIR/conf.py" --preload --chdir "$APPDIR")
+GARGS=(-c "$APPDIR/conf.py" --chdir "$APPDIR")
 CLEAN_ENV=(env -i PATH=/usr/bin:/bin)
 HZ=$(getconf CLK_TCK)
 
 mkdir -p "$OUT"
 DAY=$(date +%F)
-MD=$OUT/app-$DAY.md
-RAW=$OUT/app-$DAY.raw
+MD=$OUT/$NAME.md
+RAW=$OUT/$NAME.raw
 SUM=$tmp/summary    # one line of key=value per wrk run
 : > "$RAW"
 : > "$SUM"
@@ -199,9 +221,12 @@ tree_ticks() {
 start_system() {
 	ns_up
 	LOG=$tmp/$1.$NSNUM.$PORT.log
+	: > "$LOG"
 	case $1 in
 	alone|gunicorn-HUP)
-		"${NS[@]}" "${CLEAN_ENV[@]}" "$GUNICORN" "${GARGS[@]}" --workers 4 \
+		pre=(--preload)
+		[ "$1" = alone ] || pre=()
+		"${NS[@]}" "${CLEAN_ENV[@]}" "$GUNICORN" "${GARGS[@]}" "${pre[@]}" --workers 4 \
 			--bind "127.0.0.1:$PORT" app:application > "$LOG" 2>&1 &
 		;;
 	preforkd)
@@ -211,7 +236,7 @@ start_system() {
 			echo "    listen  = { \"127.0.0.1:$PORT\" }"
 			echo '    handler = "app"'
 			printf '    exec    = { "%s"' "$GUNICORN"
-			printf ', "%s"' "${GARGS[@]}" --workers 1 app:application
+			printf ', "%s"' "${GARGS[@]}" --preload --workers 1 app:application
 			echo ' }'
 			echo '    workers = 4'
 			echo '}'
@@ -223,7 +248,7 @@ start_system() {
 		# TERM reaches gunicorn's arbiter.
 		"${NS[@]}" "${CLEAN_ENV[@]}" "$START_SERVER" --port="127.0.0.1:$PORT" -- /bin/sh -c \
 			'exec "$0" --bind "fd://${SERVER_STARTER_PORT##*=}" "$@"' \
-			"$GUNICORN" "${GARGS[@]}" --workers 4 app:application > "$LOG" 2>&1 &
+			"$GUNICORN" "${GARGS[@]}" --preload --workers 4 app:application > "$LOG" 2>&1 &
 		;;
 	esac
 	SERVER=$!
@@ -232,7 +257,7 @@ start_system() {
 
 http_ok() {
 	"${NS[@]}" timeout 2 bash -c 'exec 3<>/dev/tcp/127.0.0.1/'"$PORT"' &&
-		printf "GET / HTTP/1.0\r\n\r\n" >&3 && head -c 12 <&3' 2>/dev/null | grep -q '^HTTP/1.1 200'
+		printf "GET / HTTP/1.0\r\n\r\n" >&3 && head -c 12 <&3' 2>/dev/null | grep -q '^HTTP/1\.[01] 200'
 }
 
 # Up means: the 4 sync workers have booted (and preforkd says ready), and / answers 200.
@@ -299,21 +324,26 @@ wrk_fields() {
 	/^ +Latency +[0-9]/ { max = ms($4) }
 	/^ +50% / { p50 = ms($2) }
 	/^ +99% / { p99 = ms($2) }
-	/ requests in / { req = $1; secs = $4; sub(/s,$/, "", secs) }
+	/ requests in / { req = $1; secs = $4; sub(/,$/, "", secs); secs = ms(secs) / 1000 }
 	/Socket errors:/ { gsub(/,/, ""); c = $4; r = $6; w = $8; t = $10 }
 	/Non-2xx or 3xx responses:/ { n = $NF }
 	/^Requests\/sec:/ { rate = $2 }
 	END {
-		printf "requests=%d secs=%s rate=%.0f connect=%d read=%d write=%d timeout=%d non2xx=%d p50_ms=%.2f p99_ms=%.2f max_ms=%.2f",
+		printf "requests=%d secs=%.2f rate=%.0f connect=%d read=%d write=%d timeout=%d non2xx=%d p50_ms=%.2f p99_ms=%.2f max_ms=%.2f",
 		       req, secs, rate, c, r, w, t, n, p50, p99, max
 	}' "$1"
 }
 
-run_wrk() { # DURATION OUTFILE: wrk in the namespace, its CPU time in OUTFILE.time
-	local TIMEFORMAT='%3U %3S'
-	{ time "${NS[@]}" "${CLEAN_ENV[@]}" "$WRKBIN" -t2 -c"$CLIENTS" -d"$1"s --latency --timeout 5s \
-		"http://127.0.0.1:$PORT/" > "$2" 2>&1 ; } 2> "$2.time"
+wrk_cmd() { # DURATION: wrk in the namespace and the clean environment (ip and env exec it)
+	echo "${NS[@]}" "${CLEAN_ENV[@]}" "$WRKBIN" -t2 -c"$CLIENTS" -d"$1"s --latency --timeout 5s "http://127.0.0.1:$PORT/"
 }
+
+run_wrk() { # DURATION OUTFILE: wrk, its CPU time in OUTFILE.time
+	local TIMEFORMAT='%3U %3S'
+	{ time $(wrk_cmd "$1") > "$2" 2>&1 ; } 2> "$2.time"
+}
+
+alive() { [ -d "/proc/$1" ] && [ "$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)" != Z ]; }
 
 raw() { # TITLE FILE
 	{ echo "### $1"; cat "$2"; echo; } >> "$RAW"
@@ -347,9 +377,9 @@ reloads() { # SYSTEM
 	local out=$tmp/wrk.reload.$1 t_start t_end k t_hup t sent=0 done=0 late=0 gaveup=0 line extra=""
 	start_system "$1"
 	t_start=$(now_ms)
-	run_wrk "$RDUR" "$out" &
+	$(wrk_cmd "$RCAP") > "$out" 2>&1 &
 	WRK=$!
-	t_end=$((t_start + RDUR * 1000))
+	t_end=$((t_start + RCAP * 1000))
 	sleep 2
 	for k in $(seq 1 "$RELOADS"); do
 		t_hup=$(now_ms)
@@ -366,6 +396,12 @@ reloads() { # SYSTEM
 		t=$((t_hup + SPACING_MS - $(now_ms)))
 		[ "$t" -le 0 ] || sleep "$(awk -v t="$t" 'BEGIN { printf "%.3f", t / 1000 }')"
 	done
+	sleep $TAIL
+	# wrk stops on SIGINT and prints what it has (its main thread takes it, and
+	# sleeps till -d otherwise).
+	if alive "$WRK" && [ "$(cat "/proc/$WRK/comm" 2>/dev/null)" = wrk ]; then
+		kill -INT "$WRK"
+	fi
 	wait "$WRK" || true
 	WRK=""
 	sleep 0.5
@@ -411,7 +447,9 @@ ELAPSED=$(($(date +%s) - T0))
 	     "gunicorn $(dpkg-query -W -f '${Version}' gunicorn 2>/dev/null), wrk $(dpkg-query -W -f '${Version}' wrk 2>/dev/null)," \
 	     "libserver-starter-perl $(dpkg-query -W -f '${Version}' libserver-starter-perl 2>/dev/null); preforkd $commit."
 	echo "Load average before/after: $LOAD0 / $LOAD1; $ELAPSED s in all."
-	echo "4 serving processes (gunicorn sync workers) in every system; wrk -t2 -c$CLIENTS --timeout 5s on 127.0.0.1$([ -z "$USE_NETNS" ] || echo ", a network namespace per server instance")."
+	echo "4 serving processes (gunicorn sync workers) in every system, --preload but for gunicorn-HUP;" \
+	     "the app $([ "$BOOT_DELAY" = 0 ] && echo "imports at once" || echo "sleeps $BOOT_DELAY s when imported");" \
+	     "wrk -t2 -c$CLIENTS --timeout 5s on 127.0.0.1$([ -z "$USE_NETNS" ] || echo ", a network namespace per server instance")."
 	echo
 	echo "Throughput: $ROUNDS round(s) of ${DUR} s, order rotating per round, median (min-max); server CPU from /proc over its whole process tree."
 	echo
@@ -449,13 +487,13 @@ ELAPSED=$(($(date +%s) - T0))
 		}
 	}' "$SUM"
 	echo
-	echo "Reloads under load: $RELOADS SIGHUPs, the first 2 s into a ${RDUR} s wrk run, each once the one before is done, at least $((SPACING_MS / 1000)).$((SPACING_MS % 1000 / 100)) s apart."
+	echo "Reloads under load: $RELOADS SIGHUPs, the first 2 s into the wrk run, each once the one before is done and at least $((SPACING_MS / 1000)).$((SPACING_MS % 1000 / 100)) s after it; wrk stopped $TAIL s after the last one is done."
 	echo
 	awk '
 	function kv(k,   i, a) { for (i = 1; i <= NF; i++) { split($i, a, "="); if (a[1] == k) return substr($i, length(k) + 2) } return "" }
 	BEGIN {
-		print "| system | reloads done | requests | failed (connect/read/write/timeout/non-2xx) | p99 (ms) | max latency (ms) | notes |"
-		print "|---|---:|---:|---|---:|---:|---|"
+		print "| system | reloads done | wrk run (s) | requests (req/s) | failed (connect/read/write/timeout/non-2xx) | p99 (ms) | max latency (ms) | notes |"
+		print "|---|---:|---:|---:|---|---:|---:|---|"
 	}
 	$0 ~ /phase=reload/ {
 		s = kv("system")
@@ -466,7 +504,7 @@ ELAPSED=$(($(date +%s) - T0))
 		if (s == "gunicorn-HUP") note = "old workers TERMed as the new ones are forked; HUPs logged: " kv("hup_seen")
 		if (kv("reloads_late") > 0) note = note "; " kv("reloads_late") " more done after wrk ended"
 		if (kv("gave_up") > 0) note = note "; a reload not done in 30 s: gave up"
-		printf "| %s | %d of %d | %d | **%d** (%d/%d/%d/%d/%d) | %.2f | %.2f | %s |\n", s, kv("reloads_done"), '"$RELOADS"', kv("requests"),
+		printf "| %s | %d of %d | %.1f | %d (%d) | **%d** (%d/%d/%d/%d/%d) | %.2f | %.2f | %s |\n", s, kv("reloads_done"), '"$RELOADS"', kv("secs"), kv("requests"), kv("rate"),
 		       f, kv("connect"), kv("read"), kv("write"), kv("timeout"), kv("non2xx"), kv("p99_ms"), kv("max_ms"), note
 	}' "$SUM"
 	echo
