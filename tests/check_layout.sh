@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: ISC
 # check_layout.sh - the direction of dependencies between the source folders:
 # worker/ and handlers/ never include master/ (a worker is forked from the
-# master and knows nothing of it), and common/ includes nothing outside itself.
+# master and knows nothing of it), common/ includes nothing outside itself,
+# and ctl/ (preforkctl, a process of its own) nothing but common/.
 # Prints every include that breaks the rule; fails if there is one.
 src="${srcdir:-.}/src"
 bad=0
@@ -14,7 +15,8 @@ check() {	# folder, pattern of folders it must not include
 		done
 	done
 }
-out=$( { check worker master; check handlers master; check common 'conf|master|worker|handlers'; } )
+out=$( { check worker master; check handlers master; check common 'conf|master|worker|handlers'
+	check ctl 'conf|master|worker|handlers'; } )
 if [ -n "$out" ]; then
 	echo "includes against the layout (worker/, handlers/ -/-> master/; common/ -/-> anything):"
 	echo "$out"

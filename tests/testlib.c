@@ -230,7 +230,19 @@ int tl_exit_code(int status)
 void daemon_write_conf(struct daemon *d, const char *conf_text)
 {
 	char *text = substitute_dir(conf_text, d->dir), tmp[256];
+	size_t len = strlen(text);
 
+	/* Each daemon's control socket in its own directory, unless the test
+	 * says where: the default /run/preforkd/control.sock is one for all. */
+	if (!strstr(text, "control-socket")) {
+		char *more = malloc(len + strlen(d->dir) + 64);
+
+		ck_assert_ptr_nonnull(more);
+		snprintf(more, len + strlen(d->dir) + 64, "%s%scontrol-socket = \"%s/control.sock\"\n",
+			 text, len && text[len - 1] != '\n' ? "\n" : "", d->dir);
+		free(text);
+		text = more;
+	}
 	/* Whole or not at all: a reload must never read half a file. */
 	snprintf(tmp, sizeof(tmp), "%s.new", d->conf);
 	tl_write_file(tmp, text);

@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: ISC
-# app.sh - a real app server (Debian's gunicorn) alone, as preforkd app workers, and under the alternatives: throughput and reloads under load.
+# app.sh - a real app server (gunicorn) alone, as preforkd app workers and under the alternatives: throughput, reloads under load.
 #
 #   contrib/bench/app.sh [--quick] [-s SECONDS] [-o OUTDIR]
 #
@@ -29,33 +29,43 @@
 #    server instance each time. Beside the median rate (min-max over the rounds)
 #    and its ratio to alone: the server's CPU time per request, the user and
 #    system time (utime+stime+cutime+cstime) of its whole process tree from
-#    /proc, over the wrk run, and wrk's own (bash's time).
+#    /proc, over the wrk run, and wrk's own (bash's time); the server's CPU in
+#    units of wrk's (server and wrk use every CPU, so the rate follows the
+#    machine's speed, which on a shared VM varies from run to run, wrk's cost per
+#    request with it: this ratio does not); the machine's busy time that is
+#    neither the server's nor wrk's (someone else's load) and its steal time.
 # 2. Reloads under load: preforkd, start_server and gunicorn-HUP, each under wrk
 #    -t2 -c32 --latency --timeout 5s, while RELOADS reloads are sent (the first
 #    2 s in): SIGHUP, wait until that reload is done (up to 30 s), and at least
-#    1.5 s from one SIGHUP to the next; 3 s after the last one is done, SIGINT
-#    stops wrk, which then prints its results (RCAP s at most). Done means: preforkd logs
-#    "reload ok: generation K serving" (or "reload failed"); start_server logs
-#    "killing old workers" (it does after --interval, 1 s, whether the new
-#    gunicorn is ready or not); gunicorn has logged 4 more "Booting worker".
-#    Reported: the reloads done while wrk ran, wrk's requests, its failures
+#    1.5 s (plus -s) from one SIGHUP to the next; 3 s after the last one is
+#    done, SIGINT stops wrk, which then prints its results (-d, RCAP s, is only
+#    a bound). Done means: preforkd logs "reload ok: generation K serving" (or
+#    "reload failed"); start_server logs "killing old workers" (it does after
+#    --interval, 1 s, whether the new gunicorn is ready or not); gunicorn has
+#    logged 4 more "Booting worker" (at the fork, before the app is imported).
+#    The same rule for all three, so preforkd, whose reloads take longest (four
+#    gunicorns to start), gets the longest wrk run. Reported: the reloads done
+#    while wrk ran, wrk's run time and requests, its failures
 #    (socket errors connect/read/write/timeout and non-2xx responses), its p99
 #    and maximum latency.
 #
 # The traffic stays on 127.0.0.1. Every server is started here and stopped here
-# by its pid (SIGTERM; what is left of its process tree after 15 s gets SIGKILL,
-# by pid, checked against its start time). Writes a markdown table to stdout
-# and OUTDIR/app-YYYY-MM-DD.md, wrk's outputs to OUTDIR/app-YYYY-MM-DD.raw
-# (OUTDIR: contrib/bench/results; app-YYYY-MM-DD-quick.* for --quick,
-# -sN added with -s). Installs gunicorn, wrk and
-# libserver-starter-perl from Debian when they are missing (as root).
+# by its pid (SIGTERM; 15 s for it and 1 s more for its tree, then SIGKILL to
+# what is left of the tree it had, by pid, checked against its start time).
+# Writes markdown tables to stdout and OUTDIR/app-YYYY-MM-DD.md, wrk's outputs
+# and the summary lines to OUTDIR/app-YYYY-MM-DD.raw (OUTDIR:
+# contrib/bench/results; app-YYYY-MM-DD-quick.* with --quick, -sN added with
+# -s). Installs gunicorn, wrk and libserver-starter-perl from Debian when they
+# are missing (as root).
 #
 # -s SECONDS: the app sleeps that long when it is imported, as a real app takes
 # time to load (seconds, for a big framework): what a reload costs when it does
-# not wait for readiness. Default 0 (the trivial app only).
+# not wait for readiness. The SIGHUPs are then 1.5 + SECONDS s apart at least,
+# so that every system's new generation has the time to come up. Default 0
+# (the trivial app only).
 #
 # --quick: 1 round of 3 s, 5 reloads (about a minute). The full run (3 rounds
-# of 10 s, 20 reloads) takes about 5 minutes on 2 cores.
+# of 10 s, 20 reloads) takes about 4 minutes on 2 cores, 6 with -s 2.
 set -euo pipefail
 
 ROUNDS=3
@@ -86,6 +96,7 @@ case $BOOT_DELAY in
 ''|*[!0-9.]*|*.*.*) echo "app.sh: -s $BOOT_DELAY: not a number of seconds" >&2; exit 2 ;;
 esac
 [ "$BOOT_DELAY" = 0 ] || NAME=$NAME-s$BOOT_DELAY
+SPACING_MS=$(awk -v d="$BOOT_DELAY" -v s=$SPACING_MS 'BEGIN { printf "%d", s + d * 1000 }')
 BUILD=${BUILD:-$SRC}
 
 tmp=$(mktemp -d /tmp/preforkd-appbench.XXXXXX)
@@ -94,7 +105,7 @@ WRK=""          # a wrk running in the background
 NSNAME=""
 cleanup() {
 	local e
-	# wrk and the subshell that times it.
+	# A reload run's wrk (a throughput run's wrk is in the foreground, bounded by -d).
 	[ -z "$WRK" ] || for e in $(tree "$WRK"); do kill "${e%%:*}" 2>/dev/null || true; done
 	[ -z "$SERVER" ] || stop_server
 	[ -z "$NSNAME" ] || ip netns del "$NSNAME" 2>/dev/null || true
@@ -127,6 +138,9 @@ if [ ! -x "$BUILD/src/preforkd" ]; then
 fi
 cp "$BUILD/src/preforkd" "$tmp/"
 PREFORKD=$tmp/preforkd
+# What it was built from, as far as the tree says now.
+COMMIT=$(git -C "$BUILD" rev-parse --short HEAD 2>/dev/null || git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo "?")
+[ -z "$(git -C "$BUILD" status --porcelain -- src 2>/dev/null)" ] || COMMIT="$COMMIT + uncommitted changes in src/"
 
 # The app, and an empty config file (-c /dev/null works too, but each start
 # then logs a 4-line warning that it has no Python extension).
@@ -216,7 +230,7 @@ tree_ticks() {
 	echo "$total"
 }
 
-# start_server_of SYSTEM: starts it in the background, in the run's namespace
+# start_system SYSTEM: starts it in the background, in the run's namespace
 # and clean environment; SERVER is its pid, LOG its output.
 start_system() {
 	ns_up
@@ -231,6 +245,7 @@ start_system() {
 		;;
 	preforkd)
 		{
+			echo "control-socket = \"$tmp/control.sock\""
 			echo 'log-level = "info"'
 			echo 'service web {'
 			echo "    listen  = { \"127.0.0.1:$PORT\" }"
@@ -350,17 +365,26 @@ raw() { # TITLE FILE
 }
 
 # 1. Throughput.
+# The machine's busy and steal ticks (/proc/stat): what the server and wrk do
+# not account for is someone else's load, or the hypervisor's.
+cpu_ticks() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8, $9 }' /proc/stat; }
+
 throughput() { # SYSTEM ROUND
-	local out=$tmp/wrk.$1.$2 t0 t1 wcpu line
+	local out=$tmp/wrk.$1.$2 t0 t1 c0 c1 wcpu line other steal
 	start_system "$1"
+	c0=$(cpu_ticks)
 	t0=$(tree_ticks "$SERVER")
 	run_wrk "$DUR" "$out"
 	t1=$(tree_ticks "$SERVER")
+	c1=$(cpu_ticks)
 	stop_server
 	wcpu=$(awk '{ printf "%.3f", $1 + $2 }' "$out.time")
 	line=$(wrk_fields "$out")
-	echo "phase=rate system=$1 round=$2 $line srv_ticks=$((t1 - t0)) wrk_cpu_s=$wcpu" >> "$SUM"
-	raw "rate $1 round $2 (server CPU $((t1 - t0)) ticks of 1/$HZ s, wrk CPU $wcpu s)" "$out"
+	other=$(awk -v a="$c0" -v b="$c1" -v s=$((t1 - t0)) -v w="$wcpu" -v hz="$HZ" \
+		'BEGIN { split(a, x, " "); split(b, y, " "); o = (y[1] - x[1] - s) / hz - w; printf "%.2f", o < 0 ? 0 : o }')
+	steal=$(awk -v a="$c0" -v b="$c1" -v hz="$HZ" 'BEGIN { split(a, x, " "); split(b, y, " "); printf "%.2f", (y[2] - x[2]) / hz }')
+	echo "phase=rate system=$1 round=$2 $line srv_ticks=$((t1 - t0)) wrk_cpu_s=$wcpu other_cpu_s=$other steal_s=$steal" >> "$SUM"
+	raw "rate $1 round $2 (server CPU $((t1 - t0)) ticks of 1/$HZ s, wrk CPU $wcpu s, others $other s, steal $steal s)" "$out"
 	echo "app.sh: rate round $2 $1: $line" >&2
 }
 
@@ -439,19 +463,20 @@ ELAPSED=$(($(date +%s) - T0))
 
 # The report.
 {
-	commit=$(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo "?")
-	[ -z "$(git -C "$SRC" status --porcelain -- src 2>/dev/null)" ] || commit="$commit + uncommitted changes in src/"
 	echo "## App workers: gunicorn alone, behind preforkd, under start_server ($DAY)"
 	echo
 	echo "$(nproc) CPUs ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)), Linux $(uname -r);" \
 	     "gunicorn $(dpkg-query -W -f '${Version}' gunicorn 2>/dev/null), wrk $(dpkg-query -W -f '${Version}' wrk 2>/dev/null)," \
-	     "libserver-starter-perl $(dpkg-query -W -f '${Version}' libserver-starter-perl 2>/dev/null); preforkd $commit."
+	     "libserver-starter-perl $(dpkg-query -W -f '${Version}' libserver-starter-perl 2>/dev/null); preforkd $COMMIT."
 	echo "Load average before/after: $LOAD0 / $LOAD1; $ELAPSED s in all."
 	echo "4 serving processes (gunicorn sync workers) in every system, --preload but for gunicorn-HUP;" \
 	     "the app $([ "$BOOT_DELAY" = 0 ] && echo "imports at once" || echo "sleeps $BOOT_DELAY s when imported");" \
 	     "wrk -t2 -c$CLIENTS --timeout 5s on 127.0.0.1$([ -z "$USE_NETNS" ] || echo ", a network namespace per server instance")."
 	echo
-	echo "Throughput: $ROUNDS round(s) of ${DUR} s, order rotating per round, median (min-max); server CPU from /proc over its whole process tree."
+	echo "Throughput: $ROUNDS round(s) of ${DUR} s, order rotating per round, median (min-max); server CPU from /proc over its whole process tree;" \
+	     "others: the machine's busy time (/proc/stat) not the server's or wrk's, that is other load, steal: the hypervisor's (per run, of $(nproc) × ${DUR} s)." \
+	     "Server and wrk together use every CPU, so the rate follows the machine's speed, which varies here from run to run (wrk's own cost per request with it);" \
+	     "server ÷ wrk CPU is the server's cost in units of the client's, which does not."
 	echo
 	awk -v hz="$HZ" '
 	function kv(k,   i, a) { for (i = 1; i <= NF; i++) { split($i, a, "="); if (a[1] == k) return substr($i, length(k) + 2) } return "" }
@@ -467,23 +492,26 @@ ELAPSED=$(($(date +%s) - T0))
 		scpu[s] = scpu[s] " " (req ? kv("srv_ticks") * 1e6 / hz / req : 0)
 		wcpu[s] = wcpu[s] " " (req ? kv("wrk_cpu_s") * 1e6 / req : 0)
 		p99[s] = p99[s] " " kv("p99_ms")
+		oth[s] = oth[s] " " kv("other_cpu_s"); stl[s] = stl[s] " " kv("steal_s")
+		sw[s] = sw[s] " " (kv("wrk_cpu_s") > 0 ? kv("srv_ticks") / hz / kv("wrk_cpu_s") : 0)
 		fail[s] += kv("connect") + kv("read") + kv("write") + kv("timeout") + kv("non2xx")
 		rounds[r] = 1
 	}
 	END {
 		n = split("alone preforkd start_server", sys, " ")
-		am = med(rate["alone"])
-		print "| system | rate (req/s) | × alone | same-round × alone | server CPU (µs/req) | wrk CPU (µs/req) | p99 (ms) | failed |"
-		print "|---|---:|---:|---:|---:|---:|---:|---:|"
+		am = med(rate["alone"]); asw = med(sw["alone"])
+		print "| system | rate (req/s) | × alone | same-round × alone | server CPU (µs/req) | wrk CPU (µs/req) | server ÷ wrk CPU (× alone) | p99 (ms) | failed | others / steal (CPU s) |"
+		print "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 		for (i = 1; i <= n; i++) {
 			s = sys[i]
 			m = med(rate[s]); mlo = lo; mhi = hi
 			rr = ""
 			for (r in rounds) if (byround["alone", r] > 0) rr = rr " " byround[s, r] / byround["alone", r]
 			rm = med(rr); rlo = lo; rhi = hi
-			printf "| %s | %.0f (%.0f-%.0f) | %.3f | %s | %.1f | %.1f | %.2f | %d |\n", s, m, mlo, mhi,
+			x = med(sw[s])
+			printf "| %s | %.0f (%.0f-%.0f) | %.3f | %s | %.1f | %.1f | %.3f (%.3f) | %.2f | %d | %.1f (max %.1f) / %.1f |\n", s, m, mlo, mhi,
 			       am ? m / am : 0, s == "alone" ? "1" : sprintf("%.3f (%.3f-%.3f)", rm, rlo, rhi),
-			       med(scpu[s]), med(wcpu[s]), med(p99[s]), fail[s]
+			       med(scpu[s]), med(wcpu[s]), x, asw ? x / asw : 0, med(p99[s]), fail[s], med(oth[s]), hi, med(stl[s])
 		}
 	}' "$SUM"
 	echo

@@ -231,10 +231,17 @@ measure() {
 
 # preforkd_conf FILE ADDRESS HANDLER WORKERS LOGLEVEL [EXTRA]: max-connections
 # 10000 for echo; 1000 for exec, which needs two descriptors a connection.
+# The control socket goes in $TMP, for every preforkd that has one (not
+# preforkd-before when it predates it: $CONF_SYS says which system).
 preforkd_conf() {
 	maxconn=10000
 	[ "$3" != exec ] || maxconn=1000
+	control=""
+	if [ "${CONF_SYS:-}" != preforkd-before ] || grep -qa "control-socket" "$PREFORKD_BEFORE"; then
+		control="control-socket = \"$TMP/control.sock\""
+	fi
 	cat > "$1" <<EOF
+$control
 log-level = "$5"
 service bench {
     listen = { "$2" }
@@ -256,7 +263,7 @@ start_echo() {
 	shift 3
 	case $es_sys in
 	preforkd*)
-		preforkd_conf "$TMP/$es_sys.conf" "$es_addr" echo "$es_workers" info
+		CONF_SYS=$es_sys preforkd_conf "$TMP/$es_sys.conf" "$es_addr" echo "$es_workers" info
 		start "$es_sys" "$@" "$(preforkd_of "$es_sys")" -c "$TMP/$es_sys.conf" ;;
 	reference) start reference "$@" "$REFSERVER" -w "$es_workers" "$es_addr" ;;
 	esac
@@ -292,7 +299,7 @@ run_exec() { # SYSTEM
 	next_port
 	addr=127.0.0.1:$PORT
 	case $1 in
-	preforkd*) preforkd_conf "$TMP/$1.conf" "$addr" exec "$WORKERS" info '    exec = { "/bin/cat" }
+	preforkd*) CONF_SYS=$1 preforkd_conf "$TMP/$1.conf" "$addr" exec "$WORKERS" info '    exec = { "/bin/cat" }
     exec-stderr = "null"'
 		start "$1" "$(preforkd_of "$1")" -c "$TMP/$1.conf" ;;
 	tcpserver) start tcpserver "$TCPSERVER" -c 10000 -H -R -l 0 127.0.0.1 "$PORT" /bin/cat ;;
@@ -342,7 +349,7 @@ run_fairness() { # SYSTEM
 	ns_up
 	next_port
 	addr=127.0.0.1:$PORT
-	preforkd_conf "$TMP/fair.conf" "$addr" echo 4 debug
+	CONF_SYS=$1 preforkd_conf "$TMP/fair.conf" "$addr" echo 4 debug
 	start fairness "$(preforkd_of "$1")" -c "$TMP/fair.conf"
 	wait_up "$addr"
 	$NS $CLEAN_ENV "$LOADGEN" -m conn -c "$CLIENTS" -d "$SECONDS_PER_RUN" "$addr" >/dev/null
@@ -357,7 +364,7 @@ run_reload_and_rss() { # SYSTEM
 	ns_up
 	next_port
 	addr=127.0.0.1:$PORT
-	preforkd_conf "$TMP/reload.conf" "$addr" echo "$WORKERS" info
+	CONF_SYS=$1 preforkd_conf "$TMP/reload.conf" "$addr" echo "$WORKERS" info
 	start reload "$(preforkd_of "$1")" -c "$TMP/reload.conf"
 	wait_up "$addr"
 	master=$SERVER

@@ -13,6 +13,8 @@ enum ev_kind {
 	EV_HELPER_LOG,
 	EV_APP_OUTPUT,		/* an app worker's stdout and stderr, in the master */
 	EV_WORKER_NOTIFY,	/* the master's NOTIFY_SOCKET for its app workers */
+	EV_CONTROL,		/* the master's control socket */
+	EV_CONTROL_CLIENT,	/* one connection to it */
 };
 
 struct ev_source {

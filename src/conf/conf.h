@@ -57,6 +57,9 @@ struct config {
 	char *path;
 	struct identity run_as;	/* the global user/group */
 	char *pidfile;		/* NULL: no pidfile */
+	char *control_socket;	/* "": none */
+	int control_mode;
+	gid_t control_gid;	/* (gid_t)-1: none */
 	int log_level;
 	unsigned shutdown_timeout_ms;
 	struct service *services;

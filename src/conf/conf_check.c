@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 
 #include "common/array.h"
 #include "common/log.h"
@@ -99,7 +100,7 @@ static int check_string(cfg_t *cfg, const struct conf_option *o, const char *val
 {
 	char names[CONF_ERR_MAX / 2];
 
-	if (value[0] == '\0') {
+	if (value[0] == '\0' && !o->may_be_empty) {
 		cfg_error(cfg, "option '%s' is empty", o->name);
 		return -1;
 	}
@@ -188,6 +189,25 @@ int conf_check_absolute_path(cfg_t *cfg, const struct conf_option *o, const char
 	(void)index;
 	if (value[0] != '/') {
 		cfg_error(cfg, "option '%s': \"%s\" is not an absolute path", o->name, value);
+		return -1;
+	}
+	return 0;
+}
+
+int conf_check_control_socket(cfg_t *cfg, const struct conf_option *o, const char *value,
+			      unsigned index)
+{
+	(void)index;
+	if (value[0] == '\0')
+		return 0;	/* none */
+	if (value[0] != '/') {
+		cfg_error(cfg, "option '%s': \"%s\" is not an absolute path (\"\" for none)", o->name,
+			  value);
+		return -1;
+	}
+	if (strlen(value) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+		cfg_error(cfg, "option '%s': \"%s\" is longer than a unix socket path may be (%zu "
+			  "bytes)", o->name, value, sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
 		return -1;
 	}
 	return 0;

@@ -70,6 +70,7 @@ struct conf_option {
 	const char *range;		/* numbers: the range as messages and the man page say it */
 	const char *const *names;	/* enums: the values, NULL-terminated */
 	const char *const *handlers;	/* applies to these handlers only; NULL: to every handler */
+	bool may_be_empty;		/* strings: "" is a value (it turns something off) */
 	bool accepting;			/* means something only where preforkd accepts the
 					 * connections (not for handler "app") */
 	enum conf_listen_kind needs;	/* the listen address it needs in its service */

@@ -19,10 +19,12 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "master/activation.h"
 #include "master/appworker.h"
+#include "master/control.h"
 #include "common/array.h"
 #include "common/clock.h"
 #include "conf/conf.h"
@@ -173,6 +175,11 @@ static void begin_stop(struct master *m, const char *why, int status, bool fast)
 			g->deadline = stop_at;
 	if (fast)
 		begin_fast_stop(m, why);
+}
+
+void master_stop(struct master *m, const char *why, bool fast)
+{
+	begin_stop(m, why, EXIT_OK, fast);
 }
 
 static void describe_exit(int status, char *buf, size_t len)
@@ -458,6 +465,7 @@ static int next_timeout(const struct master *m)
 	deadline = clock_sooner(deadline, apps_next_deadline(m));
 	deadline = clock_sooner(deadline, appworker_condemned_deadline());
 	deadline = clock_sooner(deadline, workernotify_next_deadline());
+	deadline = clock_sooner(deadline, control_next_deadline());
 	return clock_timeout_until(deadline, m->now);
 }
 
@@ -578,6 +586,12 @@ static void run_loop(struct master *m)
 			case EV_WORKER_NOTIFY:
 				workernotify_read(m);
 				break;
+			case EV_CONTROL:
+				control_accept(m);
+				break;
+			case EV_CONTROL_CLIENT:
+				control_client_ready(m, src, events[i].events);
+				break;
 			default:
 				log_error("event from an unknown source (kind %d)", (int)src->kind);
 				break;
@@ -586,6 +600,7 @@ static void run_loop(struct master *m)
 		m->now = clock_now_ms();
 		tend_timers(m);
 		tend_draining(m);
+		control_tend(m->now);
 		log_flush();
 	}
 }
@@ -617,7 +632,8 @@ int master_run(struct config *conf, const struct master_opts *opts)
 		.opts = opts, .epfd = -1, .sigfd = -1, .pidfile_fd = -1, .exit_status = EXIT_OK,
 	};
 
-	m.now = clock_now_ms();
+	m.now = m.started_ms = clock_now_ms();
+	m.started_wall = time(NULL);
 	m.pid = getpid();
 	/* What a helper leaves behind when its worker dies, or when it exits
 	 * itself, becomes ours and is reaped, and not left a zombie under an
@@ -638,7 +654,7 @@ int master_run(struct config *conf, const struct master_opts *opts)
 	m.exit_status = start_first_generation(&m, conf);
 	if (m.exit_status != EXIT_OK)
 		goto out;
-	if (setup_signals(&m) < 0) {
+	if (setup_signals(&m) < 0 || control_open(&m) < 0) {
 		m.exit_status = EXIT_RUNTIME;
 		goto out;
 	}
@@ -656,6 +672,7 @@ out:
 		pidfile_release(m.pidfile, m.pidfile_fd);
 	free(m.pidfile);
 	workernotify_close();
+	control_close();
 	notify_close();
 	log_drain(LOG_EXIT_DRAIN_MS);
 	return m.exit_status;

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "common/evsource.h"
 #include "conf/conf.h"
@@ -30,7 +31,13 @@ struct master {
 	bool ready_announced;
 	bool reload_queued;
 	uint64_t reload_started;
+	unsigned reload_seq;		/* reloads begun so far */
 	char last_reload[CONF_ERR_MAX + 64];	/* for STATUS=: how the last reload went */
+	bool last_reload_ok;
+	uint64_t last_reload_ms;	/* how long it took */
+	time_t last_reload_wall;	/* when it ended */
+	uint64_t started_ms;
+	time_t started_wall;
 	bool stopping, fast_stop;
 	uint64_t watchdog_due;
 	int exit_status;
@@ -49,6 +56,9 @@ void master_drain(struct master *m, struct generation *g);
 void master_mark_listeners(struct master *m);
 /* Closes the listeners left unmarked; the draining generations let go of them first. */
 void master_sweep_listeners(struct master *m);
+/* Begins a stop (graceful, or fast: connections closed now); a second one
+ * turns a graceful stop into a fast one. */
+void master_stop(struct master *m, const char *why, bool fast);
 /* The slot whose live worker has pid, in any generation; NULL. */
 struct slot *master_find_slot(struct master *m, pid_t pid);
 /* A starting worker of s said it is ready (its channel, or READY=1 from an app worker). */

@@ -11,11 +11,13 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/clock.h"
 #include "common/log.h"
 #include "conf/conf.h"
+#include "master/control.h"
 #include "master/generation.h"
 #include "master/listenset.h"
 #include "master/master.h"
@@ -29,12 +31,16 @@ static void reload_finish(struct master *m, const char *result, bool ok)
 	char status[CONF_ERR_MAX + 160];
 
 	snprintf(m->last_reload, sizeof(m->last_reload), "%s", result);
+	m->last_reload_ok = ok;
+	m->last_reload_ms = m->now - m->reload_started;
+	m->last_reload_wall = time(NULL);
 	master_status_text(m, status, sizeof(status));
 	if (ok)
 		log_notice("%s", result);
 	else
 		log_error("%s; still serving the previous configuration", result);
 	notify_ready(status);
+	control_reload_finished(m, ok, result);
 }
 
 /* The new generation could not start: it goes, the old one stays. */
@@ -75,6 +81,10 @@ void master_warn_restart_only(const struct master *m, const struct config *conf)
 
 	if (strcmp(now, want) != 0)
 		log_warn("reload: pidfile changes take effect on restart only; still %s", now);
+	if (m->ready_announced &&
+	    strcmp(control_path(), conf->control_socket ? conf->control_socket : "") != 0)
+		log_warn("reload: control-socket changes take effect on restart only; still %s",
+			 control_path()[0] ? control_path() : "(none)");
 	for (size_t i = 0; i < conf->nservices && geteuid() != 0; i++)
 		if (conf->services[i].run_as.user || conf->services[i].run_as.group) {
 			log_warn("not started as root: 'user'/'group' ignored, workers run as "
@@ -91,6 +101,7 @@ void reload_begin(struct master *m)
 
 	m->reload_queued = false;
 	m->reload_started = m->now;
+	m->reload_seq++;
 	log_notice("reloading %s", m->opts->conf_path);
 	notify_reloading("reloading the configuration");
 	conf = conf_load(m->opts->conf_path, err, sizeof(err));

@@ -420,6 +420,8 @@ static void dispatch(struct worker *w, struct epoll_event *ev)
 		break;
 	case EV_APP_OUTPUT:
 	case EV_WORKER_NOTIFY:
+	case EV_CONTROL:
+	case EV_CONTROL_CLIENT:
 		break;	/* the master's */
 	}
 }

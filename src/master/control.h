@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: ISC */
+/* control.h - the control socket: a line protocol answered in JSON, served from the master's loop without ever blocking it. */
+#ifndef PREFORKD_CONTROL_H
+#define PREFORKD_CONTROL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct master;
+struct ev_source;
+
+/* Creates the control socket the config names (none for ""), added to the
+ * master's epoll set: 0, or -1 (logged) when it cannot be had. */
+int control_open(struct master *m);
+/* The path of the control socket in use, "" for none. */
+const char *control_path(void);
+/* Removes the socket file we made and closes everything (at exit). */
+void control_close(void);
+/* EV_CONTROL: a client connects. */
+void control_accept(struct master *m);
+/* EV_CONTROL_CLIENT: one can be read or written. */
+void control_client_ready(struct master *m, struct ev_source *src, uint32_t events);
+/* Drops the clients that stalled; when that is due next (0: never). */
+void control_tend(uint64_t now);
+uint64_t control_next_deadline(void);
+/* A reload ended: the clients that asked for it get its result. */
+void control_reload_finished(struct master *m, bool ok, const char *result);
+
+#endif

@@ -1,0 +1,147 @@
+/* SPDX-License-Identifier: ISC */
+/* status.c - what the master is doing, as one JSON object: the control socket's "status".
+ *
+ * Per service: its listeners with the clients waiting in their accept
+ * queues, and every worker of every generation alive (a reload shows the
+ * old and the new), with its state, age, resident memory and, for an app
+ * worker, its last STATUS=. */
+#include "config.h"
+
+#include "master/status.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/json.h"
+#include "conf/conf.h"
+#include "handlers/handler.h"
+#include "master/generation.h"
+#include "master/listener.h"
+#include "master/listenqueue.h"
+#include "master/master.h"
+#include "master/master_private.h"
+
+/* Resident memory of pid from /proc, 0 when it cannot be read. */
+static unsigned long long resident_bytes(pid_t pid)
+{
+	char path[64];
+	unsigned long long size, resident = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%ld/statm", (long)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	if (fscanf(f, "%llu %llu", &size, &resident) != 2)
+		resident = 0;
+	fclose(f);
+	return resident * (unsigned long long)sysconf(_SC_PAGESIZE);
+}
+
+static void listeners(struct json *j, const struct generation *g, size_t svc)
+{
+	const struct service_listeners *sl = &g->svc_ls[svc];
+
+	json_array(j, "listeners");
+	for (size_t i = 0; i < sl->n; i++) {
+		const struct listener *l = sl->ls[i];
+		struct listen_queue q;
+
+		if (!l)
+			continue;
+		json_object(j, NULL);
+		json_string(j, "address", l->spec.text);
+		json_int(j, "fd", l->fd);
+		json_bool(j, "adopted", l->adopted);
+		if (listen_queue_read(l->fd, &l->addr, &q) == 0) {
+			json_uint(j, "queue", q.length);
+			json_uint(j, "queue_limit", q.limit);
+		}
+		json_end(j);
+	}
+	json_end(j);
+}
+
+static void workers_of(struct json *j, const struct generation *g, const char *name, uint64_t now)
+{
+	for (size_t i = 0; g && i < g->nslots; i++) {
+		const struct slot *s = &g->slots[i];
+
+		if (strcmp(slot_name(s), name) != 0)
+			continue;
+		json_object(j, NULL);
+		json_uint(j, "slot", s->index);
+		json_uint(j, "generation", g->id);
+		json_string(j, "state", slot_state_name(s->state));
+		if (slot_alive(s)) {
+			json_int(j, "pid", s->pid);
+			json_uint(j, "uptime_ms", now - s->started_ms);
+			json_uint(j, "rss_bytes", resident_bytes(s->pid));
+		}
+		if (s->app)
+			json_string(j, "app_status", s->status);
+		json_end(j);
+	}
+}
+
+static unsigned count_all(const struct master *m, enum slot_state state)
+{
+	unsigned n = generation_count(m->current, state) + generation_count(m->pending, state);
+
+	for (const struct generation *g = m->draining; g; g = g->next)
+		n += generation_count(g, state);
+	return n;
+}
+
+char *status_json(struct master *m, size_t *len)
+{
+	const struct generation *g = m->current ? m->current : m->draining;
+	struct json j;
+
+	json_init(&j);
+	json_object(&j, NULL);
+	json_bool(&j, "ok", true);
+	json_string(&j, "version", PACKAGE_VERSION);
+	json_int(&j, "pid", m->pid);
+	json_int(&j, "started", (long long)m->started_wall);
+	json_uint(&j, "uptime_ms", m->now - m->started_ms);
+	json_string(&j, "config", m->opts->conf_path);
+	json_uint(&j, "generation", g ? g->id : 0);
+	json_bool(&j, "reloading", m->pending != NULL);
+	json_bool(&j, "stopping", m->stopping);
+	if (m->reload_seq) {
+		json_object(&j, "last_reload");
+		json_int(&j, "at", (long long)m->last_reload_wall);
+		json_bool(&j, "ok", m->last_reload_ok);
+		json_string(&j, "result", m->last_reload);
+		json_uint(&j, "duration_ms", m->last_reload_ms);
+		json_end(&j);
+	}
+	json_array(&j, "services");
+	for (size_t i = 0; g && i < g->conf->nservices; i++) {
+		const struct service *svc = &g->conf->services[i];
+
+		json_object(&j, NULL);
+		json_string(&j, "name", svc->name);
+		json_string(&j, "handler", svc->handler->name);
+		listeners(&j, g, i);
+		json_array(&j, "workers");
+		workers_of(&j, m->current, svc->name, m->now);
+		workers_of(&j, m->pending, svc->name, m->now);
+		for (const struct generation *d = m->draining; d; d = d->next)
+			workers_of(&j, d, svc->name, m->now);
+		json_end(&j);
+		json_end(&j);
+	}
+	json_end(&j);
+	json_object(&j, "totals");
+	json_uint(&j, "ready", count_all(m, SLOT_READY));
+	json_uint(&j, "starting", count_all(m, SLOT_STARTING));
+	json_uint(&j, "stopping", count_all(m, SLOT_STOPPING));
+	json_uint(&j, "waiting", count_all(m, SLOT_WAITING));
+	json_uint(&j, "failed", count_all(m, SLOT_FAILED));
+	json_end(&j);
+	json_end(&j);
+	return json_finish(&j, len);
+}
