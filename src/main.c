@@ -6,9 +6,11 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "conf/conf.h"
 #include "common/log.h"
+#include "common/proctitle.h"
 #include "master/master.h"
 
 #ifndef SYSCONFDIR
@@ -84,5 +86,13 @@ int main(int argc, char **argv)
 	}
 	log_set_level(verbose ? LOG_DEBUG : conf->log_level);
 	log_notice("preforkd %s starting with %s", PACKAGE_VERSION, path);
+	/* Last: the title takes the memory argv points into. */
+	path = strdup(path);
+	if (!path) {
+		log_error("out of memory");
+		conf_free(conf);
+		return EXIT_RUNTIME;
+	}
+	proctitle_init(argc, argv);
 	return master_run(conf, &(struct master_opts){ .conf_path = path, .verbose = verbose });
 }

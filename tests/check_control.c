@@ -330,6 +330,55 @@ START_TEST(accept_queue_depth_tcp_and_unix)
 }
 END_TEST
 
+/* What ps shows: /proc/PID/cmdline of the master and of each worker. */
+static char *cmdline(pid_t pid)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%ld/cmdline", (long)pid);
+	return tl_read_file(path);	/* one string: the title and its NUL padding */
+}
+
+START_TEST(process_titles)
+{
+	uint16_t port = tl_free_port();
+	struct daemon d;
+	pid_t pids[2];
+	char *t, want[64];
+
+	daemon_start_ready(&d, ctl_conf(port, 2, ""), NULL);
+	t = cmdline(d.pid);
+	ck_assert_str_eq(t, "preforkd: master (generation 1)");
+	free(t);
+	ck_assert_uint_eq(daemon_workers(&d, pids, 2), 2);
+	for (int i = 0; i < 2; i++) {
+		t = cmdline(pids[i]);
+		ck_assert_msg(strcmp(t, "preforkd: worker echo#0 (generation 1)") == 0 ||
+			      strcmp(t, "preforkd: worker echo#1 (generation 1)") == 0, "%s", t);
+		free(t);
+	}
+	ck_assert_int_eq(daemon_reload(&d, 10000), 1);
+	t = cmdline(d.pid);
+	ck_assert_str_eq(t, "preforkd: master (generation 2)");
+	free(t);
+	/* The old workers go once the new ones serve: then every child is of generation 2. */
+	snprintf(want, sizeof(want), "(generation 2)");
+	for (uint64_t t0 = tl_now_ms();; usleep(20000)) {
+		size_t n = daemon_workers(&d, pids, 2), new = 0;
+
+		for (size_t i = 0; i < n; i++) {
+			t = cmdline(pids[i]);
+			new += strstr(t, "preforkd: worker echo#") == t && strstr(t, want);
+			free(t);
+		}
+		if (n == 2 && new == 2)
+			break;
+		ck_assert_msg(tl_now_ms() - t0 < 5000, "%zu workers, %zu of generation 2", n, new);
+	}
+	daemon_stop(&d);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("control");
@@ -344,6 +393,7 @@ int main(void)
 	tcase_add_test(tc, stalled_and_flooding_clients);
 	tcase_add_test(tc, stale_and_live_sockets);
 	tcase_add_test(tc, accept_queue_depth_tcp_and_unix);
+	tcase_add_test(tc, process_titles);
 	suite_add_tcase(s, tc);
 	return tl_run_suite(s);
 }

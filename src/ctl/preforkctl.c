@@ -81,10 +81,16 @@ static char *ask(int fd, const char *request, long timeout_ms)
 	char *buf = malloc(cap);
 	long long deadline = now_ms() + timeout_ms;
 
-	if (!buf || send(fd, request, strlen(request), MSG_NOSIGNAL) != (ssize_t)strlen(request)) {
-		fprintf(stderr, "preforkctl: sending the request: %s\n", strerror(errno));
+	int send_err = 0;
+
+	if (!buf) {
+		fprintf(stderr, "preforkctl: out of memory\n");
 		exit(EXIT_FAILED);
 	}
+	/* A refusal comes at once and the daemon closes: the request may find
+	 * the connection closed (EPIPE) with the answer waiting to be read. */
+	if (send(fd, request, strlen(request), MSG_NOSIGNAL) != (ssize_t)strlen(request))
+		send_err = errno;
 	shutdown(fd, SHUT_WR);	/* one request: the daemon closes after its reply */
 	for (;;) {
 		struct pollfd p = { fd, POLLIN, 0 };
@@ -120,6 +126,10 @@ static char *ask(int fd, const char *request, long timeout_ms)
 			break;
 	}
 	buf[len] = '\0';
+	if (!memchr(buf, '\n', len) && send_err && !len) {
+		fprintf(stderr, "preforkctl: sending the request: %s\n", strerror(send_err));
+		exit(EXIT_FAILED);
+	}
 	if (!memchr(buf, '\n', len)) {
 		fprintf(stderr, "preforkctl: the daemon closed the connection %s\n",
 			len ? "in the middle of its reply" : "without a reply");
@@ -217,7 +227,7 @@ int main(int argc, char **argv)
 	bool json = false;
 	struct jv *r;
 	const struct jv *ok;
-	int c, fd;
+	int c, fd, status = EXIT_DONE;
 
 	while ((c = getopt_long(argc, argv, "+s:t:jh", longopts, NULL)) != -1) {
 		switch (c) {
@@ -273,21 +283,21 @@ int main(int argc, char **argv)
 	if (!r || r->type != JV_OBJECT || !ok || ok->type != JV_BOOL) {
 		fprintf(stderr, "preforkctl: the reply is not what preforkd sends (%s): %.200s",
 			r ? "no \"ok\"" : why, text);
-		return EXIT_BAD_REPLY;
-	}
-	if (json)
+		status = EXIT_BAD_REPLY;
+	} else if (json) {
 		fputs(text, stdout);
-	if (!ok->b) {
+	}
+	if (status == EXIT_DONE && !ok->b) {
 		const char *error = jv_str(r, "error");
 
 		fprintf(stderr, "preforkctl: %s\n", error ? error : "failed");
-		return error && strcmp(error, "permission denied") == 0 ? EXIT_DENIED : EXIT_FAILED;
-	}
-	if (!json && strcmp(request, "status\n") == 0)
+		status = error && strcmp(error, "permission denied") == 0 ? EXIT_DENIED : EXIT_FAILED;
+	} else if (status == EXIT_DONE && !json && strcmp(request, "status\n") == 0) {
 		print_status(r);
-	else if (!json && jv_str(r, "result"))
+	} else if (status == EXIT_DONE && !json && jv_str(r, "result")) {
 		printf("%s\n", jv_str(r, "result"));
+	}
 	jv_free(r);
 	free(text);
-	return EXIT_DONE;
+	return status;
 }

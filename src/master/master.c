@@ -34,6 +34,7 @@
 #include "master/listenset.h"
 #include "common/log.h"
 #include "common/nofile.h"
+#include "common/proctitle.h"
 #include "master/notify.h"
 #include "master/pidfile.h"
 #include "master/workernotify.h"
@@ -154,6 +155,7 @@ static void begin_stop(struct master *m, const char *why, int status, bool fast)
 	}
 	m->stopping = true;
 	m->exit_status = status;
+	proctitle_set("preforkd: master (stopping)");
 	stop_at = m->now + m->current->conf->shutdown_timeout_ms;
 	if (!fast)
 		log_notice("stopping (%s): finishing in-flight connections for up to %u ms",
@@ -659,6 +661,7 @@ int master_run(struct config *conf, const struct master_opts *opts)
 		goto out;
 	}
 	master_warn_restart_only(&m, conf);
+	proctitle_set("preforkd: master (generation %u)", m.current->id);
 	m.watchdog_due = notify_watchdog_interval_ms() ? m.now : 0;
 	respawn_due(&m);
 	run_loop(&m);

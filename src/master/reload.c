@@ -16,6 +16,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/proctitle.h"
 #include "conf/conf.h"
 #include "master/control.h"
 #include "master/generation.h"
@@ -69,6 +70,7 @@ void reload_commit(struct master *m)
 	master_drain(m, old);
 	master_sweep_listeners(m);
 	master_apply_log_level(m);
+	proctitle_set("preforkd: master (generation %u)", m->current->id);
 	snprintf(result, sizeof(result), "reload ok: generation %u serving (%llu ms)",
 		 m->current->id, (unsigned long long)(m->now - m->reload_started));
 	reload_finish(m, result, true);

@@ -34,6 +34,7 @@
 #include "common/fdutil.h"
 #include "handlers/handler.h"
 #include "common/outlog.h"
+#include "common/proctitle.h"
 #include "common/log.h"
 #include "common/privdrop.h"
 #include "common/signals.h"
@@ -497,6 +498,7 @@ static int worker_setup(struct worker *w, const struct worker_params *p)
 	snprintf(role, sizeof(role), "%s#%u", p->svc->name, p->slot);
 	log_set_role(role);
 	prctl(PR_SET_NAME, role);
+	proctitle_set("preforkd: worker %s (generation %u)", role, p->generation);
 	/* The master dying must not leave us serving alone; the check after
 	 * arming catches a master that died before the prctl. */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
