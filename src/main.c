@@ -37,6 +37,7 @@ static void usage(FILE *out)
 int main(int argc, char **argv)
 {
 	const char *path = DEFAULT_CONFIG;
+	int rc;
 	bool check_only = false, verbose = false;
 	char err[CONF_ERR_MAX];
 	struct config *conf;
@@ -94,5 +95,7 @@ int main(int argc, char **argv)
 		return EXIT_RUNTIME;
 	}
 	proctitle_init(argc, argv);
-	return master_run(conf, &(struct master_opts){ .conf_path = path, .verbose = verbose });
+	rc = master_run(conf, &(struct master_opts){ .conf_path = path, .verbose = verbose });
+	free((char *)path);
+	return rc;
 }

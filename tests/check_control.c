@@ -330,6 +330,56 @@ START_TEST(accept_queue_depth_tcp_and_unix)
 }
 END_TEST
 
+/* The counts are exact: N connections are N accepted, whatever happened
+ * to the workers that took them (SIGKILLed, reloaded away). */
+static void connect_echo(uint16_t port, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		ck_assert(tl_echo_tcp(port, "count me"));
+}
+
+START_TEST(counts_survive_kills_and_reloads)
+{
+	uint16_t port = tl_free_port();
+	struct daemon d;
+	pid_t pids[2];
+	char *out;
+
+	daemon_start_ready(&d, ctl_conf(port, 2, ""), NULL);
+	connect_echo(port, 50);
+	ck_assert_uint_eq(daemon_workers(&d, pids, 2), 2);
+	kill(pids[0], SIGKILL);
+	ck_assert(daemon_wait_log(&d, "respawning worker echo#", 5000));
+	connect_echo(port, 30);
+	ck_assert_int_eq(daemon_reload(&d, 10000), 1);
+	connect_echo(port, 20);
+	ck_assert_int_eq(ctl(&d, &out, "status", "--json"), 0);
+	ck_assert_msg(strstr(out, "\"connections\":{\"accepted\":100,\"open\":0,\"rejected\":"
+			      "{\"denied\":0,"), "%s", out);
+	free(out);
+	ck_assert_int_eq(ctl(&d, &out, "status", NULL), 0);
+	ck_assert_msg(strstr(out, "100 connections accepted, 0 open"), "%s", out);
+	free(out);
+	daemon_stop(&d);
+	/* Turned away is counted by why. */
+	snprintf(conf_text, sizeof(conf_text), "control-socket = \"@DIR@/ctl.sock\"\nservice echo {\n"
+		 "  listen = { \"127.0.0.1:%u\" }\n  handler = \"echo\"\n  allow = { \"10.0.0.0/8\" }\n"
+		 "}\n", port);
+	daemon_start_ready(&d, conf_text, NULL);
+	for (int i = 0; i < 7; i++) {
+		int fd = tl_connect_tcp("127.0.0.1", port);
+		char *gone = tl_read_to_eof(fd, 5000, NULL);
+
+		free(gone);
+		close(fd);
+	}
+	ck_assert_int_eq(ctl(&d, &out, "status", "--json"), 0);
+	ck_assert_msg(strstr(out, "\"accepted\":7,\"open\":0,\"rejected\":{\"denied\":7,"), "%s", out);
+	free(out);
+	daemon_stop(&d);
+}
+END_TEST
+
 /* What ps shows: /proc/PID/cmdline of the master and of each worker. */
 static char *cmdline(pid_t pid)
 {
@@ -394,6 +444,7 @@ int main(void)
 	tcase_add_test(tc, stale_and_live_sockets);
 	tcase_add_test(tc, accept_queue_depth_tcp_and_unix);
 	tcase_add_test(tc, process_titles);
+	tcase_add_test(tc, counts_survive_kills_and_reloads);
 	suite_add_tcase(s, tc);
 	return tl_run_suite(s);
 }

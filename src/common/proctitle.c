@@ -19,6 +19,10 @@ extern char **environ;
 
 static char *area;
 static size_t area_len;
+/* The copy of the environment, kept: setenv() and unsetenv() replace
+ * environ or drop strings from it, and these are the process's for its
+ * whole life. */
+static char **volatile env_array, **volatile env_strings;	/* volatile: kept, though never read */
 
 void proctitle_init(int argc, char **argv)
 {
@@ -33,16 +37,21 @@ void proctitle_init(int argc, char **argv)
 	while (environ[n])
 		n++;
 	copy = calloc(n + 1, sizeof(*copy));
-	if (!copy)
+	env_strings = calloc(n + 1, sizeof(*env_strings));
+	if (!copy || !env_strings) {
+		free(copy);
+		free(env_strings);
+		env_strings = NULL;
 		return;	/* the title stays what it was */
+	}
 	for (size_t i = 0; i < n; i++) {
 		if (environ[i] == end)
 			end = environ[i] + strlen(environ[i]) + 1;
-		copy[i] = strdup(environ[i]);
+		copy[i] = env_strings[i] = strdup(environ[i]);
 		if (!copy[i])
-			return;	/* leaks a little, once, and keeps the old title */
+			return;	/* keeps the old title */
 	}
-	environ = copy;
+	environ = env_array = copy;
 	area = argv[0];
 	area_len = (size_t)(end - argv[0]);
 }

@@ -182,9 +182,18 @@ static void print_status(const struct jv *r)
 	for (const struct jv *s = services ? services->child : NULL; s; s = s->next) {
 		const struct jv *ls = jv_get(s, "listeners"), *ws = jv_get(s, "workers");
 
+		const struct jv *conns = jv_get(s, "connections"), *helpers = jv_get(s, "helpers");
+
 		printf("\nservice ");
 		print_clean(jv_str(s, "name"), 0);
-		printf(" (%s)\n", jv_str(s, "handler") ? jv_str(s, "handler") : "?");
+		printf(" (%s)", jv_str(s, "handler") ? jv_str(s, "handler") : "?");
+		if (conns)
+			printf(": %.0f connections accepted, %.0f open", jv_num(conns, "accepted", 0),
+			       jv_num(conns, "open", 0));
+		if (helpers)
+			printf(", %.0f helpers started, %.0f failed", jv_num(helpers, "started", 0),
+			       jv_num(helpers, "failed", 0));
+		printf("\n");
 		printf("  %-44s %4s %7s %7s\n", "LISTENER", "FD", "QUEUE", "LIMIT");
 		for (const struct jv *l = ls ? ls->child : NULL; l; l = l->next) {
 			printf("  ");
@@ -195,8 +204,8 @@ static void print_status(const struct jv *r)
 			else
 				printf(" %7s %7s\n", "-", "-");
 		}
-		printf("  %-4s %-8s %-4s %-9s %7s %9s  %s\n", "SLOT", "PID", "GEN", "STATE", "UP",
-		       "RSS", "STATUS");
+		printf("  %-4s %-8s %-4s %-9s %7s %9s %6s %9s  %s\n", "SLOT", "PID", "GEN", "STATE",
+		       "UP", "RSS", "OPEN", "ACCEPTED", "STATUS");
 		for (const struct jv *w = ws ? ws->child : NULL; w; w = w->next) {
 			char up[32] = "-", rss[32] = "-", pid[32] = "-";
 
@@ -205,9 +214,15 @@ static void print_status(const struct jv *r)
 				duration(jv_num(w, "uptime_ms", 0), up, sizeof(up));
 				snprintf(rss, sizeof(rss), "%.1fM", jv_num(w, "rss_bytes", 0) / 1048576);
 			}
-			printf("  %-4.0f %-8s %-4.0f %-9s %7s %9s  ", jv_num(w, "slot", 0), pid,
+			char open[32] = "-", accepted[32] = "-";
+
+			if (jv_get(w, "accepted")) {
+				snprintf(open, sizeof(open), "%.0f", jv_num(w, "connections_open", 0));
+				snprintf(accepted, sizeof(accepted), "%.0f", jv_num(w, "accepted", 0));
+			}
+			printf("  %-4.0f %-8s %-4.0f %-9s %7s %9s %6s %9s  ", jv_num(w, "slot", 0), pid,
 			       jv_num(w, "generation", 0),
-			       jv_str(w, "state") ? jv_str(w, "state") : "?", up, rss);
+			       jv_str(w, "state") ? jv_str(w, "state") : "?", up, rss, open, accepted);
 			print_clean(jv_str(w, "app_status"), 0);
 			printf("\n");
 		}

@@ -303,8 +303,10 @@ static int exec_open(struct conn *c)
 	if (st->pid < 0) {
 		log_errno(LOG_ERR, errno, "%s: clone for %s", peer_of(c), svc->exec_argv[0]);
 		st->pid = 0;
+		conn_count(c, COUNTER_HELPERS_FAILED);
 		return HANDLER_CLOSE;
 	}
+	conn_count(c, COUNTER_HELPERS_STARTED);
 	/* The helper has the connection now; from here on we watch the helper. */
 	close(c->fd);
 	c->fd = pidfd;
@@ -336,6 +338,8 @@ static bool reap(struct conn *c)
 	 * (a new group of that id would take a wrap of the pids in between). */
 	st->leftovers = kill(-st->group, SIGTERM) == 0 || errno == EPERM;
 	st->ended_by_signal = si.si_code != CLD_EXITED;
+	if (si.si_code != CLD_EXITED || si.si_status != 0)
+		conn_count(c, COUNTER_HELPERS_FAILED);
 	if (si.si_code == CLD_EXITED && si.si_status != 0)
 		log_warn("%s: helper %s (pid %ld) exited with status %d", peer_of(c),
 			 c->svc->exec_argv[0], (long)st->pid, si.si_status);

@@ -19,6 +19,7 @@
 #include "conf/conf.h"
 #include "common/fdutil.h"
 #include "handlers/handler.h"
+#include "worker/counters.h"
 #include "worker/limits.h"
 #include "master/appworker.h"
 #include "master/listener.h"
@@ -54,6 +55,8 @@ struct generation *generation_new(struct config *conf, unsigned id, enum generat
 		if (!g->limits[i])
 			goto fail;
 	}
+	/* Without them the workers serve all the same; the counts are 0. */
+	g->counters = counters_new((unsigned)n);
 	for (size_t i = 0; i < conf->nservices; i++)
 		for (unsigned j = 0; j < conf->services[i].workers; j++)
 			g->slots[g->nslots++] = (struct slot){
@@ -85,6 +88,7 @@ void generation_free(struct generation *g)
 	for (size_t i = 0; i < g->nslots; i++)
 		free(g->slots[i].status);
 	free(g->slots);
+	counters_free(g->counters);
 	conf_free(g->conf);
 	free(g);
 }
@@ -100,7 +104,7 @@ static void __attribute__((noreturn)) run_worker(struct slot *s, int channel_fd,
 		.conf = s->gen->conf, .svc = &s->gen->conf->services[s->service],
 		.listeners = ls, .nlisteners = sl->n, .channel_fd = channel_fd,
 		.slot = s->index, .generation = s->gen->id, .master_pid = master_pid,
-		.limits = s->gen->limits[s->service],
+		.limits = s->gen->limits[s->service], .counters = generation_counters(s),
 	};
 	int rc;
 
@@ -172,6 +176,11 @@ void generation_close_channel(struct slot *s, int epfd)
 void generation_slot_exited(struct slot *s)
 {
 	limits_row_dead(s->gen->limits[s->service], s->index);
+}
+
+struct counter_row *generation_counters(const struct slot *s)
+{
+	return counters_row(s->gen->counters, (unsigned)(s - s->gen->slots));
 }
 
 struct slot *generation_find_pid(struct generation *g, pid_t pid)

@@ -13,6 +13,8 @@
 
 struct config;
 struct limits;
+struct counters;
+struct counter_row;
 
 struct generation {
 	unsigned id;
@@ -20,6 +22,7 @@ struct generation {
 	struct config *conf;
 	struct service_listeners *svc_ls;	/* per service */
 	struct limits **limits;			/* per service; NULL where it sets none */
+	struct counters *counters;		/* a row per slot; NULL without memory */
 	struct slot *slots;
 	size_t nslots;
 	uint64_t deadline;	/* to be ready (reload) or to finish (drain); 0: none */
@@ -40,6 +43,8 @@ int generation_spawn(struct slot *s, int epfd, pid_t master_pid, uint64_t now);
 void generation_close_channel(struct slot *s, int epfd);
 /* The worker of s has exited: what it held in shared memory is released. */
 void generation_slot_exited(struct slot *s);
+/* The counters of the slot's worker: NULL when there are none. */
+struct counter_row *generation_counters(const struct slot *s);
 struct slot *generation_find_pid(struct generation *g, pid_t pid);
 unsigned generation_count(const struct generation *g, enum slot_state state);
 bool generation_alive(const struct generation *g);

@@ -179,6 +179,23 @@ static void begin_stop(struct master *m, const char *why, int status, bool fast)
 		begin_fast_stop(m, why);
 }
 
+struct service_totals *master_totals(struct master *m, const char *name)
+{
+	struct service_totals *more;
+
+	for (size_t i = 0; i < m->ntotals; i++)
+		if (strcmp(m->totals[i].name, name) == 0)
+			return &m->totals[i];
+	more = realloc(m->totals, (m->ntotals + 1) * sizeof(*more));
+	if (!more)
+		return NULL;
+	m->totals = more;
+	more[m->ntotals] = (struct service_totals){ .name = strdup(name) };
+	if (!more[m->ntotals].name)
+		return NULL;
+	return &m->totals[m->ntotals++];
+}
+
 void master_stop(struct master *m, const char *why, bool fast)
 {
 	begin_stop(m, why, EXIT_OK, fast);
@@ -219,6 +236,8 @@ static void worker_exited(struct master *m, struct slot *s, int status)
 			 s->said_errno, strerror(s->said_errno));
 	if (s->app)
 		appworker_exited(s, m->epfd);
+	if (master_totals(m, slot_name(s)))
+		counters_fold(generation_counters(s), master_totals(m, slot_name(s))->v);
 	generation_close_channel(s, m->epfd);
 	generation_slot_exited(s);
 	outcome = slot_event(s, SLOT_EXITED, &(struct slot_event_data){
@@ -676,6 +695,9 @@ out:
 	free(m.pidfile);
 	workernotify_close();
 	control_close();
+	for (size_t i = 0; i < m.ntotals; i++)
+		free(m.totals[i].name);
+	free(m.totals);
 	notify_close();
 	log_drain(LOG_EXIT_DRAIN_MS);
 	return m.exit_status;

@@ -12,8 +12,16 @@
 #include "common/evsource.h"
 #include "conf/conf.h"
 #include "master/listenset.h"
+#include "worker/counters.h"
 
 struct generation;
+
+/* What the exited workers of a service did, by service name: the totals
+ * outlive generations (a reload keeps them), the live rows add to them. */
+struct service_totals {
+	char *name;
+	uint64_t v[COUNTERS];
+};
 
 struct master {
 	const struct master_opts *opts;
@@ -38,6 +46,8 @@ struct master {
 	time_t last_reload_wall;	/* when it ended */
 	uint64_t started_ms;
 	time_t started_wall;
+	struct service_totals *totals;
+	size_t ntotals;
 	bool stopping, fast_stop;
 	uint64_t watchdog_due;
 	int exit_status;
@@ -59,6 +69,9 @@ void master_sweep_listeners(struct master *m);
 /* Begins a stop (graceful, or fast: connections closed now); a second one
  * turns a graceful stop into a fast one. */
 void master_stop(struct master *m, const char *why, bool fast);
+/* The totals of the service called name (made when first asked; NULL
+ * without memory). */
+struct service_totals *master_totals(struct master *m, const char *name);
 /* The slot whose live worker has pid, in any generation; NULL. */
 struct slot *master_find_slot(struct master *m, pid_t pid);
 /* A starting worker of s said it is ready (its channel, or READY=1 from an app worker). */

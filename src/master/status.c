@@ -79,8 +79,57 @@ static void workers_of(struct json *j, const struct generation *g, const char *n
 			json_uint(j, "uptime_ms", now - s->started_ms);
 			json_uint(j, "rss_bytes", resident_bytes(s->pid));
 		}
+		if (!s->app) {
+			json_uint(j, "connections_open", counter_get(generation_counters(s),
+								     COUNTER_ACTIVE));
+			json_uint(j, "accepted", counter_get(generation_counters(s),
+							     COUNTER_ACCEPTED));
+		}
 		if (s->app)
 			json_string(j, "app_status", s->status);
+		json_end(j);
+	}
+}
+
+/* A service's counts: its exited workers' and its live ones'. */
+static void service_counts(struct master *m, const char *name, uint64_t v[COUNTERS])
+{
+	const struct service_totals *t = master_totals(m, name);
+	const struct generation *gens[] = { m->current, m->pending };
+
+	for (int k = 0; k < COUNTERS; k++)
+		v[k] = t ? t->v[k] : 0;
+	for (size_t i = 0; i < 2; i++)
+		for (size_t j = 0; gens[i] && j < gens[i]->nslots; j++)
+			if (strcmp(slot_name(&gens[i]->slots[j]), name) == 0)
+				for (int k = 0; k < COUNTERS; k++)
+					v[k] += counter_get(generation_counters(&gens[i]->slots[j]), k);
+	for (const struct generation *d = m->draining; d; d = d->next)
+		for (size_t j = 0; j < d->nslots; j++)
+			if (strcmp(slot_name(&d->slots[j]), name) == 0)
+				for (int k = 0; k < COUNTERS; k++)
+					v[k] += counter_get(generation_counters(&d->slots[j]), k);
+}
+
+static void counts(struct json *j, struct master *m, const struct service *svc)
+{
+	uint64_t v[COUNTERS];
+
+	service_counts(m, svc->name, v);
+	json_object(j, "connections");
+	json_uint(j, "accepted", v[COUNTER_ACCEPTED]);
+	json_uint(j, "open", v[COUNTER_ACTIVE]);
+	json_object(j, "rejected");
+	json_uint(j, "denied", v[COUNTER_DENIED]);
+	json_uint(j, "per_source", v[COUNTER_PER_SOURCE]);
+	json_uint(j, "service_limit", v[COUNTER_SERVICE_LIMIT]);
+	json_uint(j, "unavailable", v[COUNTER_UNAVAILABLE]);
+	json_end(j);
+	json_end(j);
+	if (svc->handler->spawns) {
+		json_object(j, "helpers");
+		json_uint(j, "started", v[COUNTER_HELPERS_STARTED]);
+		json_uint(j, "failed", v[COUNTER_HELPERS_FAILED]);
 		json_end(j);
 	}
 }
@@ -125,6 +174,8 @@ char *status_json(struct master *m, size_t *len)
 		json_object(&j, NULL);
 		json_string(&j, "name", svc->name);
 		json_string(&j, "handler", svc->handler->name);
+		if (!svc->handler->app)
+			counts(&j, m, svc);
 		listeners(&j, g, i);
 		json_array(&j, "workers");
 		workers_of(&j, m->current, svc->name, m->now);

@@ -11,11 +11,18 @@
 #include "common/fdutil.h"
 #include "handlers/handler.h"
 #include "common/log.h"
+#include "worker/counters.h"
 #include "worker/worker_private.h"
 
 /* Clients turned away by a limit, each read until it closes (refuse.c); past
  * this many at once, the next ones are closed at once. */
 #define LINGERING_MAX 32
+
+static const enum counter limit_counters[] = {
+	[LIMITS_SOURCE] = COUNTER_PER_SOURCE,
+	[LIMITS_TOTAL] = COUNTER_SERVICE_LIMIT,
+	[LIMITS_UNAVAILABLE] = COUNTER_UNAVAILABLE,
+};
 
 static const char *const limit_reasons[] = {
 	[LIMITS_SOURCE] = "max-per-source reached",
@@ -101,11 +108,12 @@ void admit_report(struct worker *w, bool final)
 
 /* Only a client turned away is named at once (the rest when a message
  * needs it): formatting every peer's address costs more than its echo. */
-static void note_turned_away(struct worker *w, int kind, const char *why, const struct sockaddr *sa,
-			     socklen_t len)
+static void note_turned_away(struct worker *w, int kind, enum counter counted, const char *why,
+			     const struct sockaddr *sa, socklen_t len)
 {
 	struct turned_away *t = &w->turned_away[kind];
 
+	counter_add(w->counters, counted, 1);
 	address_format(sa, len, t->peer, sizeof(t->peer));
 	t->why = why;
 	if (ratelimit_event(&t->rl, w->now))
@@ -122,7 +130,7 @@ void admit_connection(struct worker *w, int fd, const struct sockaddr *sa, sockl
 
 	access_identify_peer(w->needs_credentials ? fd : -1, sa, len, &client);
 	if (w->svc_has_access_rules && !access_allows(w->svc, &client, fd)) {
-		note_turned_away(w, DENIED,
+		note_turned_away(w, DENIED, COUNTER_DENIED,
 				 client.family == AF_UNIX ? "user not allowed" : "address not allowed",
 				 sa, len);
 		close(fd);
@@ -138,7 +146,7 @@ void admit_connection(struct worker *w, int fd, const struct sockaddr *sa, sockl
 		conn_open(w, fd, w->svc->handler, via, &client, &key, NULL);
 		return;
 	}
-	note_turned_away(w, REFUSED, limit_reasons[v], sa, len);
+	note_turned_away(w, REFUSED, limit_counters[v], limit_reasons[v], sa, len);
 	if (w->nlingering < LINGERING_MAX) {
 		conn_open(w, fd, &handler_refuse, via, &client, NULL, NULL);
 		return;

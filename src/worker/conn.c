@@ -65,6 +65,11 @@ void conn_free_all(struct worker *w)
 	w->nfree = 0;
 }
 
+void conn_count(const struct conn *c, enum counter k)
+{
+	counter_add(c->worker->counters, k, 1);
+}
+
 const char *conn_peer_text(const struct conn *c, char buf[ADDRESS_TEXT_MAX])
 {
 	struct sockaddr_storage ss;
@@ -148,6 +153,7 @@ void conn_close(struct worker *w, struct conn *c)
 	if (serving(w) == w->svc->max_connections || w->accept_paused_until)
 		w->sockets_dirty = true;
 	w->nconns--;
+	counter_add(w->counters, COUNTER_ACTIVE, -1);
 	w->accept_paused_until = 0;
 }
 
@@ -223,6 +229,7 @@ void conn_open(struct worker *w, int fd, const struct handler *h, const struct w
 	if (origin)
 		*copy = *origin;
 	w->nconns++;
+	counter_add(w->counters, COUNTER_ACTIVE, 1);
 	w->nlingering += h == &handler_refuse;
 	if (serving(w) >= w->svc->max_connections)
 		w->sockets_dirty = true;	/* full: the listeners rest */

@@ -10,6 +10,7 @@
 #include "common/address.h"
 #include "worker/dgram.h"
 #include "common/evsource.h"
+#include "worker/counters.h"
 #include "worker/limits.h"
 
 struct worker;
@@ -44,5 +45,7 @@ struct conn {
  * in buf; a unix peer's name is asked of the socket, which must still be
  * c->fd (a handler that replaces it keeps the text itself). */
 const char *conn_peer_text(const struct conn *c, char buf[ADDRESS_TEXT_MAX]);
+/* One more of k in the worker's counters (a handler's own: helpers). */
+void conn_count(const struct conn *c, enum counter k);
 
 #endif

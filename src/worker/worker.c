@@ -34,6 +34,7 @@
 #include "common/fdutil.h"
 #include "handlers/handler.h"
 #include "common/outlog.h"
+#include "worker/counters.h"
 #include "common/proctitle.h"
 #include "common/log.h"
 #include "common/privdrop.h"
@@ -136,6 +137,7 @@ static bool accept_batch(struct worker *w, struct worker_socket *l)
 		fd = accept4(l->fd, (struct sockaddr *)&ss, &len, w->accept_flags);
 		if (fd >= 0) {
 			w->accepted++;
+			counter_add(w->counters, COUNTER_ACCEPTED, 1);
 			admit_connection(w, fd, (struct sockaddr *)&ss, len, l);
 			continue;
 		}
@@ -541,7 +543,7 @@ int worker_main(const struct worker_params *p)
 		.ls = p->listeners, .nls = p->nlisteners, .helper_stderr_fd = -1,
 		.sockets_dirty = true, .due = UINT64_MAX,
 		.shutdown_timeout_ms = p->conf->shutdown_timeout_ms,
-		.limits = p->limits, .slot = p->slot,
+		.limits = p->limits, .counters = p->counters, .slot = p->slot,
 		.needs_credentials = access_needs_credentials(p->svc),
 		.svc_has_access_rules = access_has_rules(p->svc),
 		/* A helper gets the connection as its stdin and stdout, which programs

@@ -10,6 +10,7 @@ struct config;
 struct service;
 struct worker_socket;
 struct limits;
+struct counter_row;
 
 /* Exit status that tells the master not to respawn this slot: the worker can
  * never work (privileges cannot be dropped, the kernel refuses epoll...). */
@@ -34,6 +35,7 @@ struct worker_params {
 	unsigned generation;
 	pid_t master_pid;
 	struct limits *limits;		/* shared with the service's other workers; or NULL */
+	struct counter_row *counters;	/* this worker's row, the master reads it; or NULL */
 };
 
 /* Runs in the child after fork; returns the process exit status. */

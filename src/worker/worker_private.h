@@ -57,6 +57,7 @@ struct worker {
 	struct conn *free_conns;	/* closed ones, for the next (linked by newer) */
 	unsigned nfree;
 	struct limits *limits;
+	struct counter_row *counters;	/* what the master reads of us */
 	unsigned slot;			/* our row in limits */
 	bool needs_credentials;		/* of unix clients, at accept (SO_PEERCRED) */
 	bool svc_has_access_rules;	/* else nobody is turned away by access_allows() */

@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: ISC */
+/* counters.h - what each worker has done, counted in a row of shared memory the master reads. */
+#ifndef PREFORKD_COUNTERS_H
+#define PREFORKD_COUNTERS_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+enum counter {
+	COUNTER_ACCEPTED,	/* connections accepted */
+	COUNTER_ACTIVE,		/* connections open now (a gauge, not summed into totals) */
+	COUNTER_DENIED,		/* turned away by allow/deny, allow-users/allow-groups */
+	COUNTER_PER_SOURCE,	/* by max-per-source */
+	COUNTER_SERVICE_LIMIT,	/* by max-service-connections */
+	COUNTER_UNAVAILABLE,	/* the shared counts could not be had */
+	COUNTER_HELPERS_STARTED,	/* exec */
+	COUNTER_HELPERS_FAILED,		/* exec: could not start, or ended with a status or a signal */
+	COUNTERS
+};
+
+/* One worker's: only it writes (relaxed stores, no locked instruction on
+ * the path of a connection), the master reads at any time. */
+struct counter_row {
+	_Alignas(64) _Atomic uint64_t v[COUNTERS];
+};
+
+struct counters;
+
+/* A region of nrows zeroed rows, a memfd (sealed size) mapped shared, made
+ * by the master before it forks; NULL (logged) without memory. */
+struct counters *counters_new(unsigned nrows);
+void counters_free(struct counters *c);
+struct counter_row *counters_row(struct counters *c, unsigned i);
+
+static inline void counter_add(struct counter_row *r, enum counter k, int64_t n)
+{
+	if (r)
+		atomic_store_explicit(&r->v[k], atomic_load_explicit(&r->v[k], memory_order_relaxed) +
+				      (uint64_t)n, memory_order_relaxed);
+}
+
+static inline uint64_t counter_get(const struct counter_row *r, enum counter k)
+{
+	return r ? atomic_load_explicit(&r->v[k], memory_order_relaxed) : 0;
+}
+
+/* The master, once the row's worker has exited: its counts added into
+ * totals, and the row zeroed for the slot's next worker. */
+void counters_fold(struct counter_row *r, uint64_t totals[COUNTERS]);
+
+#endif
