@@ -704,6 +704,29 @@ START_TEST(app_options)
 }
 END_TEST
 
+/* metrics-listen: stream addresses only, none of a service's, none twice. */
+START_TEST(metrics_listen_addresses)
+{
+	char err[CONF_ERR_MAX];
+	struct config *conf = load("metrics-listen = { \"127.0.0.1:9464\", \"unix:/tmp/m.sock\" }\n"
+				   ECHO_SVC("127.0.0.1:1"), err, sizeof(err));
+
+	ck_assert_msg(conf != NULL, "%s", err);
+	ck_assert_uint_eq(conf->nmetrics_listen, 2);
+	ck_assert_str_eq(conf->metrics_listen[1].text, "unix:/tmp/m.sock");
+	conf_free(conf);
+	assert_refused("metrics-listen = { \"udp:127.0.0.1:9464\" }\n" ECHO_SVC("127.0.0.1:1"), 1,
+		       "option 'metrics-listen': udp:127.0.0.1:9464: metrics are served over a stream "
+		       "socket");
+	assert_refused("metrics-listen = { \"127.0.0.1:1\" }\n" ECHO_SVC("127.0.0.1:1"), 1,
+		       "metrics-listen 127.0.0.1:1 is already used by service 'echo' (127.0.0.1:1)");
+	assert_refused("metrics-listen = { \"*:9\", \"127.0.0.1:9\" }\n" ECHO_SVC("127.0.0.1:1"), 1,
+		       "metrics-listen 127.0.0.1:9 is listed twice");
+	assert_refused("metrics-listen = { \"nowhere\" }\n" ECHO_SVC("127.0.0.1:1"), 1,
+		       "option 'metrics-listen': bad address");
+}
+END_TEST
+
 START_TEST(unix_options_need_unix_listener)
 {
 	assert_refused("service a {\n  listen = { \"127.0.0.1:9\" }\n  handler = \"echo\"\n"
@@ -933,6 +956,7 @@ int main(void)
 	tcase_add_test(tc, fifo_is_refused_promptly);
 	tcase_add_test(tc, command_line);
 	tcase_add_test(tc, app_options);
+	tcase_add_test(tc, metrics_listen_addresses);
 	suite_add_tcase(s, tc);
 	return tl_run_suite(s);
 }

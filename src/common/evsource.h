@@ -15,6 +15,8 @@ enum ev_kind {
 	EV_WORKER_NOTIFY,	/* the master's NOTIFY_SOCKET for its app workers */
 	EV_CONTROL,		/* the master's control socket */
 	EV_CONTROL_CLIENT,	/* one connection to it */
+	EV_METRICS,		/* a metrics-listen socket */
+	EV_METRICS_CLIENT,	/* a scraper's connection */
 };
 
 struct ev_source {

@@ -60,6 +60,8 @@ struct config {
 	char *control_socket;	/* "": none */
 	int control_mode;
 	gid_t control_gid;	/* (gid_t)-1: none */
+	struct address *metrics_listen;	/* where GET /metrics is served; none by default */
+	size_t nmetrics_listen;
 	int log_level;
 	unsigned shutdown_timeout_ms;
 	struct service *services;

@@ -213,6 +213,25 @@ int conf_check_control_socket(cfg_t *cfg, const struct conf_option *o, const cha
 	return 0;
 }
 
+int conf_check_metrics_listen(cfg_t *cfg, const struct conf_option *o, const char *value,
+			      unsigned index)
+{
+	char why[CONF_ERR_MAX / 2];
+	struct address addr;
+
+	(void)index;
+	if (address_parse(value, &addr, why, sizeof(why)) < 0) {
+		cfg_error(cfg, "option '%s': bad address %s", o->name, why);
+		return -1;
+	}
+	if (addr.socktype != SOCK_STREAM) {
+		cfg_error(cfg, "option '%s': %s: metrics are served over a stream socket (TCP or "
+			  "unix:)", o->name, addr.text);
+		return -1;
+	}
+	return 0;
+}
+
 int conf_check_directory(cfg_t *cfg, const struct conf_option *o, const char *value, unsigned index)
 {
 	struct stat st;
@@ -544,8 +563,36 @@ static int check_descriptors(const struct config *conf, char *err, size_t errlen
 	return 0;
 }
 
+/* metrics-listen shares no address with a service, nor with itself. */
+static int check_metrics_addresses(const struct config *conf, char *err, size_t errlen)
+{
+	int line = conf_parsing->nsections ? conf_parsing->sections[0].lines[CONF_OPT_METRICS_LISTEN] : 0;
+
+	for (size_t i = 0; i < conf->nmetrics_listen; i++) {
+		const struct address *a = &conf->metrics_listen[i];
+
+		for (size_t j = 0; j < i; j++)
+			if (address_overlaps(a, &conf->metrics_listen[j])) {
+				snprintf(err, errlen, "%s:%d: metrics-listen %s is listed twice",
+					 conf->path, line, a->text);
+				return -1;
+			}
+		for (size_t s = 0; s < conf->nservices; s++)
+			for (size_t k = 0; k < conf->services[s].nlisten; k++)
+				if (address_overlaps(a, &conf->services[s].listen[k])) {
+					snprintf(err, errlen, "%s:%d: metrics-listen %s is already used "
+						 "by service '%s' (%s)", conf->path, line, a->text,
+						 conf->services[s].name, conf->services[s].listen[k].text);
+					return -1;
+				}
+	}
+	return 0;
+}
+
 int conf_check_config(const struct config *conf, char *err, size_t errlen)
 {
+	if (check_metrics_addresses(conf, err, errlen) < 0)
+		return -1;
 	if (check_exec_access(conf, err, errlen) < 0 || check_descriptors(conf, err, errlen) < 0)
 		return -1;
 	return 0;

@@ -24,6 +24,8 @@
 	unsigned *: CONF_FIELD_ARRAY)
 #define SERVICE_FIELD(f) { FIELD_KIND(((struct service *)0)->f), offsetof(struct service, f), 0 }
 #define ROOT_FIELD(f) { FIELD_KIND(((struct config *)0)->f), offsetof(struct config, f), 0 }
+#define ROOT_ARRAY(f, n) { FIELD_KIND(((struct config *)0)->f), offsetof(struct config, f), \
+			   offsetof(struct config, n) }
 #define SERVICE_ARRAY(f, n) { FIELD_KIND(((struct service *)0)->f), offsetof(struct service, f), \
 			      offsetof(struct service, n) }
 

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -176,6 +177,24 @@ void generation_close_channel(struct slot *s, int epfd)
 void generation_slot_exited(struct slot *s)
 {
 	limits_row_dead(s->gen->limits[s->service], s->index);
+}
+
+unsigned long long generation_rss(const struct slot *s)
+{
+	char path[64];
+	unsigned long long size, resident = 0;
+	FILE *f;
+
+	if (!slot_alive(s))
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%ld/statm", (long)s->pid);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	if (fscanf(f, "%llu %llu", &size, &resident) != 2)
+		resident = 0;
+	fclose(f);
+	return resident * (unsigned long long)sysconf(_SC_PAGESIZE);
 }
 
 struct counter_row *generation_counters(const struct slot *s)

@@ -43,6 +43,9 @@ int generation_spawn(struct slot *s, int epfd, pid_t master_pid, uint64_t now);
 void generation_close_channel(struct slot *s, int epfd);
 /* The worker of s has exited: what it held in shared memory is released. */
 void generation_slot_exited(struct slot *s);
+/* Resident memory of the slot's live worker (its main process), from
+ * /proc; 0 when it has none or it cannot be read. */
+unsigned long long generation_rss(const struct slot *s);
 /* The counters of the slot's worker: NULL when there are none. */
 struct counter_row *generation_counters(const struct slot *s);
 struct slot *generation_find_pid(struct generation *g, pid_t pid);

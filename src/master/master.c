@@ -25,6 +25,7 @@
 #include "master/activation.h"
 #include "master/appworker.h"
 #include "master/control.h"
+#include "master/metrics.h"
 #include "common/array.h"
 #include "common/clock.h"
 #include "conf/conf.h"
@@ -196,6 +197,25 @@ struct service_totals *master_totals(struct master *m, const char *name)
 	return &m->totals[m->ntotals++];
 }
 
+void master_service_counts(struct master *m, const char *name, uint64_t v[COUNTERS])
+{
+	const struct service_totals *t = master_totals(m, name);
+	const struct generation *gens[] = { m->current, m->pending };
+
+	for (int k = 0; k < COUNTERS; k++)
+		v[k] = t ? t->v[k] : 0;
+	for (size_t i = 0; i < 2; i++)
+		for (size_t j = 0; gens[i] && j < gens[i]->nslots; j++)
+			if (strcmp(slot_name(&gens[i]->slots[j]), name) == 0)
+				for (int k = 0; k < COUNTERS; k++)
+					v[k] += counter_get(generation_counters(&gens[i]->slots[j]), k);
+	for (const struct generation *d = m->draining; d; d = d->next)
+		for (size_t j = 0; j < d->nslots; j++)
+			if (strcmp(slot_name(&d->slots[j]), name) == 0)
+				for (int k = 0; k < COUNTERS; k++)
+					v[k] += counter_get(generation_counters(&d->slots[j]), k);
+}
+
 void master_stop(struct master *m, const char *why, bool fast)
 {
 	begin_stop(m, why, EXIT_OK, fast);
@@ -246,6 +266,12 @@ static void worker_exited(struct master *m, struct slot *s, int status)
 		log_info("worker %s#%u (pid %ld, generation %u) %s", slot_name(s), s->index,
 			 (long)pid, s->gen->id, how);
 		return;
+	}
+	if (master_totals(m, slot_name(s))) {
+		if (WIFSIGNALED(status))
+			master_totals(m, slot_name(s))->restarts_signal++;
+		else
+			master_totals(m, slot_name(s))->restarts_exit++;
 	}
 	log_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0 ? LOG_WARNING : LOG_ERR,
 		"worker %s#%u (pid %ld, generation %u) %s", slot_name(s), s->index, (long)pid,
@@ -487,6 +513,7 @@ static int next_timeout(const struct master *m)
 	deadline = clock_sooner(deadline, appworker_condemned_deadline());
 	deadline = clock_sooner(deadline, workernotify_next_deadline());
 	deadline = clock_sooner(deadline, control_next_deadline());
+	deadline = clock_sooner(deadline, metrics_next_deadline());
 	return clock_timeout_until(deadline, m->now);
 }
 
@@ -613,6 +640,12 @@ static void run_loop(struct master *m)
 			case EV_CONTROL_CLIENT:
 				control_client_ready(m, src, events[i].events);
 				break;
+			case EV_METRICS:
+				metrics_accept(m, src);
+				break;
+			case EV_METRICS_CLIENT:
+				metrics_client_ready(m, src, events[i].events);
+				break;
 			default:
 				log_error("event from an unknown source (kind %d)", (int)src->kind);
 				break;
@@ -622,6 +655,7 @@ static void run_loop(struct master *m)
 		tend_timers(m);
 		tend_draining(m);
 		control_tend(m->now);
+		metrics_tend(m->now);
 		log_flush();
 	}
 }
@@ -675,7 +709,7 @@ int master_run(struct config *conf, const struct master_opts *opts)
 	m.exit_status = start_first_generation(&m, conf);
 	if (m.exit_status != EXIT_OK)
 		goto out;
-	if (setup_signals(&m) < 0 || control_open(&m) < 0) {
+	if (setup_signals(&m) < 0 || control_open(&m) < 0 || metrics_open(&m) < 0) {
 		m.exit_status = EXIT_RUNTIME;
 		goto out;
 	}
@@ -695,6 +729,7 @@ out:
 	free(m.pidfile);
 	workernotify_close();
 	control_close();
+	metrics_close();
 	for (size_t i = 0; i < m.ntotals; i++)
 		free(m.totals[i].name);
 	free(m.totals);

@@ -21,6 +21,7 @@ struct generation;
 struct service_totals {
 	char *name;
 	uint64_t v[COUNTERS];
+	uint64_t restarts_exit, restarts_signal;	/* ended without being told to */
 };
 
 struct master {
@@ -42,6 +43,7 @@ struct master {
 	unsigned reload_seq;		/* reloads begun so far */
 	char last_reload[CONF_ERR_MAX + 64];	/* for STATUS=: how the last reload went */
 	bool last_reload_ok;
+	uint64_t reloads_ok, reloads_failed;
 	uint64_t last_reload_ms;	/* how long it took */
 	time_t last_reload_wall;	/* when it ended */
 	uint64_t started_ms;
@@ -72,6 +74,9 @@ void master_stop(struct master *m, const char *why, bool fast);
 /* The totals of the service called name (made when first asked; NULL
  * without memory). */
 struct service_totals *master_totals(struct master *m, const char *name);
+/* A service's counts: what its exited workers left in its totals, and what
+ * its live ones (every generation) have counted. */
+void master_service_counts(struct master *m, const char *name, uint64_t v[COUNTERS]);
 /* The slot whose live worker has pid, in any generation; NULL. */
 struct slot *master_find_slot(struct master *m, pid_t pid);
 /* A starting worker of s said it is ready (its channel, or READY=1 from an app worker). */

@@ -33,6 +33,10 @@ static void reload_finish(struct master *m, const char *result, bool ok)
 
 	snprintf(m->last_reload, sizeof(m->last_reload), "%s", result);
 	m->last_reload_ok = ok;
+	if (ok)
+		m->reloads_ok++;
+	else
+		m->reloads_failed++;
 	m->last_reload_ms = m->now - m->reload_started;
 	m->last_reload_wall = time(NULL);
 	master_status_text(m, status, sizeof(status));

@@ -22,23 +22,6 @@
 #include "master/master.h"
 #include "master/master_private.h"
 
-/* Resident memory of pid from /proc, 0 when it cannot be read. */
-static unsigned long long resident_bytes(pid_t pid)
-{
-	char path[64];
-	unsigned long long size, resident = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%ld/statm", (long)pid);
-	f = fopen(path, "re");
-	if (!f)
-		return 0;
-	if (fscanf(f, "%llu %llu", &size, &resident) != 2)
-		resident = 0;
-	fclose(f);
-	return resident * (unsigned long long)sysconf(_SC_PAGESIZE);
-}
-
 static void listeners(struct json *j, const struct generation *g, size_t svc)
 {
 	const struct service_listeners *sl = &g->svc_ls[svc];
@@ -77,7 +60,7 @@ static void workers_of(struct json *j, const struct generation *g, const char *n
 		if (slot_alive(s)) {
 			json_int(j, "pid", s->pid);
 			json_uint(j, "uptime_ms", now - s->started_ms);
-			json_uint(j, "rss_bytes", resident_bytes(s->pid));
+			json_uint(j, "rss_bytes", generation_rss(s));
 		}
 		if (!s->app) {
 			json_uint(j, "connections_open", counter_get(generation_counters(s),
@@ -91,31 +74,11 @@ static void workers_of(struct json *j, const struct generation *g, const char *n
 	}
 }
 
-/* A service's counts: its exited workers' and its live ones'. */
-static void service_counts(struct master *m, const char *name, uint64_t v[COUNTERS])
-{
-	const struct service_totals *t = master_totals(m, name);
-	const struct generation *gens[] = { m->current, m->pending };
-
-	for (int k = 0; k < COUNTERS; k++)
-		v[k] = t ? t->v[k] : 0;
-	for (size_t i = 0; i < 2; i++)
-		for (size_t j = 0; gens[i] && j < gens[i]->nslots; j++)
-			if (strcmp(slot_name(&gens[i]->slots[j]), name) == 0)
-				for (int k = 0; k < COUNTERS; k++)
-					v[k] += counter_get(generation_counters(&gens[i]->slots[j]), k);
-	for (const struct generation *d = m->draining; d; d = d->next)
-		for (size_t j = 0; j < d->nslots; j++)
-			if (strcmp(slot_name(&d->slots[j]), name) == 0)
-				for (int k = 0; k < COUNTERS; k++)
-					v[k] += counter_get(generation_counters(&d->slots[j]), k);
-}
-
 static void counts(struct json *j, struct master *m, const struct service *svc)
 {
 	uint64_t v[COUNTERS];
 
-	service_counts(m, svc->name, v);
+	master_service_counts(m, svc->name, v);
 	json_object(j, "connections");
 	json_uint(j, "accepted", v[COUNTER_ACCEPTED]);
 	json_uint(j, "open", v[COUNTER_ACTIVE]);

@@ -425,6 +425,8 @@ static void dispatch(struct worker *w, struct epoll_event *ev)
 	case EV_WORKER_NOTIFY:
 	case EV_CONTROL:
 	case EV_CONTROL_CLIENT:
+	case EV_METRICS:
+	case EV_METRICS_CLIENT:
 		break;	/* the master's */
 	}
 }

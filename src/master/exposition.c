@@ -1,0 +1,256 @@
+/* SPDX-License-Identifier: ISC */
+/* exposition.c - the master's metrics in the Prometheus text format 0.0.4, or OpenMetrics 1.0.
+ *
+ * Names follow Prometheus's conventions: the preforkd_ prefix, base units
+ * (seconds, bytes), counters ending in _total, metadata as an _info gauge
+ * of 1. Counters are the workers' shared rows plus what the exited ones
+ * left in their service's totals (counters.c), so they only ever grow,
+ * across reloads and killed workers. The two formats differ in little:
+ * OpenMetrics names a counter family without its _total, has an "info"
+ * type, and ends with "# EOF". */
+#include "config.h"
+
+#include "master/exposition.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conf/conf.h"
+#include "handlers/handler.h"
+#include "master/generation.h"
+#include "master/listener.h"
+#include "master/listenqueue.h"
+#include "master/master_private.h"
+
+struct text {
+	char *buf;
+	size_t len, cap;
+	bool failed, om;
+};
+
+static void add(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void add(struct text *t, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	for (int tries = 0; !t->failed && tries < 2; tries++) {
+		va_start(ap, fmt);
+		n = vsnprintf(t->buf + t->len, t->cap - t->len, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			t->failed = true;
+			return;
+		}
+		if ((size_t)n < t->cap - t->len) {
+			t->len += (size_t)n;
+			return;
+		}
+		{
+			size_t cap = (t->cap + (size_t)n + 1) * 2;
+			char *bigger = realloc(t->buf, cap);
+
+			if (!bigger) {
+				t->failed = true;
+				return;
+			}
+			t->buf = bigger;
+			t->cap = cap;
+		}
+	}
+}
+
+/* A label value: backslash, double quote and newline escaped. */
+static const char *label(const char *v, char *buf, size_t len)
+{
+	size_t n = 0;
+
+	for (; *v && n + 3 < len; v++) {
+		if (*v == '\\' || *v == '"') {
+			buf[n++] = '\\';
+			buf[n++] = *v;
+		} else if (*v == '\n') {
+			buf[n++] = '\\';
+			buf[n++] = 'n';
+		} else {
+			buf[n++] = *v;
+		}
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
+/* # HELP and # TYPE of a family; name is the sample name (with _total for
+ * a counter, _info for an info). */
+static void family(struct text *t, const char *name, const char *type, const char *help)
+{
+	size_t len = strlen(name);
+
+	if (t->om && strcmp(type, "counter") == 0 && len > 6)
+		len -= 6;	/* _total */
+	else if (t->om && strcmp(type, "info") == 0 && len > 5)
+		len -= 5;	/* _info */
+	else if (!t->om && strcmp(type, "info") == 0)
+		type = "gauge";
+	add(t, "# HELP %.*s %s\n# TYPE %.*s %s\n", (int)len, name, help, (int)len, name, type);
+}
+
+/* Every generation alive, the one serving first. */
+static size_t generations(struct master *m, const struct generation **out, size_t max)
+{
+	size_t n = 0;
+
+	if (m->current && n < max)
+		out[n++] = m->current;
+	if (m->pending && n < max)
+		out[n++] = m->pending;
+	for (const struct generation *d = m->draining; d && n < max; d = d->next)
+		out[n++] = d;
+	return n;
+}
+
+/* The accept queues of the serving generation's listeners: their length, or limit. */
+static void queue_family(struct text *t, struct master *m, const struct config *conf, bool limit)
+{
+	const char *metric = limit ? "preforkd_listen_queue_limit" : "preforkd_listen_queue_length";
+	char name[256], addr[512];
+
+	family(t, metric, "gauge", limit ? "The backlog a listener's queue holds up to." :
+	       "Clients waiting in a listener's accept queue (TCP and Unix stream).");
+	for (size_t i = 0; m->current && i < conf->nservices; i++)
+		for (size_t j = 0; j < m->current->svc_ls[i].n; j++) {
+			const struct listener *l = m->current->svc_ls[i].ls[j];
+			struct listen_queue q;
+
+			if (l && listen_queue_read(l->fd, &l->addr, &q) == 0)
+				add(t, "%s{service=\"%s\",address=\"%s\"} %u\n", metric,
+				    label(conf->services[i].name, name, sizeof(name)),
+				    label(l->spec.text, addr, sizeof(addr)), limit ? q.limit : q.length);
+		}
+}
+
+static void per_service(struct text *t, struct master *m, const struct config *conf)
+{
+	static const struct { enum counter k; const char *reason; } rejected[] = {
+		{ COUNTER_DENIED, "denied" }, { COUNTER_PER_SOURCE, "per_source_limit" },
+		{ COUNTER_SERVICE_LIMIT, "service_limit" }, { COUNTER_UNAVAILABLE, "unavailable" },
+	};
+	static const enum slot_state states[] = {
+		SLOT_STARTING, SLOT_READY, SLOT_STOPPING, SLOT_WAITING, SLOT_FAILED,
+	};
+	const struct generation *g[64];
+	size_t ng = generations(m, g, 64);
+	uint64_t (*v)[COUNTERS] = calloc(conf->nservices ? conf->nservices : 1, sizeof(*v));
+	char name[256];
+
+	if (!v) {
+		t->failed = true;
+		return;
+	}
+	for (size_t i = 0; i < conf->nservices; i++)
+		master_service_counts(m, conf->services[i].name, v[i]);
+	family(t, "preforkd_workers", "gauge", "Worker slots by state, every generation alive.");
+	for (size_t i = 0; i < conf->nservices; i++)
+		for (size_t s = 0; s < sizeof(states) / sizeof(states[0]); s++) {
+			unsigned n = 0;
+
+			for (size_t k = 0; k < ng; k++)
+				for (size_t j = 0; j < g[k]->nslots; j++)
+					n += g[k]->slots[j].state == states[s] &&
+					     strcmp(slot_name(&g[k]->slots[j]), conf->services[i].name) == 0;
+			add(t, "preforkd_workers{service=\"%s\",state=\"%s\"} %u\n",
+			    label(conf->services[i].name, name, sizeof(name)),
+			    slot_state_name(states[s]), n);
+		}
+	family(t, "preforkd_worker_restarts_total", "counter",
+	       "Workers that ended without being told to, and were respawned or given up.");
+	for (size_t i = 0; i < conf->nservices; i++) {
+		const struct service_totals *st = master_totals(m, conf->services[i].name);
+
+		label(conf->services[i].name, name, sizeof(name));
+		add(t, "preforkd_worker_restarts_total{service=\"%s\",reason=\"exit\"} %llu\n", name,
+		    st ? (unsigned long long)st->restarts_exit : 0ULL);
+		add(t, "preforkd_worker_restarts_total{service=\"%s\",reason=\"signal\"} %llu\n", name,
+		    st ? (unsigned long long)st->restarts_signal : 0ULL);
+	}
+	family(t, "preforkd_connections_accepted_total", "counter",
+	       "Connections accepted (those turned away included).");
+	for (size_t i = 0; i < conf->nservices; i++)
+		if (!conf->services[i].handler->app)
+			add(t, "preforkd_connections_accepted_total{service=\"%s\"} %llu\n",
+			    label(conf->services[i].name, name, sizeof(name)),
+			    (unsigned long long)v[i][COUNTER_ACCEPTED]);
+	family(t, "preforkd_connections_active", "gauge", "Connections open now.");
+	for (size_t i = 0; i < conf->nservices; i++)
+		if (!conf->services[i].handler->app)
+			add(t, "preforkd_connections_active{service=\"%s\"} %llu\n",
+			    label(conf->services[i].name, name, sizeof(name)),
+			    (unsigned long long)v[i][COUNTER_ACTIVE]);
+	family(t, "preforkd_connections_rejected_total", "counter",
+	       "Connections turned away, by why.");
+	for (size_t i = 0; i < conf->nservices; i++)
+		for (size_t r = 0; !conf->services[i].handler->app && r < 4; r++)
+			add(t, "preforkd_connections_rejected_total{service=\"%s\",reason=\"%s\"} %llu\n",
+			    label(conf->services[i].name, name, sizeof(name)), rejected[r].reason,
+			    (unsigned long long)v[i][rejected[r].k]);
+	family(t, "preforkd_helpers_started_total", "counter", "Exec helpers started.");
+	for (size_t i = 0; i < conf->nservices; i++)
+		if (conf->services[i].handler->spawns)
+			add(t, "preforkd_helpers_started_total{service=\"%s\"} %llu\n",
+			    label(conf->services[i].name, name, sizeof(name)),
+			    (unsigned long long)v[i][COUNTER_HELPERS_STARTED]);
+	family(t, "preforkd_helpers_failed_total", "counter",
+	       "Exec helpers that could not start, or ended with a status or a signal.");
+	for (size_t i = 0; i < conf->nservices; i++)
+		if (conf->services[i].handler->spawns)
+			add(t, "preforkd_helpers_failed_total{service=\"%s\"} %llu\n",
+			    label(conf->services[i].name, name, sizeof(name)),
+			    (unsigned long long)v[i][COUNTER_HELPERS_FAILED]);
+	free(v);
+	queue_family(t, m, conf, false);
+	queue_family(t, m, conf, true);
+	family(t, "preforkd_worker_resident_memory_bytes", "gauge",
+	       "Resident memory of each live worker (its main process).");
+	for (size_t k = 0; k < ng; k++)
+		for (size_t j = 0; j < g[k]->nslots; j++) {
+			const struct slot *s = &g[k]->slots[j];
+
+			if (slot_alive(s))
+				add(t, "preforkd_worker_resident_memory_bytes{service=\"%s\",worker=\"%u\","
+				    "generation=\"%u\"} %llu\n", label(slot_name(s), name, sizeof(name)),
+				    s->index, g[k]->id, generation_rss(s));
+		}
+}
+
+char *exposition_text(struct master *m, bool openmetrics, size_t *len)
+{
+	struct text t = { .om = openmetrics };
+	const struct generation *g = m->current ? m->current : m->draining;
+
+	family(&t, "preforkd_build_info", "info", "The preforkd that runs.");
+	add(&t, "preforkd_build_info{version=\"%s\"} 1\n", PACKAGE_VERSION);
+	family(&t, "preforkd_start_time_seconds", "gauge", "When the master started, in Unix time.");
+	add(&t, "preforkd_start_time_seconds %lld\n", (long long)m->started_wall);
+	family(&t, "preforkd_generation", "gauge", "The configuration generation serving.");
+	add(&t, "preforkd_generation %u\n", g ? g->id : 0);
+	family(&t, "preforkd_reloads_total", "counter", "Reloads that ended, by result.");
+	add(&t, "preforkd_reloads_total{result=\"ok\"} %llu\n", (unsigned long long)m->reloads_ok);
+	add(&t, "preforkd_reloads_total{result=\"failed\"} %llu\n",
+	    (unsigned long long)m->reloads_failed);
+	family(&t, "preforkd_last_reload_duration_seconds", "gauge",
+	       "How long the last reload took (0 before the first).");
+	add(&t, "preforkd_last_reload_duration_seconds %.3f\n", (double)m->last_reload_ms / 1000);
+	if (g)
+		per_service(&t, m, g->conf);
+	if (openmetrics)
+		add(&t, "# EOF\n");
+	if (t.failed) {
+		free(t.buf);
+		return NULL;
+	}
+	*len = t.len;
+	return t.buf;
+}
