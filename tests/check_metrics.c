@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "testlib.h"
@@ -234,6 +235,43 @@ START_TEST(bad_requests_refused)
 }
 END_TEST
 
+/* Datagrams, each counted once by outcome. */
+START_TEST(datagrams_counted)
+{
+	uint16_t port = tl_free_port(), mport = tl_free_port();
+	struct sockaddr_storage ss;
+	socklen_t len = tl_ip_sockaddr("127.0.0.1", port, &ss);
+	struct timeval tv = { 5, 0 };
+	struct daemon d;
+	double answered = -1;
+	int u = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	char back[16];
+
+	snprintf(conf_text, sizeof(conf_text),
+		 "metrics-listen = { \"127.0.0.1:%u\" }\n"
+		 "service dg {\n  listen = { \"udp:127.0.0.1:%u\" }\n  handler = \"echo\"\n}\n",
+		 mport, port);
+	daemon_start_ready(&d, conf_text, NULL);
+	setsockopt(u, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	for (int i = 0; i < 5; i++) {
+		ck_assert_int_eq(sendto(u, "ping", 4, 0, (struct sockaddr *)&ss, len), 4);
+		ck_assert_int_eq(recv(u, back, sizeof(back), 0), 4);
+	}
+	close(u);
+	/* A worker publishes its counts once per turn of its loop. */
+	for (uint64_t t0 = tl_now_ms(); answered != 5 && tl_now_ms() - t0 < 3000; usleep(20000)) {
+		char *reply = scrape(mport);
+
+		answered = sample(reply, "preforkd_datagrams_total{service=\"dg\",outcome=\"answered\"}");
+		ck_assert(sample(reply, "preforkd_datagrams_total{service=\"dg\",outcome=\"dropped\"}")
+			  == 0);
+		free(reply);
+	}
+	ck_assert_msg(answered == 5, "answered %g", answered);
+	daemon_stop(&d);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("metrics");
@@ -244,6 +282,7 @@ int main(void)
 	tcase_add_test(tc, values_are_exact);
 	tcase_add_test(tc, queue_depth_tcp_and_unix);
 	tcase_add_test(tc, bad_requests_refused);
+	tcase_add_test(tc, datagrams_counted);
 	suite_add_tcase(s, tc);
 	return tl_run_suite(s);
 }

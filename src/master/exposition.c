@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "conf/conf.h"
@@ -132,6 +133,20 @@ static void queue_family(struct text *t, struct master *m, const struct config *
 		}
 }
 
+static bool service_has_datagrams(const struct service *svc)
+{
+	for (size_t i = 0; i < svc->nlisten; i++)
+		if (svc->listen[i].socktype == SOCK_DGRAM)
+			return !svc->handler->app;
+	return false;
+}
+
+static const struct { enum counter k; const char *name; } outcomes[] = {
+	{ COUNTER_DGRAM_ANSWERED, "answered" }, { COUNTER_DGRAM_TRUNCATED, "truncated" },
+	{ COUNTER_DGRAM_DENIED, "denied" }, { COUNTER_DGRAM_UNDELIVERABLE, "undeliverable" },
+	{ COUNTER_DGRAM_DROPPED, "dropped" }, { COUNTER_DGRAM_FAILED, "failed" },
+};
+
 static void per_service(struct text *t, struct master *m, const struct config *conf)
 {
 	static const struct { enum counter k; const char *reason; } rejected[] = {
@@ -209,6 +224,13 @@ static void per_service(struct text *t, struct master *m, const struct config *c
 			add(t, "preforkd_helpers_failed_total{service=\"%s\"} %llu\n",
 			    label(conf->services[i].name, name, sizeof(name)),
 			    (unsigned long long)v[i][COUNTER_HELPERS_FAILED]);
+	family(t, "preforkd_datagrams_total", "counter",
+	       "Datagrams received, each counted once by what became of it.");
+	for (size_t i = 0; i < conf->nservices; i++)
+		for (size_t o = 0; service_has_datagrams(&conf->services[i]) && o < 6; o++)
+			add(t, "preforkd_datagrams_total{service=\"%s\",outcome=\"%s\"} %llu\n",
+			    label(conf->services[i].name, name, sizeof(name)), outcomes[o].name,
+			    (unsigned long long)v[i][outcomes[o].k]);
 	free(v);
 	queue_family(t, m, conf, false);
 	queue_family(t, m, conf, true);

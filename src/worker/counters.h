@@ -15,6 +15,9 @@ enum counter {
 	COUNTER_UNAVAILABLE,	/* the shared counts could not be had */
 	COUNTER_HELPERS_STARTED,	/* exec */
 	COUNTER_HELPERS_FAILED,		/* exec: could not start, or ended with a status or a signal */
+	/* Datagrams, each counted once, by what became of it (dgram.c). */
+	COUNTER_DGRAM_ANSWERED, COUNTER_DGRAM_TRUNCATED, COUNTER_DGRAM_DENIED,
+	COUNTER_DGRAM_UNDELIVERABLE, COUNTER_DGRAM_DROPPED, COUNTER_DGRAM_FAILED,
 	COUNTERS
 };
 
@@ -37,6 +40,13 @@ static inline void counter_add(struct counter_row *r, enum counter k, int64_t n)
 	if (r)
 		atomic_store_explicit(&r->v[k], atomic_load_explicit(&r->v[k], memory_order_relaxed) +
 				      (uint64_t)n, memory_order_relaxed);
+}
+
+/* A count the worker keeps itself, as it stands now. */
+static inline void counter_set(struct counter_row *r, enum counter k, uint64_t v)
+{
+	if (r)
+		atomic_store_explicit(&r->v[k], v, memory_order_relaxed);
 }
 
 static inline uint64_t counter_get(const struct counter_row *r, enum counter k)

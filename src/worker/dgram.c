@@ -29,6 +29,7 @@
 #include "handlers/handler.h"
 #include "worker/socket.h"
 #include "common/log.h"
+#include "worker/counters.h"
 #include "common/ratelimit.h"
 
 #define DGRAM_BATCH 8
@@ -142,6 +143,16 @@ void dgram_drop_queue(struct dgram *dg)
 		     "stopping with the reply still queued");
 		unqueue(dg, &dg->queue);
 	}
+}
+
+void dgram_publish(const struct dgram *dg, struct counter_row *row)
+{
+	counter_set(row, COUNTER_DGRAM_ANSWERED, dg->n.answered);
+	counter_set(row, COUNTER_DGRAM_TRUNCATED, dg->n.truncated);
+	counter_set(row, COUNTER_DGRAM_DENIED, dg->n.denied);
+	counter_set(row, COUNTER_DGRAM_UNDELIVERABLE, dg->n.undeliverable);
+	counter_set(row, COUNTER_DGRAM_DROPPED, dg->n.dropped);
+	counter_set(row, COUNTER_DGRAM_FAILED, dg->n.failed);
 }
 
 void dgram_free(struct dgram *dg)

@@ -12,6 +12,7 @@ struct worker_socket;
 struct peer;
 struct service;
 struct dgram;
+struct counter_row;
 
 /* Where a datagram came from, so that a reply made later can go back. */
 struct dgram_origin {
@@ -58,5 +59,7 @@ void dgram_unanswered(const struct dgram_origin *o, const char *why);
 
 /* The rate-limited report of lost datagrams, if one is due. */
 void dgram_report(struct dgram *dg, uint64_t now);
+/* The counts so far into the worker's shared row (for the master's metrics). */
+void dgram_publish(const struct dgram *dg, struct counter_row *row);
 
 #endif

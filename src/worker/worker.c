@@ -374,6 +374,7 @@ static void housekeep(struct worker *w)
 	if (w->dgram) {
 		dgram_flush(w->dgram, w->now);
 		dgram_report(w->dgram, w->now);
+		dgram_publish(w->dgram, w->counters);
 	}
 	if (w->helperlog)
 		outlog_report(w->helperlog, w->now);
@@ -596,6 +597,10 @@ int worker_main(const struct worker_params *p)
 	}
 	admit_report(&w, true);
 	conn_free_all(&w);
+	if (w.dgram) {
+		dgram_drop_queue(w.dgram);	/* the replies still queued count as dropped */
+		dgram_publish(w.dgram, w.counters);
+	}
 	dgram_free(w.dgram);
 	outlog_free(w.helperlog);
 	log_debug("exiting: %lu connections served, %lu closed idle", w.accepted, w.idle_closed);
