@@ -144,6 +144,21 @@ START_TEST(reload_reports_its_result)
 		      strstr(out, "preforkd.conf:5: option 'workers': 0 is out of range"), "%s", out);
 	free(out);
 	ck_assert(tl_echo_tcp(port, "still here"));
+	/* A reload that fails at once, asked by a client that has already
+	 * closed its side (no newline, then EOF), twice in a row in one
+	 * request: each gets its answer, in order. */
+	{
+		int fd = raw_client(&d);
+		char *reply;
+
+		ck_assert_int_eq(send(fd, "reload\nreload", 13, 0), 13);
+		shutdown(fd, SHUT_WR);
+		reply = tl_read_to_eof(fd, 10000, NULL);
+		ck_assert_msg(reply && tl_count_in(reply, "\"ok\":false,\"error\":\"reload failed: ")
+			      == 2, "%s", reply ? reply : "(timeout)");
+		free(reply);
+		close(fd);
+	}
 	ck_assert_int_eq(ctl(&d, &out, "status", NULL), 0);
 	ck_assert_msg(strstr(out, "last reload: reload failed"), "%s", out);
 	free(out);

@@ -52,6 +52,7 @@ struct client {
 	uint64_t deadline;		/* no whole line, or no progress writing, by then: dropped */
 	unsigned reload_wait;		/* the reload whose end it waits for; 0: none */
 	bool eof, closing;		/* its side is closed; ours closes once the reply is out */
+	bool woken;			/* a reload's reply is queued: control_tend() sends it */
 	uint32_t events;		/* in the epoll set now */
 	struct client *next;
 };
@@ -426,20 +427,31 @@ void control_reload_finished(struct master *m, bool ok, const char *result)
 			c->reload_wait = 0;
 			reply(m, c, text, len);
 			free(text);
-			/* A request that came behind this one is taken now. */
-			if (flush(m, c)) {
-				take_lines(m, c);
-				flush(m, c);
-			}
+			/* Sent from the loop, not here: a reload can end inside the
+			 * very request that began it (a file with an error), and the
+			 * client must outlive that request's handling. */
+			c->woken = true;
 		}
 		c = next;
 	}
 }
 
-void control_tend(uint64_t now)
+void control_tend(struct master *m)
 {
 	struct client **link = &ctl.clients;
+	uint64_t now = m->now;
 
+	for (struct client *c = ctl.clients, *next; c; c = next) {
+		next = c->next;
+		if (!c->woken)
+			continue;
+		c->woken = false;
+		/* A request that came behind the reload is taken now. */
+		if (flush(m, c)) {
+			take_lines(m, c);
+			flush(m, c);
+		}
+	}
 	while (*link) {
 		struct client *c = *link;
 

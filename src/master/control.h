@@ -20,8 +20,9 @@ void control_close(void);
 void control_accept(struct master *m);
 /* EV_CONTROL_CLIENT: one can be read or written. */
 void control_client_ready(struct master *m, struct ev_source *src, uint32_t events);
-/* Drops the clients that stalled; when that is due next (0: never). */
-void control_tend(uint64_t now);
+/* Sends the replies of reloads that ended, drops the clients that
+ * stalled; when that is due next (0: never). */
+void control_tend(struct master *m);
 uint64_t control_next_deadline(void);
 /* A reload ended: the clients that asked for it get its result. */
 void control_reload_finished(struct master *m, bool ok, const char *result);

@@ -654,7 +654,7 @@ static void run_loop(struct master *m)
 		m->now = clock_now_ms();
 		tend_timers(m);
 		tend_draining(m);
-		control_tend(m->now);
+		control_tend(m);
 		metrics_tend(m->now);
 		log_flush();
 	}
