@@ -40,14 +40,6 @@ static const char *app_conf(uint16_t port, unsigned workers, const char *args, c
 	return conf_text;
 }
 
-static const char *dir_path(const struct daemon *d, const char *name)
-{
-	static char path[256];
-
-	snprintf(path, sizeof(path), "%s/%s", d->dir, name);
-	return path;
-}
-
 /* The worker's answer to "who" over a new connection (fd < 0: TCP to
  * port), malloc'd, or NULL when none came within 5 s. */
 static char *who_on(int fd)
@@ -159,7 +151,7 @@ START_TEST(worker_environment)
 		 "  env = { \"GREETING=hello there\" }\n", port);
 	snprintf(args, sizeof(args), "\"--watchdog\", \"--dump-env=@DIR@/env.txt\"");
 	daemon_start_ready(&d, app_conf(port, 1, args, extra), &opts);
-	env = wait_file(dir_path(&d, "env.txt"));
+	env = wait_file(daemon_path(&d, "env.txt"));
 	ck_assert_msg(env, "no env.txt; log:\n%s", tl_read_file(d.log));
 	ck_assert_uint_eq(daemon_workers(&d, pids, 4), 1);
 	pid_line = strstr(env, "pid=");
@@ -203,7 +195,7 @@ START_TEST(worker_environment)
 	w = who(port);
 	ck_assert_msg(w && strstr(w, "gen=1 worker=0 service=web"), "%s", w ? w : "(nothing)");
 	free(w);
-	ck_assert(tl_echo_unix(dir_path(&d, "web.sock"), "over unix"));
+	ck_assert(tl_echo_unix(daemon_path(&d, "web.sock"), "over unix"));
 	{
 		int u = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 		struct sockaddr_storage ss;
@@ -241,7 +233,7 @@ START_TEST(reload_waits_for_ready)
 	daemon_start_ready(&d, app_conf(port, 2, "", ""), NULL);
 	for (int i = 0; i < LOAD_THREADS; i++) {
 		loads[i] = (struct tl_load){ .port = port, .stop = &stop,
-					     .unix_path = i % 2 ? dir_path(&d, "web.sock") : NULL };
+					     .unix_path = i % 2 ? daemon_path(&d, "web.sock") : NULL };
 		tl_load_start(&loads[i]);
 	}
 	for (int r = 0; r < 2; r++) {
@@ -514,7 +506,7 @@ START_TEST(stranger_notifications_ignored)
 	int fd;
 
 	daemon_start(&d, app_conf(port, 1, "\"--no-ready\", \"--dump-env=@DIR@/env.txt\"", ""), NULL);
-	env = wait_file(dir_path(&d, "env.txt"));
+	env = wait_file(daemon_path(&d, "env.txt"));
 	ck_assert_ptr_nonnull(env);
 	ns = strstr(env, "NOTIFY_SOCKET=/");
 	ck_assert_ptr_nonnull(ns);
@@ -568,7 +560,7 @@ START_TEST(notification_flood_starves_nothing)
 	struct daemon d;
 
 	daemon_start_ready(&d, app_conf(port, 2, "\"--dump-env=@DIR@/env.txt\"", ""), NULL);
-	env = wait_file(dir_path(&d, "env.txt"));
+	env = wait_file(daemon_path(&d, "env.txt"));
 	ck_assert_ptr_nonnull(env);
 	ns = strstr(env, "NOTIFY_SOCKET=/");
 	ck_assert_ptr_nonnull(ns);
@@ -625,10 +617,10 @@ START_TEST(gunicorn_reloads_under_load)
 	daemon_start(&d, conf_text, NULL);
 	ck_assert_msg(daemon_wait_ready(&d, 20000), "log:\n%s", tl_read_file(d.log));
 	ck_assert(tl_http_get_ok(tl_connect_tcp("127.0.0.1", port), 5000));
-	ck_assert(tl_http_get_ok(tl_connect_unix(dir_path(&d, "web.sock")), 5000));
+	ck_assert(tl_http_get_ok(tl_connect_unix(daemon_path(&d, "web.sock")), 5000));
 	for (int i = 0; i < LOAD_THREADS; i++) {
 		loads[i] = (struct tl_load){ .port = port, .stop = &stop, .http = true,
-					     .unix_path = i % 2 ? dir_path(&d, "web.sock") : NULL };
+					     .unix_path = i % 2 ? daemon_path(&d, "web.sock") : NULL };
 		tl_load_start(&loads[i]);
 	}
 	for (int r = 0; r < GUNICORN_RELOADS; r++)

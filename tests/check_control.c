@@ -34,14 +34,6 @@ static const char *ctl_conf(uint16_t port, unsigned workers, const char *global)
 	return conf_text;
 }
 
-static const char *dir_path(const struct daemon *d, const char *name)
-{
-	static char path[256];
-
-	snprintf(path, sizeof(path), "%s/%s", d->dir, name);
-	return path;
-}
-
 /* preforkctl -s DIR/ctl.sock ARGS...; its exit status, its output in *out. */
 static int ctl(struct daemon *d, char **out, const char *a1, const char *a2)
 {
@@ -67,7 +59,7 @@ static int ctl_as_nobody(struct daemon *d, char **out, const char *gid)
 /* A raw client: connected to the control socket. */
 static int raw_client(struct daemon *d)
 {
-	int fd = tl_connect_unix(dir_path(d, "ctl.sock"));
+	int fd = tl_connect_unix(daemon_path(d, "ctl.sock"));
 
 	ck_assert_msg(fd >= 0, "connect: %s", strerror(errno));
 	return fd;
@@ -178,7 +170,7 @@ START_TEST(stop_and_stop_fast)
 	free(out);
 	ck_assert_int_eq(tl_exit_code(daemon_wait_exit(&d, 10000)), 0);
 	ck_assert(daemon_log_contains(&d, "stopping (control socket: stop)"));
-	ck_assert_int_eq(access(dir_path(&d, "ctl.sock"), F_OK), -1);	/* removed */
+	ck_assert_int_eq(access(daemon_path(&d, "ctl.sock"), F_OK), -1);	/* removed */
 	daemon_stop(&d);
 	daemon_start_ready(&d, ctl_conf(port, 1, "shutdown-timeout = 1h\n"), NULL);
 	{
@@ -327,7 +319,7 @@ START_TEST(accept_queue_depth_tcp_and_unix)
 	kill(pid[0], SIGSTOP);
 	for (int i = 0; i < K; i++) {
 		c[i] = tl_connect_tcp("127.0.0.1", port);
-		c[K + i] = tl_connect_unix(dir_path(&d, "echo.sock"));
+		c[K + i] = tl_connect_unix(daemon_path(&d, "echo.sock"));
 		ck_assert(c[i] >= 0 && c[K + i] >= 0);
 	}
 	ck_assert_int_eq(ctl(&d, &out, "status", "--json"), 0);

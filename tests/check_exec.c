@@ -85,14 +85,6 @@ static bool reads(int fd, const char *want)
 	return got == len && memcmp(buf, want, len) == 0;
 }
 
-static char *dir_path(const struct daemon *d, const char *name)
-{
-	static char path[256];
-
-	snprintf(path, sizeof(path), "%s/%s", d->dir, name);
-	return path;
-}
-
 /* A helper starts with every signal at its default and none blocked,
  * though its worker ignores most of them. Signals 32 and 33 are glibc's
  * own (no program may set them; they are ignored in some test runners). */
@@ -207,9 +199,9 @@ START_TEST(ucspi_environment)
 		free(out);
 	}
 
-	out = output_of(tl_connect_unix(dir_path(&d, "x.sock")));
+	out = output_of(tl_connect_unix(daemon_path(&d, "x.sock")));
 	ck_assert_msg(tl_has_line(out, "PROTO=UNIX"), "%s", out);
-	snprintf(line, sizeof(line), "UNIXLOCALPATH=%s", dir_path(&d, "x.sock"));
+	snprintf(line, sizeof(line), "UNIXLOCALPATH=%s", daemon_path(&d, "x.sock"));
 	ck_assert(tl_has_line(out, line));
 	snprintf(line, sizeof(line), "UNIXREMOTEPID=%ld", (long)getpid());
 	ck_assert(tl_has_line(out, line));
@@ -263,7 +255,7 @@ START_TEST(cat_round_trips_exactly)
 	srand(42);
 	for (int i = 0; i < CAT_ROUNDS; i++) {
 		size_t len = 1 + (size_t)rand() % sizeof(buf);
-		int fd = i % 2 ? tl_connect_unix(dir_path(&d, "x.sock")) :
+		int fd = i % 2 ? tl_connect_unix(daemon_path(&d, "x.sock")) :
 				 tl_connect_tcp("127.0.0.1", port);
 		char c;
 
@@ -657,7 +649,7 @@ START_TEST(stop_with_helper_running)
 	daemon_start_ready(&b, conf, NULL);
 	ck_assert_str_eq(out = output_of(tl_connect_tcp("127.0.0.1", port)), "b\n");
 	free(out);
-	ck_assert_str_eq(out = output_of(tl_connect_unix(dir_path(&a, "x.sock"))), "b\n");
+	ck_assert_str_eq(out = output_of(tl_connect_unix(daemon_path(&a, "x.sock"))), "b\n");
 	free(out);
 	daemon_stop(&b);
 

@@ -29,14 +29,6 @@ static const char *echo_conf(uint16_t port, unsigned workers, const char *global
 	return tl_echo_conf(port, workers, text);
 }
 
-static char *dir_path(const struct daemon *d, const char *name)
-{
-	static char path[256];
-
-	snprintf(path, sizeof(path), "%s/%s", d->dir, name);
-	return path;
-}
-
 static bool same_pids(const pid_t *a, size_t na, const pid_t *b, size_t nb)
 {
 	if (na != nb)
@@ -88,7 +80,7 @@ START_TEST(reload_under_load)
 	ck_assert(tl_echo(held, "opened before", 13, 5000));
 	for (int i = 0; i < LOAD_THREADS; i++) {
 		loads[i] = (struct tl_load){ .port = port, .stop = &stop,
-					     .unix_path = i % 2 ? dir_path(&d, "echo.sock") : NULL };
+					     .unix_path = i % 2 ? daemon_path(&d, "echo.sock") : NULL };
 		tl_load_start(&loads[i]);
 	}
 	for (int r = 0; r < RELOADS_UNDER_LOAD; r++) {
@@ -163,7 +155,7 @@ START_TEST(broken_config_keeps_old_one)
 	ck_assert_uint_eq(daemon_workers(&d, after, 2), 2);
 	ck_assert(same_pids(before, 2, after, 2));
 	ck_assert(tl_echo_tcp(port, "still the old config"));
-	ck_assert(tl_echo_unix(dir_path(&d, "echo.sock"), "and its unix socket"));
+	ck_assert(tl_echo_unix(daemon_path(&d, "echo.sock"), "and its unix socket"));
 	ck_assert_int_eq(daemon_wait_exit(&d, 0), -1);
 
 	/* Fixed, it applies. */
@@ -190,7 +182,7 @@ START_TEST(reload_onto_fifo_fails_cleanly)
 	ck_assert_msg(daemon_count_notify(&d, where) == 1, "no STATUS with %s in:\n%s", where,
 		      d.notified);
 	ck_assert(tl_echo_tcp(port, "still serving"));
-	ck_assert(tl_echo_unix(dir_path(&d, "echo.sock"), "over unix too"));
+	ck_assert(tl_echo_unix(daemon_path(&d, "echo.sock"), "over unix too"));
 	daemon_stop(&d);
 }
 END_TEST
@@ -228,11 +220,11 @@ START_TEST(reload_applies_every_change)
 	ck_assert_uint_eq(tl_listen_inode(p1), inode);		/* not closed, not rebound */
 	ck_assert(tl_echo_tcp(p1, "kept"));
 	ck_assert(tl_echo_tcp(p3, "added address"));
-	ck_assert(tl_echo_unix(dir_path(&d, "c.sock"), "added service"));
+	ck_assert(tl_echo_unix(daemon_path(&d, "c.sock"), "added service"));
 	ck_assert_int_lt(tl_connect_tcp("127.0.0.1", p2), 0);	/* removed service */
 	ck_assert_int_eq(errno, ECONNREFUSED);
-	ck_assert_int_lt(lstat(dir_path(&d, "a.sock"), &st), 0);	/* removed address */
-	ck_assert_int_lt(tl_connect_unix(dir_path(&d, "a.sock")), 0);
+	ck_assert_int_lt(lstat(daemon_path(&d, "a.sock"), &st), 0);	/* removed address */
+	ck_assert_int_lt(tl_connect_unix(daemon_path(&d, "a.sock")), 0);
 	ck_assert(daemon_count_notify(&d, "STATUS=2 services, 4 of 4 workers ready") >= 1);
 	daemon_stop(&d);
 }
@@ -248,15 +240,15 @@ START_TEST(reload_applies_socket_mode)
 	snprintf(conf, sizeof(conf), "service echo {\n listen = { \"unix:@DIR@/m.sock\" }\n"
 		 " handler = \"echo\"\n socket-mode = %s\n}\n", "666");
 	daemon_start_ready(&d, conf, NULL);
-	ck_assert_int_eq(lstat(dir_path(&d, "m.sock"), &st), 0);
+	ck_assert_int_eq(lstat(daemon_path(&d, "m.sock"), &st), 0);
 	ck_assert_uint_eq(st.st_mode & 0777, 0666);
 	snprintf(conf, sizeof(conf), "service echo {\n listen = { \"unix:@DIR@/m.sock\" }\n"
 		 " handler = \"echo\"\n socket-mode = %s\n}\n", "600");
 	daemon_write_conf(&d, conf);
 	ck_assert_int_eq(daemon_reload(&d, 10000), 1);
-	ck_assert_int_eq(lstat(dir_path(&d, "m.sock"), &st), 0);
+	ck_assert_int_eq(lstat(daemon_path(&d, "m.sock"), &st), 0);
 	ck_assert_uint_eq(st.st_mode & 0777, 0600);
-	ck_assert(tl_echo_unix(dir_path(&d, "m.sock"), "mode"));
+	ck_assert(tl_echo_unix(daemon_path(&d, "m.sock"), "mode"));
 	daemon_stop(&d);
 }
 END_TEST
@@ -278,15 +270,15 @@ START_TEST(reload_drops_socket_owner)
 		 " handler = \"echo\"\n socket-owner = \"nobody\"\n socket-group = \"%u\"\n}\n",
 		 (unsigned)pw->pw_gid);
 	daemon_start_ready(&d, conf, NULL);
-	ck_assert_int_eq(lstat(dir_path(&d, "o.sock"), &st), 0);
+	ck_assert_int_eq(lstat(daemon_path(&d, "o.sock"), &st), 0);
 	ck_assert(st.st_uid == pw->pw_uid && st.st_gid == pw->pw_gid);
 	daemon_write_conf(&d, "service echo {\n listen = { \"unix:@DIR@/o.sock\" }\n"
 			  " handler = \"echo\"\n}\n");
 	ck_assert_int_eq(daemon_reload(&d, 10000), 1);
-	ck_assert_int_eq(lstat(dir_path(&d, "o.sock"), &st), 0);
+	ck_assert_int_eq(lstat(daemon_path(&d, "o.sock"), &st), 0);
 	ck_assert_msg(st.st_uid == 0 && st.st_gid == getegid(), "owner %u:%u",
 		      (unsigned)st.st_uid, (unsigned)st.st_gid);
-	ck_assert(tl_echo_unix(dir_path(&d, "o.sock"), "owner"));
+	ck_assert(tl_echo_unix(daemon_path(&d, "o.sock"), "owner"));
 	daemon_stop(&d);
 }
 END_TEST
@@ -345,7 +337,7 @@ START_TEST(reload_fails_when_new_workers_cannot_start)
 	ck_assert_uint_eq(daemon_workers(&d, after, 2), 2);
 	ck_assert(same_pids(before, 2, after, 2));
 	ck_assert(tl_echo_tcp(port, "old generation"));
-	ck_assert(tl_echo_unix(dir_path(&d, "echo.sock"), "old generation"));
+	ck_assert(tl_echo_unix(daemon_path(&d, "echo.sock"), "old generation"));
 	daemon_stop(&d);
 }
 END_TEST
@@ -438,8 +430,8 @@ START_TEST(reload_changes_log_level_not_pidfile)
 	ck_assert(tl_echo_tcp(port, "x"));
 	ck_assert(daemon_wait_log(&d, "debug:", 5000));
 	ck_assert(daemon_log_contains(&d, "pidfile changes take effect on restart only"));
-	ck_assert_int_eq(lstat(dir_path(&d, "a.pid"), &st), 0);
-	ck_assert_int_lt(lstat(dir_path(&d, "b.pid"), &st), 0);
+	ck_assert_int_eq(lstat(daemon_path(&d, "a.pid"), &st), 0);
+	ck_assert_int_lt(lstat(daemon_path(&d, "b.pid"), &st), 0);
 	daemon_stop(&d);
 }
 END_TEST

@@ -227,6 +227,14 @@ int tl_exit_code(int status)
 	return WEXITSTATUS(status);
 }
 
+const char *daemon_path(const struct daemon *d, const char *name)
+{
+	static char path[256];
+
+	snprintf(path, sizeof(path), "%s/%s", d->dir, name);
+	return path;
+}
+
 void daemon_write_conf(struct daemon *d, const char *conf_text)
 {
 	char *text = substitute_dir(conf_text, d->dir), tmp[256];

@@ -48,6 +48,8 @@ void tl_write_file(const char *path, const char *text);
 char *tl_read_file(const char *path);
 uint64_t tl_now_ms(void);
 
+/* d->dir/name, in a static buffer (the next call replaces it). */
+const char *daemon_path(const struct daemon *d, const char *name);
 /* Writes conf_text (where "@DIR@" becomes d->dir) and starts preforkd -c on it. */
 void daemon_start(struct daemon *d, const char *conf_text, const struct daemon_opts *opts);
 /* One echo service on 127.0.0.1:port and @DIR@/echo.sock, after the

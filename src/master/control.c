@@ -219,8 +219,9 @@ static void reply(struct master *m, struct client *c, const char *text, size_t l
 	c->deadline = m->now + CONTROL_IDLE_MS;
 }
 
-/* {"ok":...,"error"/"result":text} */
-static void reply_text(struct master *m, struct client *c, bool ok, const char *text)
+/* {"ok":...,"result"/"error":text}, and a reload's generation and duration. */
+static void reply_result(struct master *m, struct client *c, bool ok, const char *text,
+			 bool reload)
 {
 	struct json j;
 	size_t len;
@@ -230,10 +231,19 @@ static void reply_text(struct master *m, struct client *c, bool ok, const char *
 	json_object(&j, NULL);
 	json_bool(&j, "ok", ok);
 	json_string(&j, ok ? "result" : "error", text);
+	if (reload) {
+		json_uint(&j, "generation", m->current ? m->current->id : 0);
+		json_uint(&j, "duration_ms", m->now - m->reload_started);
+	}
 	json_end(&j);
 	reply_json = json_finish(&j, &len);
 	reply(m, c, reply_json, len);
 	free(reply_json);
+}
+
+static void reply_text(struct master *m, struct client *c, bool ok, const char *text)
+{
+	reply_result(m, c, ok, text, false);
 }
 
 /* Root, our own user, or control-group (primary or supplementary). */
@@ -412,21 +422,8 @@ void control_reload_finished(struct master *m, bool ok, const char *result)
 		struct client *next = c->next;
 
 		if (c->reload_wait && c->reload_wait <= m->reload_seq) {
-			struct json j;
-			size_t len;
-			char *text;
-
-			json_init(&j);
-			json_object(&j, NULL);
-			json_bool(&j, "ok", ok);
-			json_string(&j, ok ? "result" : "error", result);
-			json_uint(&j, "generation", m->current ? m->current->id : 0);
-			json_uint(&j, "duration_ms", m->now - m->reload_started);
-			json_end(&j);
-			text = json_finish(&j, &len);
 			c->reload_wait = 0;
-			reply(m, c, text, len);
-			free(text);
+			reply_result(m, c, ok, result, true);
 			/* Sent from the loop, not here: a reload can end inside the
 			 * very request that began it (a file with an error), and the
 			 * client must outlive that request's handling. */

@@ -99,41 +99,63 @@ static void family(struct text *t, const char *name, const char *type, const cha
 	add(t, "# HELP %.*s %s\n# TYPE %.*s %s\n", (int)len, name, help, (int)len, name, type);
 }
 
-/* Every generation alive, the one serving first. */
-static size_t generations(struct master *m, const struct generation **out, size_t max)
+/* The accept queues of the serving generation's listeners, each read
+ * once (a netlink request for a unix one): their lengths, then limits. */
+static void queue_families(struct text *t, struct master *m, const struct config *conf)
 {
-	size_t n = 0;
-
-	if (m->current && n < max)
-		out[n++] = m->current;
-	if (m->pending && n < max)
-		out[n++] = m->pending;
-	for (const struct generation *d = m->draining; d && n < max; d = d->next)
-		out[n++] = d;
-	return n;
-}
-
-/* The accept queues of the serving generation's listeners: their length, or limit. */
-static void queue_family(struct text *t, struct master *m, const struct config *conf, bool limit)
-{
-	const char *metric = limit ? "preforkd_listen_queue_limit" : "preforkd_listen_queue_length";
+	struct reading {
+		size_t svc;
+		const struct listener *l;
+		struct listen_queue q;
+	} *r = NULL;
+	size_t n = 0, cap = 0;
 	char name[256], addr[512];
 
-	family(t, metric, "gauge", limit ? "The backlog a listener's queue holds up to." :
-	       "Clients waiting in a listener's accept queue (TCP and Unix stream).");
 	for (size_t i = 0; m->current && i < conf->nservices; i++)
 		for (size_t j = 0; j < m->current->svc_ls[i].n; j++) {
 			const struct listener *l = m->current->svc_ls[i].ls[j];
 			struct listen_queue q;
 
-			if (l && listen_queue_read(l->fd, &l->addr, &q) == 0)
-				add(t, "%s{service=\"%s\",address=\"%s\"} %u\n", metric,
-				    label(conf->services[i].name, name, sizeof(name)),
-				    label(l->spec.text, addr, sizeof(addr)), limit ? q.limit : q.length);
+			if (!l || listen_queue_read(l->fd, &l->addr, &q) < 0)
+				continue;
+			if (n == cap) {
+				struct reading *more = realloc(r, (cap = cap ? 2 * cap : 8) * sizeof(*r));
+
+				if (!more) {
+					free(r);
+					t->failed = true;
+					return;
+				}
+				r = more;
+			}
+			r[n++] = (struct reading){ i, l, q };
 		}
+	for (int limit = 0; limit < 2; limit++) {
+		const char *metric = limit ? "preforkd_listen_queue_limit" :
+				     "preforkd_listen_queue_length";
+
+		family(t, metric, "gauge", limit ? "The backlog a listener's queue holds up to." :
+		       "Clients waiting in a listener's accept queue (TCP and Unix stream).");
+		for (size_t i = 0; i < n; i++)
+			add(t, "%s{service=\"%s\",address=\"%s\"} %u\n", metric,
+			    label(conf->services[r[i].svc].name, name, sizeof(name)),
+			    label(r[i].l->spec.text, addr, sizeof(addr)),
+			    limit ? r[i].q.limit : r[i].q.length);
+	}
+	free(r);
 }
 
-static bool service_has_datagrams(const struct service *svc)
+static bool accepts(const struct service *svc)
+{
+	return !svc->handler->app;
+}
+
+static bool spawns(const struct service *svc)
+{
+	return svc->handler->spawns;
+}
+
+static bool has_datagrams(const struct service *svc)
 {
 	for (size_t i = 0; i < svc->nlisten; i++)
 		if (svc->listen[i].socktype == SOCK_DGRAM)
@@ -141,23 +163,48 @@ static bool service_has_datagrams(const struct service *svc)
 	return false;
 }
 
-static const struct { enum counter k; const char *name; } outcomes[] = {
-	{ COUNTER_DGRAM_ANSWERED, "answered" }, { COUNTER_DGRAM_TRUNCATED, "truncated" },
-	{ COUNTER_DGRAM_DENIED, "denied" }, { COUNTER_DGRAM_UNDELIVERABLE, "undeliverable" },
-	{ COUNTER_DGRAM_DROPPED, "dropped" }, { COUNTER_DGRAM_FAILED, "failed" },
+struct named_counter {
+	enum counter k;
+	const char *name;
 };
+
+/* A counter or gauge of each service keep() admits, from its counts v:
+ * one sample of counter k, or with by, one per entry labelled key="name". */
+static void counter_family(struct text *t, const struct config *conf,
+			   uint64_t (*v)[COUNTERS], const char *metric, const char *type,
+			   const char *help, bool (*keep)(const struct service *), enum counter k,
+			   const char *key, const struct named_counter *by, size_t nby)
+{
+	char name[256];
+
+	family(t, metric, type, help);
+	for (size_t i = 0; i < conf->nservices; i++) {
+		if (!keep(&conf->services[i]))
+			continue;
+		label(conf->services[i].name, name, sizeof(name));
+		if (!by)
+			add(t, "%s{service=\"%s\"} %llu\n", metric, name,
+			    (unsigned long long)v[i][k]);
+		for (size_t b = 0; by && b < nby; b++)
+			add(t, "%s{service=\"%s\",%s=\"%s\"} %llu\n", metric, name, key, by[b].name,
+			    (unsigned long long)v[i][by[b].k]);
+	}
+}
 
 static void per_service(struct text *t, struct master *m, const struct config *conf)
 {
-	static const struct { enum counter k; const char *reason; } rejected[] = {
+	static const struct named_counter rejected[] = {
 		{ COUNTER_DENIED, "denied" }, { COUNTER_PER_SOURCE, "per_source_limit" },
 		{ COUNTER_SERVICE_LIMIT, "service_limit" }, { COUNTER_UNAVAILABLE, "unavailable" },
+	};
+	static const struct named_counter outcomes[] = {
+		{ COUNTER_DGRAM_ANSWERED, "answered" }, { COUNTER_DGRAM_TRUNCATED, "truncated" },
+		{ COUNTER_DGRAM_DENIED, "denied" }, { COUNTER_DGRAM_UNDELIVERABLE, "undeliverable" },
+		{ COUNTER_DGRAM_DROPPED, "dropped" }, { COUNTER_DGRAM_FAILED, "failed" },
 	};
 	static const enum slot_state states[] = {
 		SLOT_STARTING, SLOT_READY, SLOT_STOPPING, SLOT_WAITING, SLOT_FAILED,
 	};
-	const struct generation *g[64];
-	size_t ng = generations(m, g, 64);
 	uint64_t (*v)[COUNTERS] = calloc(conf->nservices ? conf->nservices : 1, sizeof(*v));
 	char name[256];
 
@@ -172,10 +219,11 @@ static void per_service(struct text *t, struct master *m, const struct config *c
 		for (size_t s = 0; s < sizeof(states) / sizeof(states[0]); s++) {
 			unsigned n = 0;
 
-			for (size_t k = 0; k < ng; k++)
-				for (size_t j = 0; j < g[k]->nslots; j++)
-					n += g[k]->slots[j].state == states[s] &&
-					     strcmp(slot_name(&g[k]->slots[j]), conf->services[i].name) == 0;
+			for (const struct generation *g = master_generation_next(m, NULL); g;
+			     g = master_generation_next(m, g))
+				for (size_t j = 0; j < g->nslots; j++)
+					n += g->slots[j].state == states[s] &&
+					     strcmp(slot_name(&g->slots[j]), conf->services[i].name) == 0;
 			add(t, "preforkd_workers{service=\"%s\",state=\"%s\"} %u\n",
 			    label(conf->services[i].name, name, sizeof(name)),
 			    slot_state_name(states[s]), n);
@@ -191,59 +239,38 @@ static void per_service(struct text *t, struct master *m, const struct config *c
 		add(t, "preforkd_worker_restarts_total{service=\"%s\",reason=\"signal\"} %llu\n", name,
 		    st ? (unsigned long long)st->restarts_signal : 0ULL);
 	}
-	family(t, "preforkd_connections_accepted_total", "counter",
-	       "Connections accepted (those turned away included).");
-	for (size_t i = 0; i < conf->nservices; i++)
-		if (!conf->services[i].handler->app)
-			add(t, "preforkd_connections_accepted_total{service=\"%s\"} %llu\n",
-			    label(conf->services[i].name, name, sizeof(name)),
-			    (unsigned long long)v[i][COUNTER_ACCEPTED]);
-	family(t, "preforkd_connections_active", "gauge", "Connections open now.");
-	for (size_t i = 0; i < conf->nservices; i++)
-		if (!conf->services[i].handler->app)
-			add(t, "preforkd_connections_active{service=\"%s\"} %llu\n",
-			    label(conf->services[i].name, name, sizeof(name)),
-			    (unsigned long long)v[i][COUNTER_ACTIVE]);
-	family(t, "preforkd_connections_rejected_total", "counter",
-	       "Connections turned away, by why.");
-	for (size_t i = 0; i < conf->nservices; i++)
-		for (size_t r = 0; !conf->services[i].handler->app && r < 4; r++)
-			add(t, "preforkd_connections_rejected_total{service=\"%s\",reason=\"%s\"} %llu\n",
-			    label(conf->services[i].name, name, sizeof(name)), rejected[r].reason,
-			    (unsigned long long)v[i][rejected[r].k]);
-	family(t, "preforkd_helpers_started_total", "counter", "Exec helpers started.");
-	for (size_t i = 0; i < conf->nservices; i++)
-		if (conf->services[i].handler->spawns)
-			add(t, "preforkd_helpers_started_total{service=\"%s\"} %llu\n",
-			    label(conf->services[i].name, name, sizeof(name)),
-			    (unsigned long long)v[i][COUNTER_HELPERS_STARTED]);
-	family(t, "preforkd_helpers_failed_total", "counter",
-	       "Exec helpers that could not start, or ended with a status or a signal.");
-	for (size_t i = 0; i < conf->nservices; i++)
-		if (conf->services[i].handler->spawns)
-			add(t, "preforkd_helpers_failed_total{service=\"%s\"} %llu\n",
-			    label(conf->services[i].name, name, sizeof(name)),
-			    (unsigned long long)v[i][COUNTER_HELPERS_FAILED]);
-	family(t, "preforkd_datagrams_total", "counter",
-	       "Datagrams received, each counted once by what became of it.");
-	for (size_t i = 0; i < conf->nservices; i++)
-		for (size_t o = 0; service_has_datagrams(&conf->services[i]) && o < 6; o++)
-			add(t, "preforkd_datagrams_total{service=\"%s\",outcome=\"%s\"} %llu\n",
-			    label(conf->services[i].name, name, sizeof(name)), outcomes[o].name,
-			    (unsigned long long)v[i][outcomes[o].k]);
+	counter_family(t, conf, v,
+		       "preforkd_connections_accepted_total", "counter",
+		       "Connections accepted (those turned away included).", accepts,
+		       COUNTER_ACCEPTED, NULL, NULL, 0);
+	counter_family(t, conf, v, "preforkd_connections_active",
+		       "gauge", "Connections open now.", accepts, COUNTER_ACTIVE, NULL, NULL, 0);
+	counter_family(t, conf, v,
+		       "preforkd_connections_rejected_total", "counter",
+		       "Connections turned away, by why.", accepts, 0, "reason", rejected,
+		       sizeof(rejected) / sizeof(rejected[0]));
+	counter_family(t, conf, v, "preforkd_helpers_started_total",
+		       "counter", "Exec helpers started.", spawns, COUNTER_HELPERS_STARTED, NULL,
+		       NULL, 0);
+	counter_family(t, conf, v, "preforkd_helpers_failed_total",
+		       "counter", "Exec helpers that could not start, or ended with a status or a "
+		       "signal.", spawns, COUNTER_HELPERS_FAILED, NULL, NULL, 0);
+	counter_family(t, conf, v, "preforkd_datagrams_total",
+		       "counter", "Datagrams received, each counted once by what became of it.",
+		       has_datagrams, 0, "outcome", outcomes, sizeof(outcomes) / sizeof(outcomes[0]));
 	free(v);
-	queue_family(t, m, conf, false);
-	queue_family(t, m, conf, true);
+	queue_families(t, m, conf);
 	family(t, "preforkd_worker_resident_memory_bytes", "gauge",
 	       "Resident memory of each live worker (its main process).");
-	for (size_t k = 0; k < ng; k++)
-		for (size_t j = 0; j < g[k]->nslots; j++) {
-			const struct slot *s = &g[k]->slots[j];
+	for (const struct generation *g = master_generation_next(m, NULL); g;
+	     g = master_generation_next(m, g))
+		for (size_t j = 0; j < g->nslots; j++) {
+			const struct slot *s = &g->slots[j];
 
 			if (slot_alive(s))
 				add(t, "preforkd_worker_resident_memory_bytes{service=\"%s\",worker=\"%u\","
 				    "generation=\"%u\"} %llu\n", label(slot_name(s), name, sizeof(name)),
-				    s->index, g[k]->id, generation_rss(s));
+				    s->index, g->id, generation_rss(s));
 		}
 }
 

@@ -197,23 +197,30 @@ struct service_totals *master_totals(struct master *m, const char *name)
 	return &m->totals[m->ntotals++];
 }
 
+const struct generation *master_generation_next(const struct master *m,
+						const struct generation *g)
+{
+	if (!g && m->current)
+		return m->current;
+	if ((!g || g == m->current) && m->pending)
+		return m->pending;
+	if (!g || g == m->current || g == m->pending)
+		return m->draining;
+	return g->next;
+}
+
 void master_service_counts(struct master *m, const char *name, uint64_t v[COUNTERS])
 {
 	const struct service_totals *t = master_totals(m, name);
-	const struct generation *gens[] = { m->current, m->pending };
 
 	for (int k = 0; k < COUNTERS; k++)
 		v[k] = t ? t->v[k] : 0;
-	for (size_t i = 0; i < 2; i++)
-		for (size_t j = 0; gens[i] && j < gens[i]->nslots; j++)
-			if (strcmp(slot_name(&gens[i]->slots[j]), name) == 0)
+	for (const struct generation *g = master_generation_next(m, NULL); g;
+	     g = master_generation_next(m, g))
+		for (size_t j = 0; j < g->nslots; j++)
+			if (strcmp(slot_name(&g->slots[j]), name) == 0)
 				for (int k = 0; k < COUNTERS; k++)
-					v[k] += counter_get(generation_counters(&gens[i]->slots[j]), k);
-	for (const struct generation *d = m->draining; d; d = d->next)
-		for (size_t j = 0; j < d->nslots; j++)
-			if (strcmp(slot_name(&d->slots[j]), name) == 0)
-				for (int k = 0; k < COUNTERS; k++)
-					v[k] += counter_get(generation_counters(&d->slots[j]), k);
+					v[k] += counter_get(generation_counters(&g->slots[j]), k);
 }
 
 void master_stop(struct master *m, const char *why, bool fast)
@@ -248,6 +255,7 @@ static void worker_exited(struct master *m, struct slot *s, int status)
 	char how[160], why[256];
 	pid_t pid = s->pid;
 	bool told_to_stop = s->state == SLOT_STOPPING;
+	struct service_totals *totals = master_totals(m, slot_name(s));
 	enum slot_outcome outcome;
 
 	describe_exit(status, how, sizeof(how));
@@ -256,8 +264,8 @@ static void worker_exited(struct master *m, struct slot *s, int status)
 			 s->said_errno, strerror(s->said_errno));
 	if (s->app)
 		appworker_exited(s, m->epfd);
-	if (master_totals(m, slot_name(s)))
-		counters_fold(generation_counters(s), master_totals(m, slot_name(s))->v);
+	if (totals)
+		counters_fold(generation_counters(s), totals->v);
 	generation_close_channel(s, m->epfd);
 	generation_slot_exited(s);
 	outcome = slot_event(s, SLOT_EXITED, &(struct slot_event_data){
@@ -267,12 +275,10 @@ static void worker_exited(struct master *m, struct slot *s, int status)
 			 (long)pid, s->gen->id, how);
 		return;
 	}
-	if (master_totals(m, slot_name(s))) {
-		if (WIFSIGNALED(status))
-			master_totals(m, slot_name(s))->restarts_signal++;
-		else
-			master_totals(m, slot_name(s))->restarts_exit++;
-	}
+	if (totals && WIFSIGNALED(status))
+		totals->restarts_signal++;
+	else if (totals)
+		totals->restarts_exit++;
 	log_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0 ? LOG_WARNING : LOG_ERR,
 		"worker %s#%u (pid %ld, generation %u) %s", slot_name(s), s->index, (long)pid,
 		s->gen->id, how);

@@ -74,6 +74,10 @@ void master_stop(struct master *m, const char *why, bool fast);
 /* The totals of the service called name (made when first asked; NULL
  * without memory). */
 struct service_totals *master_totals(struct master *m, const char *name);
+/* Every live generation in turn, the serving one first, then the one
+ * starting, then the draining ones: the first for g NULL, NULL after the last. */
+const struct generation *master_generation_next(const struct master *m,
+						const struct generation *g);
 /* A service's counts: what its exited workers left in its totals, and what
  * its live ones (every generation) have counted. */
 void master_service_counts(struct master *m, const char *name, uint64_t v[COUNTERS]);

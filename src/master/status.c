@@ -99,9 +99,10 @@ static void counts(struct json *j, struct master *m, const struct service *svc)
 
 static unsigned count_all(const struct master *m, enum slot_state state)
 {
-	unsigned n = generation_count(m->current, state) + generation_count(m->pending, state);
+	unsigned n = 0;
 
-	for (const struct generation *g = m->draining; g; g = g->next)
+	for (const struct generation *g = master_generation_next(m, NULL); g;
+	     g = master_generation_next(m, g))
 		n += generation_count(g, state);
 	return n;
 }
@@ -141,10 +142,9 @@ char *status_json(struct master *m, size_t *len)
 			counts(&j, m, svc);
 		listeners(&j, g, i);
 		json_array(&j, "workers");
-		workers_of(&j, m->current, svc->name, m->now);
-		workers_of(&j, m->pending, svc->name, m->now);
-		for (const struct generation *d = m->draining; d; d = d->next)
-			workers_of(&j, d, svc->name, m->now);
+		for (const struct generation *w = master_generation_next(m, NULL); w;
+		     w = master_generation_next(m, w))
+			workers_of(&j, w, svc->name, m->now);
 		json_end(&j);
 		json_end(&j);
 	}
