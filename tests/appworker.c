@@ -51,6 +51,7 @@ struct opts {
 	unsigned long long flood;
 	const char *dump_env;
 	const char *notify_extra;
+	const char *fail_if_exists;	/* exit 3 at start while this path exists */
 };
 
 enum source_kind {
@@ -148,6 +149,7 @@ static void usage(FILE *out)
 		"  --flood=BYTES          after READY, write BYTES bytes of 'x' lines to stdout\n"
 		"  --dump-env=FILE        write pid, open fds and the environment to FILE\n"
 		"  --notify-extra=TEXT    send TEXT as a notification before READY\n"
+		"  --fail-if-exists=PATH  exit 3 at start while PATH exists\n"
 		"  -h, --help             print this help and exit\n"
 		"\n"
 		"Exit status: 0 stopped gracefully, 1 failure, 2 usage error, 3 no sockets.\n");
@@ -184,7 +186,7 @@ static int parse_stop_signal(const char *s)
 enum {
 	OPT_READY_DELAY = 256, OPT_NO_READY, OPT_STATUS, OPT_EXIT_AT_START, OPT_CRASH_AFTER,
 	OPT_HANG_AFTER, OPT_WATCHDOG, OPT_IGNORE_STOP, OPT_STOP_SIGNAL, OPT_LINGER_MS, OPT_SAY,
-	OPT_PRIORITY_LINE, OPT_FLOOD, OPT_DUMP_ENV, OPT_NOTIFY_EXTRA,
+	OPT_PRIORITY_LINE, OPT_FLOOD, OPT_DUMP_ENV, OPT_NOTIFY_EXTRA, OPT_FAIL_IF_EXISTS,
 };
 
 static const struct option long_options[] = {
@@ -203,6 +205,7 @@ static const struct option long_options[] = {
 	{ "flood", required_argument, NULL, OPT_FLOOD },
 	{ "dump-env", required_argument, NULL, OPT_DUMP_ENV },
 	{ "notify-extra", required_argument, NULL, OPT_NOTIFY_EXTRA },
+	{ "fail-if-exists", required_argument, NULL, OPT_FAIL_IF_EXISTS },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -257,6 +260,9 @@ static void opts_parse(struct opts *o, int argc, char **argv)
 			break;
 		case OPT_IGNORE_STOP:
 			o->ignore_stop = true;
+			break;
+		case OPT_FAIL_IF_EXISTS:
+			o->fail_if_exists = optarg;
 			break;
 		case OPT_STOP_SIGNAL:
 			o->stop_signal = parse_stop_signal(optarg);
@@ -876,6 +882,10 @@ int main(int argc, char **argv)
 	}
 	if (o.exit_at_start >= 0)
 		exit(o.exit_at_start);
+	if (o.fail_if_exists && access(o.fail_if_exists, F_OK) == 0) {
+		fprintf(stderr, "appworker: %s exists: failing at start\n", o.fail_if_exists);
+		exit(3);
+	}
 	signals_setup(&o, &stopset);
 
 	if (o.say) {

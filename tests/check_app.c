@@ -584,11 +584,30 @@ START_TEST(notification_flood_starves_nothing)
 }
 END_TEST
 
+/* One request on the control socket, its reply (malloc'd) or NULL. */
+static char *control_ask(struct daemon *d, const char *request, int timeout_ms)
+{
+	int fd = tl_connect_unix(daemon_path(d, "control.sock"));
+	char *reply;
+
+	if (fd < 0)
+		return NULL;
+	if (send(fd, request, strlen(request), MSG_NOSIGNAL) != (ssize_t)strlen(request)) {
+		close(fd);
+		return NULL;
+	}
+	shutdown(fd, SHUT_WR);
+	reply = tl_read_to_eof(fd, timeout_ms, NULL);
+	close(fd);
+	return reply;
+}
+
 /* A real server from Debian that speaks LISTEN_FDS and sd_notify,
  * gunicorn, as two app workers serving HTTP over TCP and unix through 20
- * reloads under load: not one request fails. */
+ * reloads and 3 recycles under load: not one request fails. */
 #define GUNICORN "/usr/bin/gunicorn"
 #define GUNICORN_RELOADS 20
+#define GUNICORN_RECYCLES 3
 START_TEST(gunicorn_reloads_under_load)
 {
 	uint16_t port = tl_free_port();
@@ -626,9 +645,17 @@ START_TEST(gunicorn_reloads_under_load)
 	for (int r = 0; r < GUNICORN_RELOADS; r++)
 		ck_assert_msg(daemon_reload(&d, 20000) == 1, "reload %d failed; log:\n%s", r,
 			      tl_read_file(d.log));
+	for (int r = 0; r < GUNICORN_RECYCLES; r++) {
+		char *reply = control_ask(&d, "recycle web\n", 40000);
+
+		ck_assert_msg(reply && strstr(reply, "\"ok\":true") && strstr(reply, "\"recycled\":2"),
+			      "recycle %d: %s; log:\n%s", r, reply ? reply : "(no reply)",
+			      tl_read_file(d.log));
+		free(reply);
+	}
 	total = tl_loads_finish(loads, LOAD_THREADS);
-	fprintf(stderr, "gunicorn_reloads_under_load: %d reloads, %u requests, none failed\n",
-		GUNICORN_RELOADS, total);
+	fprintf(stderr, "gunicorn_reloads_under_load: %d reloads, %d recycles, %u requests, none "
+		"failed\n", GUNICORN_RELOADS, GUNICORN_RECYCLES, total);
 	ck_assert_uint_ge(total, 200);
 	ck_assert_uint_eq(daemon_log_count(&d, "reload ok"), GUNICORN_RELOADS);
 	ck_assert(!daemon_log_contains(&d, "respawning"));

@@ -75,7 +75,7 @@ START_TEST(status_shows_services_and_workers)
 	daemon_start_ready(&d, ctl_conf(port, 2, ""), NULL);
 	ck_assert_uint_eq(daemon_workers(&d, pids, 2), 2);
 	ck_assert_int_eq(ctl(&d, &out, "status", NULL), 0);
-	ck_assert_msg(strstr(out, "generation 1") && strstr(out, "service echo (echo)"), "%s", out);
+	ck_assert_msg(strstr(out, "generation 1") && strstr(out, "service echo (echo, 2 workers, at most 8)"), "%s", out);
 	snprintf(needle, sizeof(needle), "127.0.0.1:%u", port);
 	ck_assert_msg(strstr(out, needle) && strstr(out, "/echo.sock"), "%s", out);
 	snprintf(needle, sizeof(needle), "%ld", (long)pids[0]);

@@ -114,8 +114,10 @@ START_TEST(table_is_sound)
 			if (!o->range || parse_range(o, &min, &max) < 0 || min != o->min || max != o->max)
 				problem(&p, "%s: range text \"%s\" is not %ld to %ld", o->name,
 					o->range ? o->range : "", o->min, o->max);
-			if (o->def < o->min || o->def > o->max || parse_number(o, def, &v) < 0 ||
-			    v != o->def)
+			/* A default said in words depends on another option (0 here). */
+			if (o->def_str ? o->def != 0 :
+			    (o->def < o->min || o->def > o->max || parse_number(o, def, &v) < 0 ||
+			     v != o->def))
 				problem(&p, "%s: default %ld (\"%s\") is not in its range", o->name,
 					o->def, def);
 		} else if (o->range || o->def) {

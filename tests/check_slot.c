@@ -64,7 +64,7 @@ END_TEST
 /* Events a state does not expect change nothing. */
 START_TEST(unexpected_events_ignored)
 {
-	static const enum slot_state finished[] = { SLOT_FAILED, SLOT_DONE };
+	static const enum slot_state finished[] = { SLOT_DONE };
 	struct slot s = fresh();
 
 	ck_assert_int_eq(at(&s, SLOT_READY_SAID, 0, 0, 0, GEN_SERVING), SLOT_NOTHING);
@@ -231,6 +231,74 @@ START_TEST(role_decides_a_death)
 }
 END_TEST
 
+/* A recycle: the old worker serves while its replacement starts (RETIRING),
+ * and is stopped once that one is ready, or kept when it fails. */
+START_TEST(retiring_worker_stays_until_replaced)
+{
+	struct slot old = fresh(), new = fresh();
+
+	at(&old, SLOT_SPAWNED, 0, 1, 0, GEN_SERVING);
+	ck_assert_int_eq(at(&old, SLOT_RETIRE, 5, 0, 0, GEN_SERVING), SLOT_NOTHING);
+	ck_assert_int_eq(old.state, SLOT_STARTING);	/* only a ready worker retires */
+	at(&old, SLOT_READY_SAID, 10, 0, 0, GEN_SERVING);
+	at(&old, SLOT_RETIRE, 20, 0, 0, GEN_SERVING);
+	ck_assert_int_eq(old.state, SLOT_RETIRING);
+	ck_assert(slot_alive(&old));
+	ck_assert(!slot_counted(&old));
+	/* Its replacement dies before it is ready: no respawn, the old one is kept. */
+	new.replaces = &old;
+	at(&new, SLOT_SPAWNED, 30, 2, 0, GEN_SERVING);
+	ck_assert(slot_counted(&new));
+	ck_assert_int_eq(at(&new, SLOT_EXITED, 40, 0, EXITED(1), GEN_SERVING),
+			 SLOT_FAILED_REPLACEMENT);
+	ck_assert_int_eq(new.state, SLOT_DONE);
+	ck_assert_uint_eq(new.quick_failures, 0);
+	ck_assert_int_eq(at(&old, SLOT_KEEP, 50, 0, 0, GEN_SERVING), SLOT_NOTHING);
+	ck_assert_int_eq(old.state, SLOT_READY);
+	/* Retiring again, then told to stop: an ordinary stop. */
+	at(&old, SLOT_RETIRE, 60, 0, 0, GEN_SERVING);
+	at(&old, SLOT_STOP, 70, 0, 0, GEN_SERVING);
+	ck_assert_int_eq(old.state, SLOT_STOPPING);
+	ck_assert_int_eq(at(&old, SLOT_EXITED, 80, 0, EXITED(0), GEN_SERVING), SLOT_NOTHING);
+	ck_assert_int_eq(old.state, SLOT_DONE);
+	/* Dying while retiring: its replacement takes over, nothing respawns. */
+	old = fresh();
+	at(&old, SLOT_SPAWNED, 0, 1, 0, GEN_SERVING);
+	at(&old, SLOT_READY_SAID, 10, 0, 0, GEN_SERVING);
+	at(&old, SLOT_RETIRE, 20, 0, 0, GEN_SERVING);
+	ck_assert_int_eq(at(&old, SLOT_EXITED, 30, 0, KILLED(SIGSEGV), GEN_SERVING),
+			 SLOT_DIED_RETIRING);
+	ck_assert_int_eq(old.state, SLOT_DONE);
+	ck_assert_int_eq(old.pid, 0);
+}
+END_TEST
+
+/* A slot given up on: a stop makes it done (a pool shrinking), a recycle
+ * tries it again with a clean record; nothing else moves it. */
+START_TEST(failed_slot_retried_or_removed)
+{
+	struct slot s = fresh();
+
+	s.state = SLOT_FAILED;
+	s.quick_failures = SLOT_MAX_QUICK_FAILURES;
+	ck_assert(slot_counted(&s));
+	for (int ev = 0; ev < SLOT_EVENTS; ev++) {
+		if (ev == SLOT_STOP || ev == SLOT_RETIRE)
+			continue;
+		ck_assert_int_eq(at(&s, (enum slot_event)ev, 0, 1, 0, GEN_SERVING), SLOT_NOTHING);
+		ck_assert_int_eq(s.state, SLOT_FAILED);
+	}
+	ck_assert_int_eq(at(&s, SLOT_RETIRE, 700, 0, 0, GEN_SERVING), SLOT_RESPAWN);
+	ck_assert_int_eq(s.state, SLOT_WAITING);
+	ck_assert_uint_eq(s.quick_failures, 0);
+	ck_assert_uint_eq(s.respawn_at_ms, 700);
+	s.state = SLOT_FAILED;
+	at(&s, SLOT_STOP, 800, 0, 0, GEN_SERVING);
+	ck_assert_int_eq(s.state, SLOT_DONE);
+	ck_assert(!slot_counted(&s));
+}
+END_TEST
+
 /* A fork that fails is tried again 5 s later. */
 START_TEST(spawn_failure_retried)
 {
@@ -258,6 +326,8 @@ int main(void)
 	tcase_add_test(tc, replaced_respawns_now);
 	tcase_add_test(tc, fatal_exit_gives_up);
 	tcase_add_test(tc, role_decides_a_death);
+	tcase_add_test(tc, retiring_worker_stays_until_replaced);
+	tcase_add_test(tc, failed_slot_retried_or_removed);
 	tcase_add_test(tc, spawn_failure_retried);
 	suite_add_tcase(s, tc);
 	return tl_run_suite(s);

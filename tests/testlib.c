@@ -315,9 +315,9 @@ void daemon_start(struct daemon *d, const char *conf_text, const struct daemon_o
 	ck_assert_int_ge(logfd, 0);
 
 	d->pid = fork();
-	ck_assert_int_ge(d->pid, 0);
-	if (d->pid == 0)
+	if (d->pid == 0)	/* no Check in the child (see tl_run_timeout) */
 		exec_daemon(d, logfd, env_notify, opts);
+	ck_assert_int_ge(d->pid, 0);
 	close(logfd);
 }
 
@@ -502,7 +502,8 @@ int tl_run_timeout(char **out, int timeout_ms, char *const argv[])
 
 	ck_assert_int_ge(fd, 0);
 	pid = fork();
-	ck_assert_int_ge(pid, 0);
+	/* Nothing of Check's in the child: another thread of the test may
+	 * hold its lock, and a forked child would wait for it forever. */
 	if (pid == 0) {
 		dup2(fd, STDOUT_FILENO);
 		dup2(fd, STDERR_FILENO);
@@ -512,6 +513,7 @@ int tl_run_timeout(char **out, int timeout_ms, char *const argv[])
 		fprintf(stderr, "cannot run %s: %s\n", argv[0], strerror(errno));
 		_exit(127);
 	}
+	ck_assert_int_ge(pid, 0);
 	close(fd);
 	while ((done = waitpid(pid, &status, timeout_ms < 0 ? 0 : WNOHANG)) == 0) {
 		if (tl_now_ms() >= deadline) {
@@ -976,12 +978,17 @@ static void *load_run(void *arg)
 
 void tl_load_start(struct tl_load *l)
 {
+	/* Its own copy: a path from daemon_path() is overwritten by the next call. */
+	if (l->unix_path)
+		ck_assert_ptr_nonnull(l->unix_path = strdup(l->unix_path));
 	ck_assert_int_eq(pthread_create(&l->thread, NULL, load_run, l), 0);
 }
 
 void tl_load_join(struct tl_load *l)
 {
 	pthread_join(l->thread, NULL);
+	free((char *)l->unix_path);
+	l->unix_path = NULL;
 }
 
 unsigned tl_loads_finish(struct tl_load *loads, size_t n)
@@ -991,11 +998,13 @@ unsigned tl_loads_finish(struct tl_load *loads, size_t n)
 	for (size_t i = 0; i < n; i++)
 		atomic_store(loads[i].stop, true);
 	for (size_t i = 0; i < n; i++) {
+		const char *kind = loads[i].unix_path ? "unix" : "tcp";
+
 		tl_load_join(&loads[i]);
 		total += loads[i].ok;
 		ck_assert_msg(loads[i].connect_failed == 0 && loads[i].echo_failed == 0,
 			      "%s client: %u connects failed (last: %s), %u exchanges failed",
-			      loads[i].unix_path ? "unix" : "tcp", loads[i].connect_failed,
+			      kind, loads[i].connect_failed,
 			      strerror(loads[i].last_errno), loads[i].echo_failed);
 	}
 	return total;

@@ -147,7 +147,7 @@ void tl_reader_free(struct tl_reader *r);
 struct tl_load {
 	pthread_t thread;
 	uint16_t port;
-	const char *unix_path;	/* NULL: TCP to 127.0.0.1:port */
+	const char *unix_path;	/* NULL: TCP to 127.0.0.1:port; copied at the start */
 	bool http;
 	atomic_bool *stop;
 	unsigned ok, connect_failed, echo_failed;

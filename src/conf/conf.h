@@ -20,6 +20,7 @@ struct service {
 	struct identity run_as;	/* its own user/group, or the global ones */
 	const struct handler *handler;
 	unsigned workers;
+	unsigned max_workers;		/* the most "scale" may ask for */
 	int backlog;
 	unsigned max_connections;	/* per worker */
 	unsigned idle_timeout_ms;	/* 0: never */

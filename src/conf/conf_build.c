@@ -257,6 +257,8 @@ static int build_service(cfg_t *sec, const struct config *conf, struct service *
 	svc->name = strdup(cfg_title(sec));
 	if (!svc->name || build_options(sec, CONF_SERVICE, svc, cfg_getstr(sec, CONF_NAME(HANDLER))) < 0)
 		return -1;
+	if (!svc->max_workers)
+		svc->max_workers = svc->workers <= 256 ? 4 * svc->workers : 1024;
 	return build_identity(sec, &conf->run_as, &svc->run_as);
 }
 

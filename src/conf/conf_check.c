@@ -466,6 +466,13 @@ int conf_check_service(cfg_t *cfg, cfg_opt_t *opt)
 	}
 	if (check_handler_options(cfg, sec, rec) < 0 || check_listen_kinds(cfg, sec, rec) < 0)
 		return -1;
+	if (rec->lines[CONF_OPT_MAX_WORKERS] &&
+	    cfg_getint(sec, CONF_NAME(MAX_WORKERS)) < cfg_getint(sec, CONF_NAME(WORKERS))) {
+		cfg_error(cfg, "service '%s': max-workers %ld (line %d) is fewer than workers %ld",
+			  cfg_title(sec), cfg_getint(sec, CONF_NAME(MAX_WORKERS)),
+			  rec->lines[CONF_OPT_MAX_WORKERS], cfg_getint(sec, CONF_NAME(WORKERS)));
+		return -1;
+	}
 	busy = rec->lines[CONF_OPT_BUSY_MESSAGE];
 	if (busy && !cfg_getint(sec, CONF_NAME(MAX_PER_SOURCE)) &&
 	    !cfg_getint(sec, CONF_NAME(MAX_SERVICE_CONNECTIONS))) {

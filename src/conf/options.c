@@ -72,6 +72,8 @@ const char *conf_option_handlers_text(const struct conf_option *o, char *buf, si
 
 const char *conf_option_default_text(const struct conf_option *o, char *buf, size_t len)
 {
+	if (o->def_str)
+		return o->def_str;	/* a number's default that depends on another option */
 	switch (o->type) {
 	case CONF_COUNT:
 		snprintf(buf, len, "%ld", o->def);

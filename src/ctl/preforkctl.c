@@ -35,9 +35,15 @@ static void usage(FILE *f)
 		"  reload       reload the config; waits, exits 1 with the error if it failed\n"
 		"  stop         stop gracefully (in-flight connections finish)\n"
 		"  stop fast    stop now, closing every connection\n"
+		"  scale SERVICE N\n"
+		"               run N workers of SERVICE until the next reload; waits for them\n"
+		"  recycle SERVICE\n"
+		"               replace each worker of SERVICE in turn, every replacement ready\n"
+		"               before the old one stops; waits, exits 1 if one failed\n"
 		"options:\n"
 		"  -s SOCKET    the control socket (default " DEFAULT_SOCKET ")\n"
-		"  -t SECONDS   how long to wait for the reply (default 10; reload: 300)\n"
+		"  -t SECONDS   how long to wait for the reply (default 10; reload, scale,\n"
+		"               recycle: 300)\n"
 		"  -j, --json   print the reply as it came\n");
 }
 
@@ -153,6 +159,17 @@ static const char *duration(double ms, char *buf, size_t len)
 	return buf;
 }
 
+/* A service name goes into a line of words: one word, printable. */
+static bool service_name_ok(const char *name)
+{
+	if (!*name)
+		return false;
+	for (; *name; name++)
+		if ((unsigned char)*name <= ' ' || *name == 0x7f)
+			return false;
+	return true;
+}
+
 /* A control character of a name the daemon passed on is not printed raw. */
 static void print_clean(const char *s, int width)
 {
@@ -186,7 +203,11 @@ static void print_status(const struct jv *r)
 
 		printf("\nservice ");
 		print_clean(jv_str(s, "name"), 0);
-		printf(" (%s)", jv_str(s, "handler") ? jv_str(s, "handler") : "?");
+		printf(" (%s", jv_str(s, "handler") ? jv_str(s, "handler") : "?");
+		if (jv_get(s, "target"))
+			printf(", %.0f worker%s, at most %.0f", jv_num(s, "target", 0),
+			       jv_num(s, "target", 0) == 1 ? "" : "s", jv_num(s, "max_workers", 0));
+		printf(")");
 		if (conns)
 			printf(": %.0f connections accepted, %.0f open", jv_num(conns, "accepted", 0),
 			       jv_num(conns, "open", 0));
@@ -237,7 +258,7 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *path = DEFAULT_SOCKET;
-	char request[64], why[128], *text;
+	char request[320], why[128], *text;
 	long timeout = -1;
 	bool json = false;
 	struct jv *r;
@@ -286,6 +307,23 @@ int main(int argc, char **argv)
 		snprintf(request, sizeof(request), "stop\n");
 	} else if (argc == 2 && strcmp(argv[0], "stop") == 0 && strcmp(argv[1], "fast") == 0) {
 		snprintf(request, sizeof(request), "stop fast\n");
+	} else if ((argc == 2 && strcmp(argv[0], "recycle") == 0) ||
+		   (argc == 3 && strcmp(argv[0], "scale") == 0)) {
+		if (!service_name_ok(argv[1]) || strlen(argv[1]) > 256) {
+			fprintf(stderr, "preforkctl: %s: a service is named by one word of printable "
+				"characters (at most 256)\n", argv[0]);
+			return EXIT_USAGE;
+		}
+		if (argc == 3 && (strspn(argv[2], "0123456789") != strlen(argv[2]) ||
+				  !argv[2][0] || strlen(argv[2]) > 7)) {
+			fprintf(stderr, "preforkctl: scale %s: \"%s\" is not a number of workers\n",
+				argv[1], argv[2]);
+			return EXIT_USAGE;
+		}
+		snprintf(request, sizeof(request), "%s %s%s%s\n", argv[0], argv[1],
+			 argc == 3 ? " " : "", argc == 3 ? argv[2] : "");
+		if (timeout < 0)
+			timeout = 300000;
 	} else {
 		usage(stderr);
 		return EXIT_USAGE;

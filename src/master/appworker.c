@@ -478,7 +478,8 @@ enum appworker_due appworker_tend(struct slot *s, uint64_t now)
 		appworker_stop(s, now);
 		return APPWORKER_START_FAILED;
 	}
-	if (s->state == SLOT_READY && s->watchdog_due && now >= s->watchdog_due)
+	if ((s->state == SLOT_READY || s->state == SLOT_RETIRING) && s->watchdog_due &&
+	    now >= s->watchdog_due)
 		return APPWORKER_HUNG;
 	return APPWORKER_NOTHING;
 }
@@ -494,7 +495,7 @@ uint64_t appworker_next_deadline(const struct slot *s)
 	d = clock_sooner(d, s->stop_deadline);
 	if (s->state == SLOT_STARTING)
 		d = clock_sooner(d, s->start_deadline);
-	if (s->state == SLOT_READY)
+	if (s->state == SLOT_READY || s->state == SLOT_RETIRING)
 		d = clock_sooner(d, s->watchdog_due);
 	return clock_sooner(d, outlog_next_deadline(s->out));
 }
@@ -511,7 +512,7 @@ void appworker_watchdog_kick(struct slot *s, uint64_t now)
 {
 	unsigned wd = service_of(s)->watchdog_ms;
 
-	if (s->state == SLOT_READY && wd && !s->stop_deadline)
+	if ((s->state == SLOT_READY || s->state == SLOT_RETIRING) && wd && !s->stop_deadline)
 		s->watchdog_due = now + wd;
 }
 
@@ -521,7 +522,7 @@ void appworker_watchdog_trigger(struct slot *s, uint64_t now)
 		return;	/* on its way out already */
 	if (s->state == SLOT_STARTING && s->start_deadline)
 		s->start_deadline = now ? now : 1;	/* a failed start, now */
-	if (s->state == SLOT_READY) {
+	if (s->state == SLOT_READY || s->state == SLOT_RETIRING) {
 		s->watchdog_triggered = true;
 		s->watchdog_due = now ? now : 1;
 	}

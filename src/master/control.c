@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: ISC */
 /* control.c - the control socket: a line protocol answered in JSON, served from the master's loop without ever blocking it.
  *
- * One request a line ("status", "reload", "stop", "stop fast"), one JSON
- * object a reply, as HAProxy's runtime API does it: simple enough for
- * socat, parseable by a script. Every client is non-blocking and bounded:
+ * One request a line ("status", "reload", "stop", "stop fast", "scale
+ * SERVICE N", "recycle SERVICE"), one JSON object a reply, as HAProxy's
+ * runtime API does it: simple enough for socat, parseable by a script. Every client is non-blocking and bounded:
  * CONTROL_CLIENTS_MAX at once, CONTROL_REQUEST_MAX bytes a line, and one
  * that sends no whole line, or does not read its reply, for
- * CONTROL_IDLE_MS is dropped. "reload" is answered when the reload has
- * ended, with its result. Who may ask: root, the daemon's own user, and
+ * CONTROL_IDLE_MS is dropped. "reload", "scale" and "recycle" are
+ * answered when they have ended, with their result. Who may ask: root, the daemon's own user, and
  * members of control-group, by the kernel's peer credentials; the file's
  * mode (control-mode, 0600) keeps the others out first. */
 #include "config.h"
@@ -33,6 +33,7 @@
 #include "master/generation.h"
 #include "master/listener.h"
 #include "master/master_private.h"
+#include "master/pool.h"
 #include "master/status.h"
 
 #define CONTROL_CLIENTS_MAX 16
@@ -51,6 +52,7 @@ struct client {
 	size_t outlen, outoff;
 	uint64_t deadline;		/* no whole line, or no progress writing, by then: dropped */
 	unsigned reload_wait;		/* the reload whose end it waits for; 0: none */
+	unsigned op_wait;		/* the scale or recycle whose end it waits for; 0 */
 	bool eof, closing;		/* its side is closed; ours closes once the reply is out */
 	bool woken;			/* a reload's reply is queued: control_tend() sends it */
 	uint32_t events;		/* in the epoll set now */
@@ -142,6 +144,11 @@ static void drop(struct master *m, struct client *c)
 	client_free(c);
 }
 
+static bool waiting(const struct client *c)
+{
+	return c->reload_wait || c->op_wait;
+}
+
 /* What the client should be woken for now: its reply going out, or its
  * next request (not while it waits for a reload, nor after its EOF). */
 static void watch(struct master *m, struct client *c)
@@ -151,7 +158,7 @@ static void watch(struct master *m, struct client *c)
 
 	if (c->outoff < c->outlen)
 		want |= EPOLLOUT;
-	else if (!c->reload_wait && !c->eof && !c->closing)
+	else if (!waiting(c) && !c->eof && !c->closing)
 		want |= EPOLLIN;
 	if (want == c->events)
 		return;
@@ -195,7 +202,7 @@ static bool flush(struct master *m, struct client *c)
 	}
 	if (c->outoff == c->outlen) {
 		c->outoff = c->outlen = 0;
-		if (c->closing || (c->eof && !c->reload_wait)) {
+		if (c->closing || (c->eof && !waiting(c))) {
 			drop(m, c);
 			return false;
 		}
@@ -244,6 +251,25 @@ static void reply_result(struct master *m, struct client *c, bool ok, const char
 static void reply_text(struct master *m, struct client *c, bool ok, const char *text)
 {
 	reply_result(m, c, ok, text, false);
+}
+
+static void reply_pool(struct master *m, struct client *c, const struct pool_result *r)
+{
+	struct json j;
+	size_t len;
+	char *reply_json;
+
+	json_init(&j);
+	json_object(&j, NULL);
+	json_bool(&j, "ok", r->ok);
+	json_string(&j, r->ok ? "result" : "error", r->text);
+	json_string(&j, "service", r->service);
+	json_uint(&j, r->count_name, r->count);
+	json_uint(&j, "duration_ms", r->duration_ms);
+	json_end(&j);
+	reply_json = json_finish(&j, &len);
+	reply(m, c, reply_json, len);
+	free(reply_json);
 }
 
 /* Root, our own user, or control-group (primary or supplementary). */
@@ -315,6 +341,41 @@ void control_accept(struct master *m)
 	}
 }
 
+/* "scale SERVICE N" or "recycle SERVICE": answered when it has ended. */
+static void ask_pool(struct master *m, struct client *c, char **words, size_t n)
+{
+	const struct config *conf = m->current ? m->current->conf : NULL;
+	char why[256], *end;
+	size_t service = 0;
+	unsigned long count = 0;
+
+	while (conf && service < conf->nservices && strcmp(conf->services[service].name, words[1]))
+		service++;
+	if (!conf || service == conf->nservices) {
+		snprintf(why, sizeof(why), "no service called \"%.64s\"", words[1]);
+		reply_text(m, c, false, why);
+		return;
+	}
+	if (n == 3) {
+		count = strtoul(words[2], &end, 10);
+		if (words[2][0] < '0' || words[2][0] > '9' || *end || count > 1000000) {
+			snprintf(why, sizeof(why), "scale %s: \"%.32s\" is not a number of workers",
+				 conf->services[service].name, words[2]);
+			reply_text(m, c, false, why);
+			return;
+		}
+		log_notice("scale %s %lu asked on the control socket (pid %ld)",
+			   conf->services[service].name, count, (long)c->pid);
+		c->op_wait = pool_scale(m, service, (unsigned)count, why, sizeof(why));
+	} else {
+		log_notice("recycle %s asked on the control socket (pid %ld)",
+			   conf->services[service].name, (long)c->pid);
+		c->op_wait = pool_recycle(m, service, RETIRE_ASKED, why, sizeof(why));
+	}
+	if (!c->op_wait)
+		reply_text(m, c, false, why);
+}
+
 /* One request. */
 static void handle(struct master *m, struct client *c, char *line)
 {
@@ -354,11 +415,15 @@ static void handle(struct master *m, struct client *c, char *line)
 		send_pending(c);
 		master_stop(m, fast ? "control socket: stop fast" : "control socket: stop", fast);
 		return;
+	} else if ((n == 3 && strcmp(words[0], "scale") == 0) ||
+		   (n == 2 && strcmp(words[0], "recycle") == 0)) {
+		ask_pool(m, c, words, n);
 	} else {
-		char error[160];
+		char error[200];
 
 		snprintf(error, sizeof(error), "unknown request \"%.64s%s\" (known: status, reload, "
-			 "stop, stop fast)", words[0], n > 1 ? " ..." : "");
+			 "stop, stop fast, scale SERVICE N, recycle SERVICE)", words[0],
+			 n > 1 ? " ..." : "");
 		reply_text(m, c, false, error);
 	}
 }
@@ -369,7 +434,7 @@ static void take_lines(struct master *m, struct client *c)
 {
 	char *nl;
 
-	while (!c->reload_wait && !c->closing && (nl = memchr(c->in, '\n', c->inlen))) {
+	while (!waiting(c) && !c->closing && (nl = memchr(c->in, '\n', c->inlen))) {
 		size_t len = (size_t)(nl - c->in);
 
 		*nl = '\0';
@@ -392,7 +457,7 @@ void control_client_ready(struct master *m, struct ev_source *src, uint32_t even
 
 	if (events & EPOLLOUT && !flush(m, c))
 		return;
-	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR) && !c->eof && !c->closing && !c->reload_wait) {
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR) && !c->eof && !c->closing && !waiting(c)) {
 		ssize_t n = recv(c->fd, c->in + c->inlen, CONTROL_REQUEST_MAX - c->inlen, 0);
 
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
@@ -433,6 +498,16 @@ void control_reload_finished(struct master *m, bool ok, const char *result)
 	}
 }
 
+void control_pool_finished(struct master *m, unsigned op, const struct pool_result *r)
+{
+	for (struct client *c = ctl.clients; c; c = c->next)
+		if (op && c->op_wait == op) {
+			c->op_wait = 0;
+			reply_pool(m, c, r);
+			c->woken = true;	/* sent from the loop, as a reload's reply */
+		}
+}
+
 void control_tend(struct master *m)
 {
 	struct client **link = &ctl.clients;
@@ -452,8 +527,9 @@ void control_tend(struct master *m)
 	while (*link) {
 		struct client *c = *link;
 
-		/* Waiting for a reload is not idling: the reload has its own deadline. */
-		if (c->reload_wait || now < c->deadline) {
+		/* Waiting for a reload is not idling: the reload has its own
+		 * deadline, as have a scale and each step of a recycle. */
+		if (waiting(c) || now < c->deadline) {
 			link = &c->next;
 			continue;
 		}
@@ -467,7 +543,7 @@ uint64_t control_next_deadline(void)
 	uint64_t d = 0;
 
 	for (const struct client *c = ctl.clients; c; c = c->next)
-		if (!c->reload_wait)
+		if (!waiting(c))
 			d = clock_sooner(d, c->deadline);
 	return d;
 }

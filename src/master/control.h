@@ -26,5 +26,8 @@ void control_tend(struct master *m);
 uint64_t control_next_deadline(void);
 /* A reload ended: the clients that asked for it get its result. */
 void control_reload_finished(struct master *m, bool ok, const char *result);
+struct pool_result;
+/* A scale or a recycle ended: the clients waiting for operation op get r. */
+void control_pool_finished(struct master *m, unsigned op, const struct pool_result *r);
 
 #endif

@@ -203,7 +203,7 @@ static void per_service(struct text *t, struct master *m, const struct config *c
 		{ COUNTER_DGRAM_DROPPED, "dropped" }, { COUNTER_DGRAM_FAILED, "failed" },
 	};
 	static const enum slot_state states[] = {
-		SLOT_STARTING, SLOT_READY, SLOT_STOPPING, SLOT_WAITING, SLOT_FAILED,
+		SLOT_STARTING, SLOT_READY, SLOT_RETIRING, SLOT_STOPPING, SLOT_WAITING, SLOT_FAILED,
 	};
 	uint64_t (*v)[COUNTERS] = calloc(conf->nservices ? conf->nservices : 1, sizeof(*v));
 	char name[256];
@@ -222,8 +222,8 @@ static void per_service(struct text *t, struct master *m, const struct config *c
 			for (const struct generation *g = master_generation_next(m, NULL); g;
 			     g = master_generation_next(m, g))
 				for (size_t j = 0; j < g->nslots; j++)
-					n += g->slots[j].state == states[s] &&
-					     strcmp(slot_name(&g->slots[j]), conf->services[i].name) == 0;
+					n += g->slots[j]->state == states[s] &&
+					     strcmp(slot_name(g->slots[j]), conf->services[i].name) == 0;
 			add(t, "preforkd_workers{service=\"%s\",state=\"%s\"} %u\n",
 			    label(conf->services[i].name, name, sizeof(name)),
 			    slot_state_name(states[s]), n);
@@ -262,15 +262,17 @@ static void per_service(struct text *t, struct master *m, const struct config *c
 	queue_families(t, m, conf);
 	family(t, "preforkd_worker_resident_memory_bytes", "gauge",
 	       "Resident memory of each live worker (its main process).");
+	/* By pid too: a worker and its replacement share their number for a while. */
 	for (const struct generation *g = master_generation_next(m, NULL); g;
 	     g = master_generation_next(m, g))
 		for (size_t j = 0; j < g->nslots; j++) {
-			const struct slot *s = &g->slots[j];
+			const struct slot *s = g->slots[j];
 
 			if (slot_alive(s))
 				add(t, "preforkd_worker_resident_memory_bytes{service=\"%s\",worker=\"%u\","
-				    "generation=\"%u\"} %llu\n", label(slot_name(s), name, sizeof(name)),
-				    s->index, g->id, generation_rss(s));
+				    "generation=\"%u\",pid=\"%ld\"} %llu\n",
+				    label(slot_name(s), name, sizeof(name)), s->index, g->id,
+				    (long)s->pid, generation_rss(s));
 		}
 }
 

@@ -29,71 +29,162 @@
 #include "worker/socket.h"
 #include "worker/worker.h"
 
+/* Room for a worker being replaced beside its replacement, and for the
+ * workers of a scale-down still finishing while new ones start. */
+static unsigned pool_rows(unsigned ceiling)
+{
+	return 2 * ceiling;
+}
+
+/* Everything but conf, which the caller of a failed generation_new keeps. */
+static void free_parts(struct generation *g)
+{
+	for (size_t i = 0; g->svc_ls && i < g->conf->nservices; i++)
+		free(g->svc_ls[i].ls);
+	for (size_t i = 0; g->limits && i < g->conf->nservices; i++)
+		limits_free(g->limits[i]);
+	for (size_t i = 0; g->pools && i < g->conf->nservices; i++)
+		free(g->pools[i].row_taken);
+	for (size_t i = 0; i < g->nslots; i++) {
+		free(g->slots[i]->status);
+		free(g->slots[i]);
+	}
+	free(g->slots);
+	free(g->pools);
+	free(g->limits);
+	free(g->svc_ls);
+	counters_free(g->counters);
+	free(g);
+}
+
 struct generation *generation_new(struct config *conf, unsigned id, enum generation_role role)
 {
 	struct generation *g = calloc(1, sizeof(*g));
-	size_t n = 0;
+	unsigned rows = 0;
 
 	if (!g)
 		return NULL;
 	g->id = id;
 	g->role = role;
 	g->conf = conf;
-	for (size_t i = 0; i < conf->nservices; i++)
-		n += conf->services[i].workers;
 	g->svc_ls = calloc(conf->nservices, sizeof(*g->svc_ls));
-	g->slots = calloc(n, sizeof(*g->slots));
 	g->limits = calloc(conf->nservices, sizeof(*g->limits));
-	if (!g->svc_ls || !g->slots || !g->limits)
+	g->pools = calloc(conf->nservices, sizeof(*g->pools));
+	if (!g->svc_ls || !g->limits || !g->pools)
 		goto fail;
 	for (size_t i = 0; i < conf->nservices; i++) {
 		const struct service *svc = &conf->services[i];
+		struct pool *p = &g->pools[i];
 
+		*p = (struct pool){ .target = svc->workers, .ceiling = svc->max_workers,
+				    .first_row = rows, .nrows = pool_rows(svc->max_workers) };
+		rows += p->nrows;
+		p->row_taken = calloc(p->nrows, 1);
+		if (!p->row_taken)
+			goto fail;
 		if (!svc->max_per_source && !svc->max_service_connections)
 			continue;
-		g->limits[i] = limits_new(svc->workers, svc->max_per_source,
+		g->limits[i] = limits_new(p->nrows, svc->max_per_source,
 					  svc->max_service_connections, svc->max_connections);
 		if (!g->limits[i])
 			goto fail;
 	}
 	/* Without them the workers serve all the same; the counts are 0. */
-	g->counters = counters_new((unsigned)n);
+	g->counters = counters_new(rows);
 	for (size_t i = 0; i < conf->nservices; i++)
-		for (unsigned j = 0; j < conf->services[i].workers; j++)
-			g->slots[g->nslots++] = (struct slot){
-				.src = { EV_CHANNEL }, .gen = g, .service = i, .index = j,
-				.state = SLOT_WAITING, .channel_fd = -1,
-				.app = conf->services[i].handler->app, .out_src = { EV_APP_OUTPUT },
-			};
+		for (unsigned j = 0; j < g->pools[i].target; j++)
+			if (!generation_add_slot(g, i, j))
+				goto fail;
 	return g;
 fail:
-	for (size_t i = 0; g->limits && i < conf->nservices; i++)
-		limits_free(g->limits[i]);
-	free(g->limits);
-	free(g->svc_ls);
-	free(g->slots);
-	free(g);
+	free_parts(g);
 	return NULL;
+}
+
+struct slot *generation_add_slot(struct generation *g, size_t service, unsigned index)
+{
+	struct slot *s;
+
+	if (g->nslots == g->slots_cap) {
+		size_t cap = g->slots_cap ? 2 * g->slots_cap : 8;
+		struct slot **more = realloc(g->slots, cap * sizeof(*more));
+
+		if (!more)
+			return NULL;
+		g->slots = more;
+		g->slots_cap = cap;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	*s = (struct slot){
+		.src = { EV_CHANNEL }, .gen = g, .service = service, .index = index,
+		.state = SLOT_WAITING, .channel_fd = -1,
+		.app = g->conf->services[service].handler->app, .out_src = { EV_APP_OUTPUT },
+	};
+	g->slots[g->nslots++] = s;
+	return s;
+}
+
+void generation_remove_done(struct generation *g)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; i < g->nslots; i++) {
+		struct slot *s = g->slots[i];
+
+		if (s->state == SLOT_DONE && !s->replaces && !s->replaced_by && !s->has_row &&
+		    s->channel_fd < 0 && !s->out) {
+			free(s->status);
+			free(s);
+			continue;
+		}
+		g->slots[kept++] = s;
+	}
+	g->nslots = kept;
 }
 
 void generation_free(struct generation *g)
 {
+	struct config *conf;
+
 	if (!g)
 		return;
-	for (size_t i = 0; i < g->conf->nservices; i++) {
-		free(g->svc_ls[i].ls);
-		limits_free(g->limits[i]);
-	}
-	free(g->limits);
-	free(g->svc_ls);
-	for (size_t i = 0; i < g->nslots; i++)
-		free(g->slots[i].status);
-	free(g->slots);
-	counters_free(g->counters);
-	conf_free(g->conf);
-	free(g);
+	conf = g->conf;
+	free_parts(g);
+	conf_free(conf);
 }
 
+/* A row of its pool's for the process about to start in s; false when
+ * every row is taken (workers of a scale-down still finishing). */
+static bool take_row(struct slot *s)
+{
+	struct pool *p = &s->gen->pools[s->service];
+
+	if (s->has_row)
+		return true;
+	for (unsigned r = 0; r < p->nrows; r++)
+		if (!p->row_taken[r]) {
+			p->row_taken[r] = 1;
+			s->row = r;
+			s->has_row = true;
+			p->short_of_rows = false;
+			return true;
+		}
+	if (!p->short_of_rows)
+		log_warn("service '%s': all %u rows of shared counters are held by workers still "
+			 "finishing; new workers wait for one to exit", slot_name(s), p->nrows);
+	p->short_of_rows = true;
+	return false;
+}
+
+static void give_row_back(struct slot *s)
+{
+	if (!s->has_row)
+		return;
+	s->gen->pools[s->service].row_taken[s->row] = 0;
+	s->has_row = false;
+}
 
 /* In the child: keep our service's listeners, our channel and stdio. */
 static void __attribute__((noreturn)) run_worker(struct slot *s, int channel_fd, pid_t master_pid)
@@ -104,7 +195,7 @@ static void __attribute__((noreturn)) run_worker(struct slot *s, int channel_fd,
 	struct worker_params p = {
 		.conf = s->gen->conf, .svc = &s->gen->conf->services[s->service],
 		.listeners = ls, .nlisteners = sl->n, .channel_fd = channel_fd,
-		.slot = s->index, .generation = s->gen->id, .master_pid = master_pid,
+		.slot = s->index, .row = s->row, .generation = s->gen->id, .master_pid = master_pid,
 		.limits = s->gen->limits[s->service], .counters = generation_counters(s),
 	};
 	int rc;
@@ -131,6 +222,10 @@ int generation_spawn(struct slot *s, int epfd, pid_t master_pid, uint64_t now)
 	int sv[2];
 	pid_t pid;
 
+	if (!take_row(s)) {
+		slot_event(s, SLOT_SPAWN_FAILED, &(struct slot_event_data){ .now = now });
+		return -1;
+	}
 	if (s->app) {
 		const char *notify_socket = workernotify_address(epfd);
 
@@ -176,7 +271,9 @@ void generation_close_channel(struct slot *s, int epfd)
 
 void generation_slot_exited(struct slot *s)
 {
-	limits_row_dead(s->gen->limits[s->service], s->index);
+	if (s->has_row)
+		limits_row_dead(s->gen->limits[s->service], s->row);
+	give_row_back(s);
 }
 
 unsigned long long generation_rss(const struct slot *s)
@@ -199,14 +296,16 @@ unsigned long long generation_rss(const struct slot *s)
 
 struct counter_row *generation_counters(const struct slot *s)
 {
-	return counters_row(s->gen->counters, (unsigned)(s - s->gen->slots));
+	if (!s->has_row)
+		return NULL;
+	return counters_row(s->gen->counters, s->gen->pools[s->service].first_row + s->row);
 }
 
 struct slot *generation_find_pid(struct generation *g, pid_t pid)
 {
 	for (size_t i = 0; g && i < g->nslots; i++)
-		if (g->slots[i].pid == pid && slot_alive(&g->slots[i]))
-			return &g->slots[i];
+		if (g->slots[i]->pid == pid && slot_alive(g->slots[i]))
+			return g->slots[i];
 	return NULL;
 }
 
@@ -215,14 +314,14 @@ unsigned generation_count(const struct generation *g, enum slot_state state)
 	unsigned n = 0;
 
 	for (size_t i = 0; g && i < g->nslots; i++)
-		n += g->slots[i].state == state;
+		n += g->slots[i]->state == state;
 	return n;
 }
 
 bool generation_alive(const struct generation *g)
 {
 	for (size_t i = 0; g && i < g->nslots; i++)
-		if (slot_alive(&g->slots[i]))
+		if (slot_alive(g->slots[i]))
 			return true;
 	return false;
 }
@@ -262,19 +361,21 @@ static void slot_send_keep(const struct slot *s)
 	free(msg);
 }
 
+void generation_stop_slot(struct slot *s)
+{
+	if (slot_alive(s) && s->app) {
+		appworker_stop(s, clock_now_ms());	/* once: it may take a second as "now" */
+	} else if (slot_alive(s)) {
+		slot_send_keep(s);
+		slot_signal(s, SIGTERM);
+	}
+	slot_event(s, SLOT_STOP, &(struct slot_event_data){ 0 });
+}
+
 void generation_stop(struct generation *g)
 {
-	for (size_t i = 0; i < g->nslots; i++) {
-		struct slot *s = &g->slots[i];
-
-		if (slot_alive(s) && s->app) {
-			appworker_stop(s, clock_now_ms());	/* once: it may take a second as "now" */
-		} else if (slot_alive(s)) {
-			slot_send_keep(s);
-			slot_signal(s, SIGTERM);
-		}
-		slot_event(s, SLOT_STOP, &(struct slot_event_data){ 0 });
-	}
+	for (size_t i = 0; i < g->nslots; i++)
+		generation_stop_slot(g->slots[i]);
 }
 
 bool generation_forget_unmarked(struct generation *g)
@@ -295,7 +396,7 @@ void generation_quit(struct generation *g)
 	char msg = WORKER_MSG_QUIT;
 
 	for (size_t i = 0; i < g->nslots; i++) {
-		struct slot *s = &g->slots[i];
+		struct slot *s = g->slots[i];
 
 		slot_event(s, SLOT_STOP, &(struct slot_event_data){ 0 });
 		if (!slot_alive(s) || s->app)
@@ -311,7 +412,7 @@ void generation_quit(struct generation *g)
 void generation_kill(struct generation *g, const char *why)
 {
 	for (size_t i = 0; i < g->nslots; i++) {
-		struct slot *s = &g->slots[i];
+		struct slot *s = g->slots[i];
 
 		if (!slot_alive(s))
 			continue;

@@ -16,15 +16,33 @@ struct limits;
 struct counters;
 struct counter_row;
 
+/* A service's workers in one generation: how many it wants, and the rows
+ * of shared memory its workers count in. A row is a process's, not a
+ * slot's: a worker and its replacement run side by side, each in its own. */
+struct pool {
+	unsigned target;	/* workers wanted: 'workers', or what "scale" said */
+	unsigned ceiling;	/* 'max-workers' */
+	unsigned first_row;	/* its rows in the counters: first_row .. + nrows */
+	unsigned nrows;		/* and in its limits: 0 .. nrows */
+	unsigned char *row_taken;
+	bool short_of_rows;	/* said once, until a row frees up */
+	/* What the control socket asked for, until it ends (pool.c). */
+	unsigned scale_op, recycle_op;	/* the operation a client waits for; 0: none */
+	unsigned scale_from;		/* the target before */
+	uint64_t scale_started, scale_deadline, recycle_started;
+	unsigned recycled;		/* replaced so far in this recycle */
+};
+
 struct generation {
 	unsigned id;
 	enum generation_role role;
 	struct config *conf;
 	struct service_listeners *svc_ls;	/* per service */
 	struct limits **limits;			/* per service; NULL where it sets none */
-	struct counters *counters;		/* a row per slot; NULL without memory */
-	struct slot *slots;
-	size_t nslots;
+	struct counters *counters;		/* the rows of every pool; NULL without memory */
+	struct pool *pools;			/* per service */
+	struct slot **slots;	/* each its own allocation: epoll data points at them */
+	size_t nslots, slots_cap;
 	uint64_t deadline;	/* to be ready (reload) or to finish (drain); 0: none */
 	bool quit_sent;		/* drain overran: told to close everything, kill next */
 	struct generation *next;	/* in the master's list of draining generations */
@@ -32,6 +50,11 @@ struct generation {
 
 /* Takes ownership of conf; every slot starts WAITING and due now. */
 struct generation *generation_new(struct config *conf, unsigned id, enum generation_role role);
+/* A new slot of service, WAITING and due now; NULL without memory. */
+struct slot *generation_add_slot(struct generation *g, size_t service, unsigned index);
+/* Frees the slots that are done and that nothing links to any more. Only
+ * between batches of events: an event may point at one. */
+void generation_remove_done(struct generation *g);
 /* Frees the slots, listener references and conf (the listeners stay open). */
 void generation_free(struct generation *g);
 
@@ -52,6 +75,9 @@ struct slot *generation_find_pid(struct generation *g, pid_t pid);
 unsigned generation_count(const struct generation *g, enum slot_state state);
 bool generation_alive(const struct generation *g);
 
+/* One worker, gracefully (as generation_stop does it): it keeps the
+ * datagram sockets of its listeners for the replies of its jobs. */
+void generation_stop_slot(struct slot *s);
 /* Graceful: SIGTERM to every live worker (finish in-flight connections, then
  * exit); slots without a process are done. Each worker is told first which
  * of its listeners are still marked in the master's listen set (the caller

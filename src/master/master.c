@@ -38,6 +38,7 @@
 #include "common/proctitle.h"
 #include "master/notify.h"
 #include "master/pidfile.h"
+#include "master/pool.h"
 #include "master/workernotify.h"
 #include "common/signals.h"
 #include "worker/worker.h"
@@ -51,8 +52,8 @@ void master_status_text(const struct master *m, char *buf, size_t len)
 
 	for (const struct generation *d = m->draining; d; d = d->next)
 		draining += generation_count(d, SLOT_STOPPING);
-	snprintf(buf, len, "%zu service%s, %u of %zu workers ready%s", g->conf->nservices,
-		 g->conf->nservices == 1 ? "" : "s", generation_count(g, SLOT_READY), g->nslots,
+	snprintf(buf, len, "%zu service%s, %u of %u workers ready%s", g->conf->nservices,
+		 g->conf->nservices == 1 ? "" : "s", generation_count(g, SLOT_READY) + generation_count(g, SLOT_RETIRING), pool_targets(g),
 		 generation_count(g, SLOT_FAILED) ? " (some slots failed)" : "");
 	if (draining)
 		snprintf(buf + strlen(buf), len - strlen(buf), ", %u finishing", draining);
@@ -88,8 +89,16 @@ void master_apply_log_level(const struct master *m)
  * listeners must be marked (mark_listeners) as they will be kept. */
 void master_drain(struct master *m, struct generation *g)
 {
+	char why[96];
+
 	if (!g)
 		return;
+	if (m->stopping)
+		snprintf(why, sizeof(why), "ended by the stop");
+	else
+		snprintf(why, sizeof(why), "ended by a reload: generation %u serves now",
+			 m->current ? m->current->id : 0);
+	pool_abandon(m, g, why);
 	g->role = GEN_DRAINING;
 	generation_stop(g);
 	g->deadline = m->now + g->conf->shutdown_timeout_ms;
@@ -218,9 +227,9 @@ void master_service_counts(struct master *m, const char *name, uint64_t v[COUNTE
 	for (const struct generation *g = master_generation_next(m, NULL); g;
 	     g = master_generation_next(m, g))
 		for (size_t j = 0; j < g->nslots; j++)
-			if (strcmp(slot_name(&g->slots[j]), name) == 0)
+			if (strcmp(slot_name(g->slots[j]), name) == 0)
 				for (int k = 0; k < COUNTERS; k++)
-					v[k] += counter_get(generation_counters(&g->slots[j]), k);
+					v[k] += counter_get(generation_counters(g->slots[j]), k);
 }
 
 void master_stop(struct master *m, const char *why, bool fast)
@@ -303,6 +312,14 @@ static void worker_exited(struct master *m, struct slot *s, int status)
 		log_notice("respawning worker %s#%u in %llu ms", slot_name(s), s->index,
 			   (unsigned long long)(s->respawn_at_ms - m->now));
 		break;
+	case SLOT_FAILED_REPLACEMENT:
+		pool_replacement_failed(m, s, how);
+		break;
+	case SLOT_DIED_RETIRING:
+		log_notice("worker %s#%u: its replacement, starting, takes its place", slot_name(s),
+			   s->index);
+		pool_retiring_died(s);
+		break;
 	case SLOT_NOTHING:
 		break;
 	}
@@ -371,6 +388,7 @@ static bool all_ready(const struct generation *g)
 	return generation_count(g, SLOT_READY) == g->nslots;
 }
 
+
 void master_worker_ready(struct master *m, struct slot *s)
 {
 	if (s->state != SLOT_STARTING)
@@ -384,6 +402,8 @@ void master_worker_ready(struct master *m, struct slot *s)
 		if (all_ready(s->gen))
 			reload_commit(m);
 	} else if (s->gen->role == GEN_SERVING) {
+		if (s->replaces)
+			pool_replacement_ready(m, s);
 		master_announce_status(m);
 	}
 }
@@ -414,7 +434,7 @@ static void respawn_due(struct master *m)
 	bool spawned = false;
 
 	for (size_t i = 0; i < g->nslots; i++) {
-		struct slot *s = &g->slots[i];
+		struct slot *s = g->slots[i];
 
 		if (s->state != SLOT_WAITING || s->respawn_at_ms > m->now)
 			continue;
@@ -429,8 +449,8 @@ static uint64_t generation_apps_deadline(const struct generation *g)
 	uint64_t deadline = 0;
 
 	for (size_t i = 0; g && i < g->nslots; i++)
-		if (g->slots[i].app)
-			deadline = clock_sooner(deadline, appworker_next_deadline(&g->slots[i]));
+		if (g->slots[i]->app)
+			deadline = clock_sooner(deadline, appworker_next_deadline(g->slots[i]));
 	return deadline;
 }
 
@@ -452,7 +472,7 @@ static void tend_generation_apps(struct master *m, struct generation *g)
 	char why[160];
 
 	for (size_t i = 0; g && i < g->nslots; i++) {
-		struct slot *s = &g->slots[i];
+		struct slot *s = g->slots[i];
 
 		if (!s->app)
 			continue;
@@ -469,8 +489,10 @@ static void tend_generation_apps(struct master *m, struct generation *g)
 			return;
 		case APPWORKER_HUNG:
 			/* With others serving beside it, its replacement starts
-			 * first; alone, it goes first (it serves nothing). */
-			if (g == m->current && g->conf->services[s->service].workers > 1) {
+			 * first; alone, it goes first (it serves nothing). One
+			 * being recycled has its replacement starting already. */
+			if (g == m->current && g->pools[s->service].target > 1 &&
+			    s->state == SLOT_READY) {
 				appworker_abort(s, m->epfd, m->now, true);
 				slot_event(s, SLOT_REPLACED, &(struct slot_event_data){ .now = m->now });
 			} else {
@@ -490,8 +512,8 @@ static void tend_apps(struct master *m)
 	tend_generation_apps(m, pending);
 	/* EXTEND_TIMEOUT_USEC= may have moved a start deadline past the reload's. */
 	for (size_t i = 0; pending && m->pending == pending && i < pending->nslots; i++)
-		if (pending->slots[i].start_deadline > pending->deadline)
-			pending->deadline = pending->slots[i].start_deadline;
+		if (pending->slots[i]->start_deadline > pending->deadline)
+			pending->deadline = pending->slots[i]->start_deadline;
 	if (m->current != pending)
 		tend_generation_apps(m, m->current);
 	for (struct generation *g = m->draining; g; g = g->next)
@@ -506,9 +528,10 @@ static int next_timeout(const struct master *m)
 	const struct generation *g = m->current;
 
 	for (size_t i = 0; g && i < g->nslots; i++)
-		if (g->slots[i].state == SLOT_WAITING)
-			deadline = clock_sooner(deadline, g->slots[i].respawn_at_ms ?
-						      g->slots[i].respawn_at_ms : 1);
+		if (g->slots[i]->state == SLOT_WAITING)
+			deadline = clock_sooner(deadline, g->slots[i]->respawn_at_ms ?
+						      g->slots[i]->respawn_at_ms : 1);
+	deadline = clock_sooner(deadline, pool_next_deadline(m));
 	if (m->pending)
 		deadline = clock_sooner(deadline, m->pending->deadline);
 	for (g = m->draining; g; g = g->next)
@@ -569,6 +592,7 @@ static void tend_timers(struct master *m)
 		return;	/* the drains have their deadlines */
 	if (m->pending && m->now >= m->pending->deadline)
 		reload_abort(m, "the new workers were not ready in time");
+	pool_tend(m);
 	respawn_due(m);
 	if (!m->pending && !serving_alive(m->current)) {
 		log_error("no worker is left running; exiting");

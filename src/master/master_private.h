@@ -41,6 +41,7 @@ struct master {
 	bool reload_queued;
 	uint64_t reload_started;
 	unsigned reload_seq;		/* reloads begun so far */
+	unsigned op_seq;		/* scales and recycles asked so far (pool.c) */
 	char last_reload[CONF_ERR_MAX + 64];	/* for STATUS=: how the last reload went */
 	bool last_reload_ok;
 	uint64_t reloads_ok, reloads_failed;

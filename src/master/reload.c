@@ -135,7 +135,7 @@ void reload_begin(struct master *m)
 		return;
 	}
 	for (size_t i = 0; i < g->nslots; i++) {
-		if (generation_spawn(&g->slots[i], m->epfd, m->pid, m->now) < 0) {
+		if (generation_spawn(g->slots[i], m->epfd, m->pid, m->now) < 0) {
 			reload_abort(m, "a new worker could not be started");
 			return;
 		}
@@ -147,8 +147,8 @@ void reload_begin(struct master *m)
 	/* An app worker's own start-timeout may be longer (tend_apps() follows
 	 * it, and EXTEND_TIMEOUT_USEC=). */
 	for (size_t i = 0; i < g->nslots; i++)
-		if (g->slots[i].start_deadline > g->deadline)
-			g->deadline = g->slots[i].start_deadline;
+		if (g->slots[i]->start_deadline > g->deadline)
+			g->deadline = g->slots[i]->start_deadline;
 }
 
 void reload_request(struct master *m)

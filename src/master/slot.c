@@ -78,6 +78,10 @@ static enum slot_outcome died(struct slot *s, const struct slot_event_data *d)
 		s->state = SLOT_FAILED;
 		return SLOT_FAILED_PENDING;
 	}
+	if (s->replaces && s->state == SLOT_STARTING) {
+		s->state = SLOT_DONE;
+		return SLOT_FAILED_REPLACEMENT;
+	}
 	/* An app worker's exit status is its program's, not ours. */
 	if (!s->app && WIFEXITED(d->status) && WEXITSTATUS(d->status) == WORKER_EXIT_FATAL) {
 		s->state = SLOT_FAILED;
@@ -113,14 +117,38 @@ static enum slot_outcome replaced(struct slot *s, const struct slot_event_data *
 	return SLOT_RESPAWN;
 }
 
+static enum slot_outcome retiring(struct slot *s, const struct slot_event_data *d)
+{
+	(void)d;
+	s->state = SLOT_RETIRING;
+	return SLOT_NOTHING;
+}
+
+/* Its replacement is on the way, and takes its place in the pool. */
+static enum slot_outcome died_retiring(struct slot *s, const struct slot_event_data *d)
+{
+	done(s, d);
+	return d->role == GEN_SERVING ? SLOT_DIED_RETIRING : SLOT_NOTHING;
+}
+
+/* A slot given up on is taken up again (a recycle asked for it). */
+static enum slot_outcome retry_now(struct slot *s, const struct slot_event_data *d)
+{
+	s->state = SLOT_WAITING;
+	s->quick_failures = 0;
+	s->respawn_at_ms = d->now;
+	return SLOT_RESPAWN;
+}
+
 static slot_action *const table[SLOT_STATES][SLOT_EVENTS] = {
-	/*		   SPAWNED  SPAWN_FAILED READY_SAID EXITED STOP      REPLACED */
-	[SLOT_WAITING]	= { started, retry_later, ignore,  ignore, done,     ignore },
-	[SLOT_STARTING]	= { ignore,  ignore,      ready,   died,   stopping, ignore },
-	[SLOT_READY]	= { ignore,  ignore,      ignore,  died,   stopping, replaced },
-	[SLOT_STOPPING]	= { ignore,  ignore,      ignore,  done,   ignore,   ignore },
-	[SLOT_FAILED]	= { ignore,  ignore,      ignore,  ignore, ignore,   ignore },
-	[SLOT_DONE]	= { ignore,  ignore,      ignore,  ignore, ignore,   ignore },
+	/*		   SPAWNED  SPAWN_FAILED READY_SAID EXITED  STOP      REPLACED  RETIRE    KEEP */
+	[SLOT_WAITING]	= { started, retry_later, ignore,  ignore,  done,     ignore,   ignore,   ignore },
+	[SLOT_STARTING]	= { ignore,  ignore,      ready,   died,    stopping, ignore,   ignore,   ignore },
+	[SLOT_READY]	= { ignore,  ignore,      ignore,  died,    stopping, replaced, retiring, ignore },
+	[SLOT_RETIRING]	= { ignore,  ignore,      ignore,  died_retiring, stopping, ignore, ignore, ready },
+	[SLOT_STOPPING]	= { ignore,  ignore,      ignore,  done,    ignore,   ignore,   ignore,   ignore },
+	[SLOT_FAILED]	= { ignore,  ignore,      ignore,  ignore,  done,     ignore,   retry_now, ignore },
+	[SLOT_DONE]	= { ignore,  ignore,      ignore,  ignore,  ignore,   ignore,   ignore,   ignore },
 };
 
 enum slot_outcome slot_event(struct slot *s, enum slot_event ev, const struct slot_event_data *d)
@@ -130,14 +158,31 @@ enum slot_outcome slot_event(struct slot *s, enum slot_event ev, const struct sl
 
 bool slot_alive(const struct slot *s)
 {
-	return s->state == SLOT_STARTING || s->state == SLOT_READY || s->state == SLOT_STOPPING;
+	return s->state == SLOT_STARTING || s->state == SLOT_READY || s->state == SLOT_RETIRING ||
+	       s->state == SLOT_STOPPING;
+}
+
+bool slot_counted(const struct slot *s)
+{
+	return s->state == SLOT_WAITING || s->state == SLOT_STARTING || s->state == SLOT_READY ||
+	       s->state == SLOT_FAILED;
+}
+
+const char *slot_retire_name(enum retire_reason why)
+{
+	static const char *const names[RETIRE_REASONS] = {
+		[RETIRE_NONE] = "none", [RETIRE_ASKED] = "asked",
+	};
+
+	return why < RETIRE_REASONS ? names[why] : "?";
 }
 
 const char *slot_state_name(enum slot_state state)
 {
 	static const char *const names[SLOT_STATES] = {
 		[SLOT_WAITING] = "waiting", [SLOT_STARTING] = "starting", [SLOT_READY] = "ready",
-		[SLOT_STOPPING] = "stopping", [SLOT_FAILED] = "failed", [SLOT_DONE] = "done",
+		[SLOT_RETIRING] = "retiring", [SLOT_STOPPING] = "stopping",
+		[SLOT_FAILED] = "failed", [SLOT_DONE] = "done",
 	};
 
 	return state < SLOT_STATES ? names[state] : "?";

@@ -14,6 +14,7 @@ enum slot_state {
 	SLOT_WAITING,		/* no process; respawn_at_ms says when */
 	SLOT_STARTING,		/* forked, not ready yet */
 	SLOT_READY,
+	SLOT_RETIRING,		/* ready and serving while its replacement starts */
 	SLOT_STOPPING,		/* told to stop, still running */
 	SLOT_FAILED,		/* given up on */
 	SLOT_DONE,		/* exited after being told to stop */
@@ -27,6 +28,8 @@ enum slot_event {
 	SLOT_EXITED,		/* its worker was reaped (status, now) */
 	SLOT_STOP,		/* the generation is being stopped */
 	SLOT_REPLACED,		/* its hung process was set aside to be killed: respawn now */
+	SLOT_RETIRE,		/* a replacement is starting for it (recycle, scale) */
+	SLOT_KEEP,		/* its replacement failed: it serves on */
 	SLOT_EVENTS
 };
 
@@ -41,12 +44,26 @@ enum generation_role {
 struct generation;
 struct outlog;
 
+/* Why a worker is being replaced while it works (a recycle). */
+enum retire_reason {
+	RETIRE_NONE,
+	RETIRE_ASKED,		/* "recycle SERVICE" on the control socket */
+	RETIRE_REASONS
+};
+
 struct slot {
 	struct ev_source src;	/* first: the channel's epoll data (EV_CHANNEL) */
 	struct generation *gen;
 	size_t service;		/* index into gen->conf->services */
-	unsigned index;		/* within the service */
+	unsigned index;		/* within the service: its name, echo#1; a replacement takes it on */
+	unsigned row;		/* its row in the shared counters and limits, while it has a process */
+	bool has_row;
 	enum slot_state state;
+	/* A replacement and the worker it replaces (RETIRING), linked while
+	 * the replacement starts: if it fails, the old one serves on. */
+	struct slot *replaces, *replaced_by;
+	enum retire_reason retire;	/* to be replaced, and why; RETIRE_NONE */
+	bool start_timed_out;	/* a replacement not ready in time: killed */
 	pid_t pid;
 	int channel_fd;		/* our end of the socketpair to the worker; -1 */
 	uint64_t started_ms, respawn_at_ms;
@@ -78,6 +95,8 @@ enum slot_outcome {
 	SLOT_GAVE_UP_FATAL,	/* it exited WORKER_EXIT_FATAL: it can never work */
 	SLOT_GAVE_UP_QUICK,	/* it died SLOT_MAX_QUICK_FAILURES times in a row at start */
 	SLOT_FAILED_PENDING,	/* a new worker died before it was ready: the reload fails */
+	SLOT_FAILED_REPLACEMENT,	/* a replacement died before it was ready: the old one stays */
+	SLOT_DIED_RETIRING,	/* it died while its replacement starts: that one takes over */
 };
 
 #define SLOT_QUICK_EXIT_MS 1000		/* a worker dying sooner than this failed at start-up */
@@ -87,8 +106,13 @@ enum slot_outcome {
 
 /* Applies ev to s: one state x event table. Returns what follows. */
 enum slot_outcome slot_event(struct slot *s, enum slot_event ev, const struct slot_event_data *d);
-/* The process of s is ours and running (STARTING, READY, STOPPING). */
+/* The process of s is ours and running (STARTING, READY, RETIRING, STOPPING). */
 bool slot_alive(const struct slot *s);
+/* s holds a place in its service's pool: it serves, will, or was given up
+ * (FAILED, so that a pool does not undo giving up); not a worker being
+ * replaced, stopped or done. */
+bool slot_counted(const struct slot *s);
+const char *slot_retire_name(enum retire_reason why);
 const char *slot_state_name(enum slot_state state);
 /* The name of the service s is a worker of, for messages. */
 const char *slot_name(const struct slot *s);

@@ -49,7 +49,7 @@ static void listeners(struct json *j, const struct generation *g, size_t svc)
 static void workers_of(struct json *j, const struct generation *g, const char *name, uint64_t now)
 {
 	for (size_t i = 0; g && i < g->nslots; i++) {
-		const struct slot *s = &g->slots[i];
+		const struct slot *s = g->slots[i];
 
 		if (strcmp(slot_name(s), name) != 0)
 			continue;
@@ -57,6 +57,10 @@ static void workers_of(struct json *j, const struct generation *g, const char *n
 		json_uint(j, "slot", s->index);
 		json_uint(j, "generation", g->id);
 		json_string(j, "state", slot_state_name(s->state));
+		if (s->retire != RETIRE_NONE)
+			json_string(j, "recycle", slot_retire_name(s->retire));
+		if (s->replaces && slot_alive(s->replaces))
+			json_int(j, "replaces", s->replaces->pid);
 		if (slot_alive(s)) {
 			json_int(j, "pid", s->pid);
 			json_uint(j, "uptime_ms", now - s->started_ms);
@@ -138,6 +142,8 @@ char *status_json(struct master *m, size_t *len)
 		json_object(&j, NULL);
 		json_string(&j, "name", svc->name);
 		json_string(&j, "handler", svc->handler->name);
+		json_uint(&j, "target", g->pools[i].target);
+		json_uint(&j, "max_workers", g->pools[i].ceiling);
 		if (!svc->handler->app)
 			counts(&j, m, svc);
 		listeners(&j, g, i);
@@ -151,6 +157,7 @@ char *status_json(struct master *m, size_t *len)
 	json_end(&j);
 	json_object(&j, "totals");
 	json_uint(&j, "ready", count_all(m, SLOT_READY));
+	json_uint(&j, "retiring", count_all(m, SLOT_RETIRING));
 	json_uint(&j, "starting", count_all(m, SLOT_STARTING));
 	json_uint(&j, "stopping", count_all(m, SLOT_STOPPING));
 	json_uint(&j, "waiting", count_all(m, SLOT_WAITING));

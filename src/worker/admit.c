@@ -60,7 +60,7 @@ void admit_datagram(void *ctx, const struct dgram_origin *origin, const void *da
 	}
 	if (w->limits) {
 		limits_key_of(client, &key);
-		v = limits_take(w->limits, w->slot, &key);
+		v = limits_take(w->limits, w->row, &key);
 	}
 	if (v != LIMITS_OK) {
 		dgram_unanswered(origin, limit_reasons[v]);
@@ -85,7 +85,7 @@ void admit_datagram(void *ctx, const struct dgram_origin *origin, const void *da
 			ratelimit_logged(&w->starved, w->now);
 		}
 		if (w->limits)
-			limits_release(w->limits, w->slot, &key);
+			limits_release(w->limits, w->row, &key);
 		dgram_unanswered(origin, "no descriptor for its input");
 		return;
 	}
@@ -141,7 +141,7 @@ void admit_connection(struct worker *w, int fd, const struct sockaddr *sa, sockl
 		return;
 	}
 	limits_key_of(&client, &key);
-	v = limits_take(w->limits, w->slot, &key);
+	v = limits_take(w->limits, w->row, &key);
 	if (v == LIMITS_OK) {
 		conn_open(w, fd, w->svc->handler, via, &client, &key, NULL);
 		return;

@@ -135,7 +135,7 @@ void conn_close(struct worker *w, struct conn *c)
 	/* Before the close: a client that saw its EOF may connect again at
 	 * once, to another worker, and must find its place free. */
 	if (c->counted)
-		limits_release(w->limits, w->slot, &c->source);
+		limits_release(w->limits, w->row, &c->source);
 	/* The set forgets a descriptor only when its last copy is closed:
 	 * where a helper just spawned keeps copies of ours until its execve is
 	 * done (spawn_closes_the_rest()), an event could come for a connection
@@ -202,7 +202,7 @@ void conn_open(struct worker *w, int fd, const struct handler *h, const struct w
 		free(copy);
 		log_error("out of memory for a connection; closing it");
 		if (counted)
-			limits_release(w->limits, w->slot, counted);
+			limits_release(w->limits, w->row, counted);
 		if (origin)
 			dgram_unanswered(origin, "out of memory");
 		close(fd);

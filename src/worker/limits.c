@@ -50,6 +50,7 @@ struct row {
 struct limits {
 	pthread_mutex_t lock;
 	unsigned nrows;
+	unsigned rows_used;	/* 1 + the highest row ever claimed: the rows a check reads */
 	unsigned capacity;	/* entries per row: a power of two, or 0 without max-per-source */
 	unsigned max_per_source, max_total;
 	size_t row_size, map_size;
@@ -217,6 +218,10 @@ void limits_row_claim(struct limits *l, unsigned row)
 	memset(r->entries, 0, l->capacity * sizeof(struct entry));
 	r->total = 0;
 	atomic_store(&r->dead, 0);
+	/* The master hands out the lowest free row: this stays near the
+	 * number of workers however many rows there are. */
+	if (row >= l->rows_used)
+		l->rows_used = row + 1;
 	if (locked)
 		pthread_mutex_unlock(&l->lock);
 }
@@ -240,7 +245,7 @@ static enum limits_verdict check_and_count(struct limits *l, unsigned row,
 	struct row *own = row_at(l, row);
 	long slot = -1;
 
-	for (unsigned i = 0; i < l->nrows; i++) {
+	for (unsigned i = 0; i < l->rows_used; i++) {
 		struct row *r = row_at(l, i);
 		long s;
 

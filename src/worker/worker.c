@@ -526,7 +526,7 @@ static int worker_setup(struct worker *w, const struct worker_params *p)
 	}
 	w->sig_src.kind = EV_SIGNAL;
 	w->channel_src.kind = EV_CHANNEL;
-	limits_row_claim(w->limits, w->slot);
+	limits_row_claim(w->limits, w->row);
 	if (add_fd(w, w->sigfd, &w->sig_src) < 0 || add_fd(w, w->channel_fd, &w->channel_src) < 0 ||
 	    setup_helper_stderr(w) < 0)
 		return WORKER_EXIT_FATAL;
@@ -546,7 +546,7 @@ int worker_main(const struct worker_params *p)
 		.ls = p->listeners, .nls = p->nlisteners, .helper_stderr_fd = -1,
 		.sockets_dirty = true, .due = UINT64_MAX,
 		.shutdown_timeout_ms = p->conf->shutdown_timeout_ms,
-		.limits = p->limits, .counters = p->counters, .slot = p->slot,
+		.limits = p->limits, .counters = p->counters, .row = p->row,
 		.needs_credentials = access_needs_credentials(p->svc),
 		.svc_has_access_rules = access_has_rules(p->svc),
 		/* A helper gets the connection as its stdin and stdout, which programs

@@ -31,7 +31,8 @@ struct worker_params {
 	struct worker_socket *listeners;	/* the service's, fds inherited across fork */
 	size_t nlisteners;
 	int channel_fd;			/* our end of the socketpair to the master */
-	unsigned slot;
+	unsigned slot;			/* its number in the service: echo#1 */
+	unsigned row;			/* its row in limits */
 	unsigned generation;
 	pid_t master_pid;
 	struct limits *limits;		/* shared with the service's other workers; or NULL */

@@ -58,7 +58,7 @@ struct worker {
 	unsigned nfree;
 	struct limits *limits;
 	struct counter_row *counters;	/* what the master reads of us */
-	unsigned slot;			/* our row in limits */
+	unsigned row;			/* our row in limits */
 	bool needs_credentials;		/* of unix clients, at accept (SO_PEERCRED) */
 	bool svc_has_access_rules;	/* else nobody is turned away by access_allows() */
 	int accept_flags;		/* for accept4() */
