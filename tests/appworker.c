@@ -52,6 +52,9 @@ struct opts {
 	const char *dump_env;
 	const char *notify_extra;
 	const char *fail_if_exists;	/* exit 3 at start while this path exists */
+	long long grow_mb;		/* after READY: this much memory, touched */
+	long long grow_worker;		/* only as PREFORKD_WORKER this; -1: any */
+	const char *grow_once;		/* only if this file can be made (O_EXCL) */
 };
 
 enum source_kind {
@@ -150,6 +153,9 @@ static void usage(FILE *out)
 		"  --dump-env=FILE        write pid, open fds and the environment to FILE\n"
 		"  --notify-extra=TEXT    send TEXT as a notification before READY\n"
 		"  --fail-if-exists=PATH  exit 3 at start while PATH exists\n"
+		"  --grow-mb=N            after READY, allocate and touch N MiB\n"
+		"  --grow-worker=I        ... only as worker I (PREFORKD_WORKER)\n"
+		"  --grow-once=PATH       ... only if PATH can be created (once in all)\n"
 		"  -h, --help             print this help and exit\n"
 		"\n"
 		"Exit status: 0 stopped gracefully, 1 failure, 2 usage error, 3 no sockets.\n");
@@ -187,6 +193,7 @@ enum {
 	OPT_READY_DELAY = 256, OPT_NO_READY, OPT_STATUS, OPT_EXIT_AT_START, OPT_CRASH_AFTER,
 	OPT_HANG_AFTER, OPT_WATCHDOG, OPT_IGNORE_STOP, OPT_STOP_SIGNAL, OPT_LINGER_MS, OPT_SAY,
 	OPT_PRIORITY_LINE, OPT_FLOOD, OPT_DUMP_ENV, OPT_NOTIFY_EXTRA, OPT_FAIL_IF_EXISTS,
+	OPT_GROW_MB, OPT_GROW_WORKER, OPT_GROW_ONCE,
 };
 
 static const struct option long_options[] = {
@@ -206,6 +213,9 @@ static const struct option long_options[] = {
 	{ "dump-env", required_argument, NULL, OPT_DUMP_ENV },
 	{ "notify-extra", required_argument, NULL, OPT_NOTIFY_EXTRA },
 	{ "fail-if-exists", required_argument, NULL, OPT_FAIL_IF_EXISTS },
+	{ "grow-mb", required_argument, NULL, OPT_GROW_MB },
+	{ "grow-worker", required_argument, NULL, OPT_GROW_WORKER },
+	{ "grow-once", required_argument, NULL, OPT_GROW_ONCE },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -226,6 +236,7 @@ static void opts_parse(struct opts *o, int argc, char **argv)
 		.crash_after_ms = -1,
 		.hang_after_ms = -1,
 		.stop_signal = SIGTERM,
+		.grow_worker = -1,
 	};
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":h", long_options, &idx)) != -1) {
@@ -263,6 +274,17 @@ static void opts_parse(struct opts *o, int argc, char **argv)
 			break;
 		case OPT_FAIL_IF_EXISTS:
 			o->fail_if_exists = optarg;
+			break;
+		case OPT_GROW_MB:
+			if (!parse_num(optarg, 4096, &o->grow_mb))
+				bad_value(name, optarg);
+			break;
+		case OPT_GROW_WORKER:
+			if (!parse_num(optarg, 1024, &o->grow_worker))
+				bad_value(name, optarg);
+			break;
+		case OPT_GROW_ONCE:
+			o->grow_once = optarg;
 			break;
 		case OPT_STOP_SIGNAL:
 			o->stop_signal = parse_stop_signal(optarg);
@@ -743,6 +765,28 @@ static void __attribute__((noreturn)) hang(void)
 		pause();
 }
 
+/* Memory that counts (touched), for max-memory. */
+static void grow(const struct opts *o)
+{
+	static char *held;	/* reachable: a leak checker must not mind it */
+	const char *me = getenv("PREFORKD_WORKER");
+	size_t len = (size_t)o->grow_mb << 20;
+	int fd;
+
+	if (!o->grow_mb || (o->grow_worker >= 0 && (!me || atoll(me) != o->grow_worker)))
+		return;
+	if (o->grow_once) {
+		fd = open(o->grow_once, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd < 0)
+			return;
+		close(fd);
+	}
+	held = malloc(len);
+	if (!held)
+		fatal(ENOMEM, "malloc %zu", len);
+	memset(held, 1, len);
+}
+
 static void become_ready(struct app *a)
 {
 	const struct opts *o = a->o;
@@ -752,6 +796,7 @@ static void become_ready(struct app *a)
 
 	if (!o->no_ready)
 		notify("READY=1\nSTATUS=serving");
+	grow(o);
 	if (o->status) {
 		char *text;
 

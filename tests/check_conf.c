@@ -851,6 +851,60 @@ START_TEST(decimal_and_duration_parsers)
 	ck_assert_int_eq(conf_parse_duration_ms("2h", 0, 3600000, &v), -2);
 	ck_assert_int_eq(conf_parse_duration_ms("s", 0, 3600000, &v), -1);
 	ck_assert_int_eq(conf_parse_duration_ms("1 s", 0, 3600000, &v), -1);
+	/* Sizes, in KiB, rounded up. */
+	ck_assert_int_eq(conf_parse_size_kib("512M", 0, 1L << 30, &v), 0);
+	ck_assert_int_eq(v, 524288);
+	ck_assert_int_eq(conf_parse_size_kib("1", 0, 1L << 30, &v), 0);
+	ck_assert_int_eq(v, 1);
+	ck_assert_int_eq(conf_parse_size_kib("2048", 0, 1L << 30, &v), 0);
+	ck_assert_int_eq(v, 2);
+	ck_assert_int_eq(conf_parse_size_kib("1T", 0, 1L << 30, &v), 0);
+	ck_assert_int_eq(v, 1L << 30);
+	ck_assert_int_eq(conf_parse_size_kib("2T", 0, 1L << 30, &v), -2);
+	ck_assert_int_eq(conf_parse_size_kib("5X", 0, 1L << 30, &v), -1);
+	ck_assert_int_eq(conf_parse_size_kib("M", 0, 1L << 30, &v), -1);
+}
+END_TEST
+
+/* A fixed pool (workers) or an elastic one (min-workers, or max-workers
+ * alone), the defaults that follow, and what cannot be combined. */
+START_TEST(pool_options)
+{
+	char err[CONF_ERR_MAX];
+	struct config *conf = load("service a {\n  listen = { \"127.0.0.1:9\" }\n  handler = \"echo\"\n"
+				   "  workers = 3\n}\n"
+				   "service b {\n  listen = { \"127.0.0.1:10\" }\n  handler = \"echo\"\n"
+				   "  max-workers = 6\n  max-memory = 100M\n  max-requests = 50\n}\n"
+				   "service c {\n  listen = { \"127.0.0.1:11\" }\n  handler = \"echo\"\n"
+				   "  min-workers = 2\n  scale-down-after = 5s\n}\n",
+				   err, sizeof(err));
+
+	ck_assert_msg(conf, "%s", err);
+	ck_assert(!conf->services[0].elastic);
+	ck_assert_uint_eq(conf->services[0].workers, 3);
+	ck_assert_uint_eq(conf->services[0].max_workers, 12);
+	ck_assert(conf->services[1].elastic);
+	ck_assert_uint_eq(conf->services[1].min_workers, 1);
+	ck_assert_uint_eq(conf->services[1].workers, 1);
+	ck_assert_uint_eq(conf->services[1].max_workers, 6);
+	ck_assert_uint_eq(conf->services[1].max_memory_kib, 102400);
+	ck_assert_uint_eq(conf->services[1].max_requests, 50);
+	ck_assert(conf->services[2].elastic);
+	ck_assert_uint_eq(conf->services[2].workers, 2);
+	ck_assert_uint_eq(conf->services[2].max_workers, 8);
+	ck_assert_uint_eq(conf->services[2].scale_up_after_ms, 1000);
+	ck_assert_uint_eq(conf->services[2].scale_down_after_ms, 5000);
+	conf_free(conf);
+	assert_refused(EXEC_SVC("  exec = { \"/bin/true\" }\n  workers = 2\n  min-workers = 1\n"), 7,
+		       "'workers' (line 5) and 'min-workers' (line 6) are alternatives");
+	assert_refused(EXEC_SVC("  exec = { \"/bin/true\" }\n  min-workers = 4\n  max-workers = 2\n"),
+		       7, "max-workers 2 (line 6) is fewer than min-workers 4");
+	assert_refused(EXEC_SVC("  exec = { \"/bin/true\" }\n  workers = 2\n  scale-up-after = 2s\n"),
+		       7, "'scale-up-after' (line 6) applies to an elastic pool");
+	assert_refused(EXEC_SVC("  exec = { \"/bin/true\" }\n  max-memory = 5Q\n"), 5,
+		       "is not a size");
+	assert_refused(EXEC_SVC("  exec = { \"/bin/true\" }\n  hang-timeout = 2h\n"), 5,
+		       "out of range (0 (off) to 1h)");
 }
 END_TEST
 
@@ -957,6 +1011,7 @@ int main(void)
 	tcase_add_test(tc, command_line);
 	tcase_add_test(tc, app_options);
 	tcase_add_test(tc, metrics_listen_addresses);
+	tcase_add_test(tc, pool_options);
 	suite_add_tcase(s, tc);
 	return tl_run_suite(s);
 }

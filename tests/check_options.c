@@ -53,6 +53,8 @@ static int parse_number(const struct conf_option *o, const char *s, long *v)
 		return conf_parse_decimal(s, 0, 0x7fffffffL, v);
 	case CONF_DURATION:
 		return conf_parse_duration_ms(s, 0, 0x7fffffffL, v);
+	case CONF_SIZE:
+		return conf_parse_size_kib(s, 0, 1L << 40, v);
 	default: {
 		char *end;
 

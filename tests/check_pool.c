@@ -30,8 +30,8 @@ static const char *echo_conf(uint16_t port, unsigned workers, const char *extra)
 }
 
 #ifdef APPWORKER
-/* Service "web": APPWORKER with args (quoted, comma-separated). */
-static const char *app_conf(uint16_t port, unsigned workers, const char *args)
+/* Service "web": APPWORKER with args (quoted, comma-separated), extra lines. */
+static const char *app_conf(uint16_t port, unsigned workers, const char *args, const char *extra)
 {
 	snprintf(conf_text, sizeof(conf_text),
 		 "shutdown-timeout = 20s\n"
@@ -40,7 +40,8 @@ static const char *app_conf(uint16_t port, unsigned workers, const char *args)
 		 "  handler = \"app\"\n"
 		 "  exec = { \"%s\", %s }\n"
 		 "  workers = %u\n"
-		 "}\n", port, APPWORKER, args, workers);
+		 "%s"
+		 "}\n", port, APPWORKER, args, workers, extra);
 	return conf_text;
 }
 #endif
@@ -257,6 +258,211 @@ START_TEST(recycle_under_load_loses_nothing)
 }
 END_TEST
 
+/* Parallel clients of a slow service: each sends a line and waits for
+ * its answer (up to 20 s). */
+struct slow_client {
+	pthread_t thread;
+	uint16_t port;
+	int n;
+	bool ok;
+};
+
+static void *slow_client_run(void *arg)
+{
+	struct slow_client *c = arg;
+	char msg[32], want[40], *reply = NULL;
+	int fd = tl_connect_tcp("127.0.0.1", c->port);
+
+	snprintf(msg, sizeof(msg), "client%d\n", c->n);
+	snprintf(want, sizeof(want), "done client%d\n", c->n);
+	if (fd >= 0 && send(fd, msg, strlen(msg), MSG_NOSIGNAL) == (ssize_t)strlen(msg))
+		reply = tl_read_to_eof(fd, 20000, NULL);
+	c->ok = reply && strcmp(reply, want) == 0;
+	free(reply);
+	if (fd >= 0)
+		close(fd);
+	return NULL;
+}
+
+/* GET /metrics from 127.0.0.1:port: the body, malloc'd. */
+static char *scrape(uint16_t port)
+{
+	static const char get[] = "GET /metrics HTTP/1.0\r\n\r\n";
+	int fd = tl_connect_tcp("127.0.0.1", port);
+	char *text;
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(send(fd, get, sizeof(get) - 1, MSG_NOSIGNAL), (ssize_t)sizeof(get) - 1);
+	text = tl_read_to_eof(fd, 5000, NULL);
+	close(fd);
+	ck_assert_ptr_nonnull(text);
+	return text;
+}
+
+static unsigned status_number(struct daemon *d, const char *key)
+{
+	char *out;
+	unsigned n;
+
+	ck_assert_int_eq(ctl(d, &out, "status", "--json", NULL), 0);
+	n = json_uint_after(out, "\"services\"", key);
+	free(out);
+	return n;
+}
+
+/* min-workers 1, max-workers 4, a helper that takes 1 s per client and one
+ * client per worker: 12 clients queue, the pool grows to 4 within a few
+ * seconds, every client is answered; idle, it shrinks back to 1 after
+ * scale-down-after. A scale pins it. */
+#define SLOW_CLIENTS 12
+START_TEST(elastic_pool_grows_and_shrinks)
+{
+	uint16_t port = tl_free_port();
+	uint16_t metrics_port = tl_free_port();
+	struct slow_client clients[SLOW_CLIENTS];
+	struct daemon d;
+	uint64_t t0;
+	unsigned most = 0;
+	char listen[64], *text;
+
+	snprintf(listen, sizeof(listen), "\"127.0.0.1:%u\"", port);
+	snprintf(conf_text, sizeof(conf_text),
+		 "service slow {\n  listen = { %s }\n  handler = \"exec\"\n"
+		 "  exec = { \"/bin/sh\", \"-c\", \"read x; sleep 1; echo done $x\" }\n"
+		 "  min-workers = 1\n  max-workers = 4\n  max-connections = 1\n"
+		 "  scale-up-after = 200ms\n  scale-down-after = 2s\n}\n"
+		 "metrics-listen = { \"127.0.0.1:%u\" }\n", listen, metrics_port);
+	daemon_start_ready(&d, conf_text, NULL);
+	ck_assert_uint_eq(daemon_workers(&d, (pid_t[8]){ 0 }, 8), 1);
+	ck_assert_uint_eq(status_number(&d, "\"target\":"), 1);
+	t0 = tl_now_ms();
+	for (int i = 0; i < SLOW_CLIENTS; i++) {
+		clients[i] = (struct slow_client){ .port = port, .n = i };
+		pthread_create(&clients[i].thread, NULL, slow_client_run, &clients[i]);
+	}
+	while (tl_now_ms() - t0 < 5000 && most < 4) {
+		unsigned n = status_number(&d, "\"target\":");
+
+		most = n > most ? n : most;
+		usleep(50000);
+	}
+	fprintf(stderr, "elastic_pool_grows_and_shrinks: 4 workers after %llu ms\n",
+		(unsigned long long)(tl_now_ms() - t0));
+	ck_assert_uint_eq(most, 4);
+	for (int i = 0; i < SLOW_CLIENTS; i++) {
+		pthread_join(clients[i].thread, NULL);
+		ck_assert_msg(clients[i].ok, "client %d got no answer", i);
+	}
+	/* With 1 worker the 12 would take 12 s. */
+	ck_assert_uint_lt(tl_now_ms() - t0, 9000);
+	ck_assert(daemon_log_contains(&d, "growing to 4 workers (clients waiting in the accept queue"));
+	/* Idle now: back to 1 after scale-down-after (2 s) and one a second. */
+	t0 = tl_now_ms();
+	wait_children(&d, 1);
+	ck_assert_uint_ge(tl_now_ms() - t0, 1000);
+	ck_assert_uint_eq(status_number(&d, "\"target\":"), 1);
+	ck_assert_uint_eq(daemon_log_count(&d, "(worker #"), 3);
+	ctl_ok(&d, "status", NULL, NULL, "slow (exec, 1 worker, at most 4)");
+	text = scrape(metrics_port);
+	ck_assert_msg(tl_has_line(text, "preforkd_pool_scale_events_total{service=\"slow\","
+				  "direction=\"up\",reason=\"queue\"} 3") &&
+		      tl_has_line(text, "preforkd_pool_scale_events_total{service=\"slow\","
+				  "direction=\"down\",reason=\"idle\"} 3") &&
+		      tl_has_line(text, "preforkd_pool_target_workers{service=\"slow\"} 1"), "%s", text);
+	free(text);
+	ctl_ok(&d, "scale", "slow", "3", "3 workers ready");
+	usleep(2500 * 1000);	/* idle, but pinned: it stays at 3 */
+	ctl_ok(&d, "status", "--json", NULL, "\"target\":3,\"max_workers\":4,\"elastic\":true,"
+	       "\"min_workers\":1,\"pinned\":true,\"last_change\":\"asked\"");
+	daemon_stop(&d);
+}
+END_TEST
+
+/* max-requests 100 with 4 workers under 5,000 connections: workers are
+ * recycled one at a time, replacement first; no client fails, never
+ * fewer than 4 serve. */
+START_TEST(max_requests_recycles_under_load)
+{
+	uint16_t port = tl_free_port();
+	struct tl_load loads[LOAD_THREADS];
+	struct sampler smp;
+	atomic_bool stop = false, stop_sampling = false;
+	struct daemon d;
+	unsigned total = 0, recycled;
+	uint64_t t0;
+	char *out;
+
+	daemon_start_ready(&d, echo_conf(port, 4, "  max-requests = 100\n"), NULL);
+	smp = (struct sampler){ .path = strdup(daemon_path(&d, "control.sock")),
+				.stop = &stop_sampling };
+	pthread_create(&smp.thread, NULL, sample, &smp);
+	for (int i = 0; i < LOAD_THREADS; i++) {
+		loads[i] = (struct tl_load){ .port = port, .stop = &stop,
+					     .unix_path = i % 2 ? daemon_path(&d, "echo.sock") : NULL };
+		tl_load_start(&loads[i]);
+	}
+	for (t0 = tl_now_ms(); total < 5000 && tl_now_ms() - t0 < 30000; usleep(20000)) {
+		total = 0;
+		for (int i = 0; i < LOAD_THREADS; i++)
+			total += loads[i].ok;
+	}
+	total = tl_loads_finish(loads, LOAD_THREADS);
+	atomic_store(&stop_sampling, true);
+	pthread_join(smp.thread, NULL);
+	ck_assert_int_eq(ctl(&d, &out, "status", "--json", NULL), 0);
+	recycled = json_uint_after(out, "\"recycled\"", "\"max-requests\":");
+	free(out);
+	fprintf(stderr, "max_requests_recycles_under_load: %u connections, %u recycles, at least "
+		"%u serving (%u samples)\n", total, recycled, smp.least, smp.samples);
+	ck_assert_uint_ge(total, 5000);
+	ck_assert_uint_ge(recycled, 4);
+	ck_assert_uint_ge(smp.least, 4);
+	ck_assert(daemon_log_contains(&d, "recycled (max-requests)"));
+	ck_assert(!daemon_log_contains(&d, "respawning"));
+	free((char *)smp.path);
+	daemon_stop(&d);
+}
+END_TEST
+
+/* hang-timeout 1 s: idle workers are not taken for hung; one stopped
+ * with SIGSTOP is, and is killed and replaced within hang-timeout and
+ * the grace period (1 s each); the service goes on. */
+START_TEST(hung_worker_replaced)
+{
+	uint16_t port = tl_free_port(), metrics_port = tl_free_port();
+	struct daemon d;
+	pid_t pids[8], now[8];
+	char *out;
+
+	snprintf(conf_text, sizeof(conf_text), "metrics-listen = { \"127.0.0.1:%u\" }\n%s",
+		 metrics_port, echo_conf(port, 2, "  hang-timeout = 1s\n"));
+	daemon_start_ready(&d, conf_text, NULL);
+	ck_assert_uint_eq(daemon_workers(&d, pids, 8), 2);
+	usleep(2500 * 1000);	/* idle for more than hang-timeout */
+	ck_assert_msg(!daemon_log_contains(&d, "hung"), "%s", tl_read_file(d.log));
+	ck_assert_int_eq(kill(pids[0], SIGSTOP), 0);
+	ck_assert(tl_wait_gone(pids[0], 4000));
+	ck_assert(daemon_log_contains(&d, "hung: its loop has not turned for"));
+	ck_assert(daemon_log_contains(&d, "process state T"));
+	wait_children(&d, 2);
+	daemon_workers(&d, now, 8);
+	ck_assert(contains_pid(now, 2, pids[1]) && !contains_pid(now, 2, pids[0]));
+	for (int i = 0; i < 20; i++)
+		ck_assert(tl_echo_tcp(port, "still\n"));
+	ck_assert_int_eq(ctl(&d, &out, "status", "--json", NULL), 0);
+	ck_assert_msg(strstr(out, "\"hangs\":1,\"restarts\":0"), "%s", out);
+	free(out);
+	out = scrape(metrics_port);
+	ck_assert_msg(tl_has_line(out, "preforkd_worker_restarts_total{service=\"a\",reason=\"hang\"} 1") &&
+		      tl_has_line(out, "preforkd_worker_restarts_total{service=\"a\",reason=\"signal\"} 0"),
+		      "%s", out);
+	free(out);
+	usleep(1500 * 1000);
+	ck_assert_uint_eq(daemon_log_count(&d, "hung: its loop"), 1);
+	daemon_stop(&d);
+}
+END_TEST
+
 #ifdef APPWORKER
 /* App workers are replaced only once the replacement has said READY=1;
  * one that cannot start leaves the old one serving, and the recycle
@@ -274,7 +480,7 @@ START_TEST(recycle_app_waits_for_ready_and_keeps_old_on_failure)
 	tl_mkdtemp(dir, sizeof(dir));
 	snprintf(args, sizeof(args), "\"--ready-delay=300\", \"--fail-if-exists=%s/broken\"",
 		 dir);
-	daemon_start_ready(&d, app_conf(port, 2, args), NULL);
+	daemon_start_ready(&d, app_conf(port, 2, args, ""), NULL);
 	ck_assert_uint_eq(daemon_workers(&d, before, 8), 2);
 	smp = (struct sampler){ .path = strdup(daemon_path(&d, "control.sock")),
 				.stop = &stop_sampling };
@@ -307,6 +513,79 @@ START_TEST(recycle_app_waits_for_ready_and_keeps_old_on_failure)
 }
 END_TEST
 
+/* max-memory 40M: worker 0 grows by 64 MiB once and is recycled,
+ * replacement first; worker 1 is left alone. */
+START_TEST(max_memory_recycles_the_grown_worker)
+{
+	uint16_t port = tl_free_port();
+	struct daemon d;
+	pid_t before[8], now[8];
+	char dir[128], args[512];
+
+	tl_mkdtemp(dir, sizeof(dir));
+	snprintf(args, sizeof(args), "\"--grow-mb=64\", \"--grow-worker=0\", "
+		 "\"--grow-once=%s/grown\"", dir);
+	app_conf(port, 2, args, "  max-memory = 40M\n");
+	strcat(conf_text, "service other {\n  listen = { \"unix:@DIR@/other.sock\" }\n"
+		 "  handler = \"echo\"\n  max-memory = 40M\n}\n");
+	daemon_start_ready(&d, conf_text, NULL);
+	ck_assert_uint_eq(daemon_workers(&d, before, 8), 3);
+	ck_assert(daemon_wait_log(&d, "recycled (max-memory)", 15000));
+	ck_assert(daemon_log_contains(&d, "web#0"));
+	ck_assert(daemon_log_contains(&d, "(max-memory 40960 KiB,"));
+	wait_children(&d, 3);
+	daemon_workers(&d, now, 8);
+	/* Only web#0 changed: the other web worker and the echo worker did not. */
+	{
+		unsigned kept = 0;
+
+		for (int i = 0; i < 3; i++)
+			kept += contains_pid(now, 3, before[i]);
+		ck_assert_uint_eq(kept, 2);
+	}
+	ck_assert_uint_eq(daemon_log_count(&d, "to be recycled"), 1);
+	daemon_stop(&d);
+	tl_rmtree(dir);
+}
+END_TEST
+
+/* max-lifetime 1 s with replacements that cannot start: the old workers
+ * serve on, the next tries wait (1 s, 2 s, ...), and once the program
+ * starts again the workers are replaced. */
+START_TEST(failing_replacement_keeps_old_and_backs_off)
+{
+	uint16_t port = tl_free_port();
+	struct daemon d;
+	pid_t before[8], now[8];
+	char dir[128], args[512], broken[160];
+	bool replaced = false;
+
+	tl_mkdtemp(dir, sizeof(dir));
+	snprintf(broken, sizeof(broken), "%s/broken", dir);
+	snprintf(args, sizeof(args), "\"--fail-if-exists=%s\"", broken);
+	app_conf(port, 2, args, "  max-lifetime = 1s\n");
+	/* The first workers start: the file comes after them. */
+	daemon_start_ready(&d, conf_text, NULL);
+	tl_write_file(broken, "");
+	ck_assert_uint_eq(daemon_workers(&d, before, 8), 2);
+	ck_assert(daemon_wait_log(&d, "serves on (recycles of service 'web' wait 1000 ms)", 5000));
+	ck_assert(daemon_wait_log(&d, "wait 2000 ms", 8000));
+	daemon_workers(&d, now, 8);
+	ck_assert(contains_pid(now, 2, before[0]) && contains_pid(now, 2, before[1]));
+	unlink(broken);
+	for (uint64_t t0 = tl_now_ms(); !replaced && tl_now_ms() - t0 < 15000; usleep(50000)) {
+		size_t n = daemon_workers(&d, now, 8);
+
+		replaced = n >= 2 && !contains_pid(now, n, before[0]) &&
+			   !contains_pid(now, n, before[1]);
+	}
+	ck_assert_msg(replaced, "log:\n%s", tl_read_file(d.log));
+	ck_assert(!daemon_log_contains(&d, "respawning"));
+	daemon_stop(&d);
+	tl_rmtree(dir);
+}
+END_TEST
+
 /* A reload during a recycle ends it (the new generation replaces every
  * worker anyway), and the client that asked is told so. */
 START_TEST(reload_ends_a_recycle)
@@ -316,7 +595,7 @@ START_TEST(reload_ends_a_recycle)
 	char *reply;
 	int fd;
 
-	daemon_start_ready(&d, app_conf(port, 2, "\"--ready-delay=1500\""), NULL);
+	daemon_start_ready(&d, app_conf(port, 2, "\"--ready-delay=1500\"", ""), NULL);
 	fd = tl_connect_unix(daemon_path(&d, "control.sock"));
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(send(fd, "recycle web\n", 12, MSG_NOSIGNAL), 12);
@@ -343,9 +622,14 @@ int main(void)
 	tcase_add_test(tc, scale_grows_and_shrinks_the_pool);
 	tcase_add_test(tc, max_workers_bounds_the_scale);
 	tcase_add_test(tc, recycle_under_load_loses_nothing);
+	tcase_add_test(tc, elastic_pool_grows_and_shrinks);
+	tcase_add_test(tc, max_requests_recycles_under_load);
+	tcase_add_test(tc, hung_worker_replaced);
 #ifdef APPWORKER
 	tcase_add_test(tc, recycle_app_waits_for_ready_and_keeps_old_on_failure);
 	tcase_add_test(tc, reload_ends_a_recycle);
+	tcase_add_test(tc, max_memory_recycles_the_grown_worker);
+	tcase_add_test(tc, failing_replacement_keeps_old_and_backs_off);
 #endif
 	suite_add_tcase(s, tc);
 	return tl_run_suite(s);

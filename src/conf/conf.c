@@ -76,6 +76,14 @@ struct seen_section *conf_seen_section(cfg_t *section)
 	return last;
 }
 
+const struct seen_section *conf_seen_lookup(cfg_t *section)
+{
+	for (size_t i = 0; conf_parsing && i < conf_parsing->nsections; i++)
+		if (conf_parsing->sections[i].section == section)
+			return &conf_parsing->sections[i];
+	return NULL;
+}
+
 /* libconfuse lets a later "workers = 3" silently replace an earlier one;
  * an operator who wrote it twice made a mistake worth hearing about. */
 static int seen_once(cfg_t *cfg, const struct conf_option *o)
@@ -215,6 +223,7 @@ static size_t schema_of(enum conf_scope scope, cfg_opt_t *opts)
 		case CONF_COUNT:
 		case CONF_DURATION:
 		case CONF_OCTAL:
+		case CONF_SIZE:
 			opts[n++] = (cfg_opt_t)CFG_INT_CB(o->name, o->def, CFGF_NONE, cb_value);
 			break;
 		case CONF_STRING:

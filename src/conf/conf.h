@@ -19,8 +19,15 @@ struct service {
 	char *name;
 	struct identity run_as;	/* its own user/group, or the global ones */
 	const struct handler *handler;
-	unsigned workers;
-	unsigned max_workers;		/* the most "scale" may ask for */
+	unsigned workers;		/* at the start (an elastic pool: min-workers) */
+	unsigned max_workers;		/* the most "scale", or the elastic pool, may have */
+	bool elastic;			/* min-workers, or max-workers without workers */
+	unsigned min_workers;		/* elastic: the fewest */
+	unsigned scale_up_after_ms, scale_down_after_ms;
+	unsigned max_requests;		/* connections or datagrams a worker serves; 0: no limit */
+	unsigned max_lifetime_ms;	/* 0: no limit */
+	unsigned max_memory_kib;	/* 0: no limit */
+	unsigned hang_timeout_ms;	/* 0: off */
 	int backlog;
 	unsigned max_connections;	/* per worker */
 	unsigned idle_timeout_ms;	/* 0: never */
@@ -79,5 +86,8 @@ const struct service *conf_find_service(const struct config *conf, const char *n
 char *conf_strip_comments(const char *text);
 int conf_parse_decimal(const char *s, long min, long max, long *out);
 int conf_parse_duration_ms(const char *s, long min_ms, long max_ms, long *out);
+/* "512M": bytes, or a number with K, M, G or T (powers of 1024), in KiB
+ * rounded up; 0, -1 when it is not a size, -2 when out of range. */
+int conf_parse_size_kib(const char *s, long min_kib, long max_kib, long *out);
 
 #endif

@@ -254,9 +254,19 @@ static void free_identity(struct identity *id)
 
 static int build_service(cfg_t *sec, const struct config *conf, struct service *svc)
 {
+	const struct seen_section *rec;
+
 	svc->name = strdup(cfg_title(sec));
 	if (!svc->name || build_options(sec, CONF_SERVICE, svc, cfg_getstr(sec, CONF_NAME(HANDLER))) < 0)
 		return -1;
+	rec = conf_seen_lookup(sec);
+	/* "workers" is a fixed pool; min-workers, or max-workers alone, an elastic one. */
+	svc->elastic = svc->min_workers ||
+		       (rec && rec->lines[CONF_OPT_MAX_WORKERS] && !rec->lines[CONF_OPT_WORKERS]);
+	if (svc->elastic && !svc->min_workers)
+		svc->min_workers = 1;
+	if (svc->elastic)
+		svc->workers = svc->min_workers;
 	if (!svc->max_workers)
 		svc->max_workers = svc->workers <= 256 ? 4 * svc->workers : 1024;
 	return build_identity(sec, &conf->run_as, &svc->run_as);

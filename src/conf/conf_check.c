@@ -65,6 +65,7 @@ static const struct {
 	[CONF_DURATION] = { conf_parse_duration_ms,
 			    "a duration (seconds, or a number with ms, s, m or h)" },
 	[CONF_OCTAL] = { conf_parse_octal, "an octal mode like 0660" },
+	[CONF_SIZE] = { conf_parse_size_kib, "a size (bytes, or a number with K, M, G or T)" },
 };
 
 static int check_number(cfg_t *cfg, const struct conf_option *o, const char *value, long *out)
@@ -123,6 +124,7 @@ int conf_check_value(cfg_t *cfg, const struct conf_option *o, const char *value,
 	case CONF_COUNT:
 	case CONF_DURATION:
 	case CONF_OCTAL:
+	case CONF_SIZE:
 		if (check_number(cfg, o, value, number) < 0)
 			return -1;
 		break;
@@ -432,6 +434,40 @@ static int check_listen_kinds(cfg_t *cfg, cfg_t *sec, const struct seen_section 
 	return 0;
 }
 
+/* A fixed pool ("workers") or an elastic one (min-workers, max-workers),
+ * and what applies to an elastic pool only. */
+static int check_pool_options(cfg_t *cfg, cfg_t *sec, const struct seen_section *rec)
+{
+	bool elastic = rec->lines[CONF_OPT_MIN_WORKERS] ||
+		       (rec->lines[CONF_OPT_MAX_WORKERS] && !rec->lines[CONF_OPT_WORKERS]);
+	static const enum conf_option_id elastic_only[] = {
+		CONF_OPT_SCALE_UP_AFTER, CONF_OPT_SCALE_DOWN_AFTER,
+	};
+
+	if (rec->lines[CONF_OPT_WORKERS] && rec->lines[CONF_OPT_MIN_WORKERS]) {
+		cfg_error(cfg, "service '%s': 'workers' (line %d) and 'min-workers' (line %d) are "
+			  "alternatives: workers = N is a fixed pool, min-workers and max-workers "
+			  "an elastic one", cfg_title(sec), rec->lines[CONF_OPT_WORKERS],
+			  rec->lines[CONF_OPT_MIN_WORKERS]);
+		return -1;
+	}
+	if (rec->lines[CONF_OPT_MIN_WORKERS] && rec->lines[CONF_OPT_MAX_WORKERS] &&
+	    cfg_getint(sec, CONF_NAME(MAX_WORKERS)) < cfg_getint(sec, CONF_NAME(MIN_WORKERS))) {
+		cfg_error(cfg, "service '%s': max-workers %ld (line %d) is fewer than min-workers %ld",
+			  cfg_title(sec), cfg_getint(sec, CONF_NAME(MAX_WORKERS)),
+			  rec->lines[CONF_OPT_MAX_WORKERS], cfg_getint(sec, CONF_NAME(MIN_WORKERS)));
+		return -1;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(elastic_only) && !elastic; i++)
+		if (rec->lines[elastic_only[i]]) {
+			cfg_error(cfg, "service '%s': '%s' (line %d) applies to an elastic pool "
+				  "(min-workers, or max-workers without workers)", cfg_title(sec),
+				  conf_options[elastic_only[i]].name, rec->lines[elastic_only[i]]);
+			return -1;
+		}
+	return 0;
+}
+
 /* Runs at a service's closing brace, so cfg->line points there. */
 int conf_check_service(cfg_t *cfg, cfg_opt_t *opt)
 {
@@ -466,7 +502,9 @@ int conf_check_service(cfg_t *cfg, cfg_opt_t *opt)
 	}
 	if (check_handler_options(cfg, sec, rec) < 0 || check_listen_kinds(cfg, sec, rec) < 0)
 		return -1;
-	if (rec->lines[CONF_OPT_MAX_WORKERS] &&
+	if (check_pool_options(cfg, sec, rec) < 0)
+		return -1;
+	if (rec->lines[CONF_OPT_MAX_WORKERS] && rec->lines[CONF_OPT_WORKERS] &&
 	    cfg_getint(sec, CONF_NAME(MAX_WORKERS)) < cfg_getint(sec, CONF_NAME(WORKERS))) {
 		cfg_error(cfg, "service '%s': max-workers %ld (line %d) is fewer than workers %ld",
 			  cfg_title(sec), cfg_getint(sec, CONF_NAME(MAX_WORKERS)),

@@ -46,6 +46,8 @@ extern struct conf_parse *conf_parsing;
 
 /* conf.c: the records of the parse. */
 struct seen_section *conf_seen_section(cfg_t *section);
+/* The record of a section already parsed (for building the snapshot); NULL. */
+const struct seen_section *conf_seen_lookup(cfg_t *section);
 /* The line where this "env" list gave name before (0: it did not), or -1
  * when out of memory; a list that starts anew forgets the names. */
 int conf_env_name_seen(cfg_t *cfg, const char *name, size_t len, bool new_list);

@@ -201,32 +201,57 @@ int conf_parse_octal(const char *s, long min, long max, long *out)
 	return 0;
 }
 
-/* "30" (seconds), "500ms", "30s", "5m", "1h". */
-int conf_parse_duration_ms(const char *s, long min_ms, long max_ms, long *out)
+struct unit {
+	const char *suffix;
+	long per;	/* of the smallest unit written */
+};
+
+/* Digits and one of units' suffixes, as a count of 1/div of the smallest
+ * unit, rounded up: a duration in ms (div 1), a size in KiB from bytes
+ * (div 1024). */
+static int parse_with_unit(const char *s, const struct unit *units, size_t nunits, long div,
+			   long min, long max, long *out)
 {
-	static const struct { const char *suffix; long ms; } units[] = {
-		{ "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 }, { "", 1000 },
-	};
 	size_t digits = strspn(s, "0123456789");
 	char number[24];
 	long v;
 
-	if (digits == 0 || digits >= sizeof(number))
+	if (digits == 0 || digits >= 16)
 		return digits == 0 ? -1 : -2;
 	memcpy(number, s, digits);
 	number[digits] = '\0';
-	for (size_t i = 0; i < ARRAY_SIZE(units); i++) {
+	for (size_t i = 0; i < nunits; i++) {
 		if (strcmp(s + digits, units[i].suffix) != 0)
 			continue;
-		int rc = conf_parse_decimal(number, 0, max_ms / units[i].ms, &v);
+		int rc = conf_parse_decimal(number, 0, max * div / units[i].per, &v);
 
 		if (rc < 0)
 			return rc;
-		v *= units[i].ms;
-		if (v < min_ms || v > max_ms)
+		v = (v * units[i].per + div - 1) / div;
+		if (v < min || v > max)
 			return -2;
 		*out = v;
 		return 0;
 	}
 	return -1;
+}
+
+/* "512M": bytes, or K, M, G, T (powers of 1024). */
+int conf_parse_size_kib(const char *s, long min_kib, long max_kib, long *out)
+{
+	static const struct unit units[] = {
+		{ "", 1 }, { "K", 1L << 10 }, { "M", 1L << 20 }, { "G", 1L << 30 }, { "T", 1L << 40 },
+	};
+
+	return parse_with_unit(s, units, ARRAY_SIZE(units), 1024, min_kib, max_kib, out);
+}
+
+/* "30" (seconds), "500ms", "30s", "5m", "1h". */
+int conf_parse_duration_ms(const char *s, long min_ms, long max_ms, long *out)
+{
+	static const struct unit units[] = {
+		{ "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 }, { "", 1000 },
+	};
+
+	return parse_with_unit(s, units, ARRAY_SIZE(units), 1, min_ms, max_ms, out);
 }

@@ -89,6 +89,9 @@ const char *conf_option_default_text(const struct conf_option *o, char *buf, siz
 	case CONF_OCTAL:
 		snprintf(buf, len, "%04lo", o->def);
 		return buf;
+	case CONF_SIZE:
+		snprintf(buf, len, "%ld%s", o->def ? o->def >> 10 : 0, o->def ? "M" : "");
+		return buf;
 	case CONF_STRING:
 	case CONF_ENUM:
 		return o->def_str;

@@ -15,6 +15,7 @@ enum conf_type {
 	CONF_COUNT,	/* decimal, no leading zero */
 	CONF_DURATION,	/* seconds, or a number with ms, s, m or h; kept in ms */
 	CONF_OCTAL,	/* a mode: one to five octal digits */
+	CONF_SIZE,	/* bytes, or a number with K, M, G or T; kept in KiB */
 	CONF_STRING,
 	CONF_ENUM,	/* one of names */
 	CONF_STRINGS,	/* a list of strings */
@@ -93,7 +94,8 @@ extern const struct conf_option conf_options[CONF_NOPTIONS];
 
 static inline bool conf_option_is_number(const struct conf_option *o)
 {
-	return o->type == CONF_COUNT || o->type == CONF_DURATION || o->type == CONF_OCTAL;
+	return o->type == CONF_COUNT || o->type == CONF_DURATION || o->type == CONF_OCTAL ||
+	       o->type == CONF_SIZE;
 }
 
 /* The option called name, or NULL. */

@@ -25,6 +25,7 @@
 #include "master/listener.h"
 #include "master/listenqueue.h"
 #include "master/master_private.h"
+#include "master/autoscale.h"
 
 struct text {
 	char *buf;
@@ -238,6 +239,34 @@ static void per_service(struct text *t, struct master *m, const struct config *c
 		    st ? (unsigned long long)st->restarts_exit : 0ULL);
 		add(t, "preforkd_worker_restarts_total{service=\"%s\",reason=\"signal\"} %llu\n", name,
 		    st ? (unsigned long long)st->restarts_signal : 0ULL);
+		add(t, "preforkd_worker_restarts_total{service=\"%s\",reason=\"hang\"} %llu\n", name,
+		    st ? (unsigned long long)st->hangs : 0ULL);
+	}
+	family(t, "preforkd_worker_recycles_total", "counter",
+	       "Workers replaced while they worked, replacement first, by why.");
+	for (size_t i = 0; i < conf->nservices; i++) {
+		const struct service_totals *st = master_totals(m, conf->services[i].name);
+
+		label(conf->services[i].name, name, sizeof(name));
+		for (int r = RETIRE_ASKED; r < RETIRE_REASONS; r++)
+			add(t, "preforkd_worker_recycles_total{service=\"%s\",reason=\"%s\"} %llu\n",
+			    name, slot_retire_name((enum retire_reason)r),
+			    st ? (unsigned long long)st->recycles[r] : 0ULL);
+	}
+	family(t, "preforkd_pool_scale_events_total", "counter",
+	       "Changes of a pool's number of workers, by direction and why.");
+	for (size_t i = 0; i < conf->nservices; i++) {
+		const struct service_totals *st = master_totals(m, conf->services[i].name);
+
+		label(conf->services[i].name, name, sizeof(name));
+		for (int d = 0; d < 2; d++)
+			for (int r = 0; r < SCALE_REASONS; r++)
+				/* Only what can happen: up for clients waiting, down for idling. */
+				if (r == SCALE_ASKED || (r == SCALE_IDLE) == (d == 1))
+					add(t, "preforkd_pool_scale_events_total{service=\"%s\","
+					    "direction=\"%s\",reason=\"%s\"} %llu\n", name,
+					    d ? "down" : "up", autoscale_reason_name(r),
+					    st ? (unsigned long long)st->scale_events[d][r] : 0ULL);
 	}
 	counter_family(t, conf, v,
 		       "preforkd_connections_accepted_total", "counter",
@@ -296,6 +325,16 @@ char *exposition_text(struct master *m, bool openmetrics, size_t *len)
 	add(&t, "preforkd_last_reload_duration_seconds %.3f\n", (double)m->last_reload_ms / 1000);
 	if (g)
 		per_service(&t, m, g->conf);
+	if (g) {
+		char name[256];
+
+		family(&t, "preforkd_pool_target_workers", "gauge",
+		       "The workers each service's pool wants now ('workers', a scale, an elastic "
+		       "pool's choice).");
+		for (size_t i = 0; i < g->conf->nservices; i++)
+			add(&t, "preforkd_pool_target_workers{service=\"%s\"} %u\n",
+			    label(g->conf->services[i].name, name, sizeof(name)), g->pools[i].target);
+	}
 	if (openmetrics)
 		add(&t, "# EOF\n");
 	if (t.failed) {

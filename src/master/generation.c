@@ -24,6 +24,7 @@
 #include "worker/limits.h"
 #include "master/appworker.h"
 #include "master/listener.h"
+#include "master/procmem.h"
 #include "master/workernotify.h"
 #include "common/log.h"
 #include "worker/socket.h"
@@ -77,7 +78,8 @@ struct generation *generation_new(struct config *conf, unsigned id, enum generat
 		struct pool *p = &g->pools[i];
 
 		*p = (struct pool){ .target = svc->workers, .ceiling = svc->max_workers,
-				    .first_row = rows, .nrows = pool_rows(svc->max_workers) };
+				    .first_row = rows, .nrows = pool_rows(svc->max_workers),
+				    .last_change = -1 };
 		rows += p->nrows;
 		p->row_taken = calloc(p->nrows, 1);
 		if (!p->row_taken)
@@ -278,20 +280,7 @@ void generation_slot_exited(struct slot *s)
 
 unsigned long long generation_rss(const struct slot *s)
 {
-	char path[64];
-	unsigned long long size, resident = 0;
-	FILE *f;
-
-	if (!slot_alive(s))
-		return 0;
-	snprintf(path, sizeof(path), "/proc/%ld/statm", (long)s->pid);
-	f = fopen(path, "re");
-	if (!f)
-		return 0;
-	if (fscanf(f, "%llu %llu", &size, &resident) != 2)
-		resident = 0;
-	fclose(f);
-	return resident * (unsigned long long)sysconf(_SC_PAGESIZE);
+	return slot_alive(s) ? procmem_resident_kib(s->pid) * 1024 : 0;
 }
 
 struct counter_row *generation_counters(const struct slot *s)
@@ -299,6 +288,16 @@ struct counter_row *generation_counters(const struct slot *s)
 	if (!s->has_row)
 		return NULL;
 	return counters_row(s->gen->counters, s->gen->pools[s->service].first_row + s->row);
+}
+
+uint64_t generation_served(const struct slot *s)
+{
+	const struct counter_row *r = generation_counters(s);
+	uint64_t n = counter_get(r, COUNTER_ACCEPTED);
+
+	for (int k = COUNTER_DGRAM_ANSWERED; k <= COUNTER_DGRAM_FAILED; k++)
+		n += counter_get(r, (enum counter)k);
+	return n;
 }
 
 struct slot *generation_find_pid(struct generation *g, pid_t pid)

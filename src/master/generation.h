@@ -31,6 +31,14 @@ struct pool {
 	unsigned scale_from;		/* the target before */
 	uint64_t scale_started, scale_deadline, recycle_started;
 	unsigned recycled;		/* replaced so far in this recycle */
+	/* Recycles that are not asked for wait after a failed replacement. */
+	uint64_t recycle_retry_at;
+	unsigned recycle_backoff_ms;
+	/* An elastic pool (autoscale.c). */
+	bool pinned;			/* "scale" set it: no scaling until the next reload */
+	uint64_t busy_since, quiet_since;	/* 0: not busy, not quiet */
+	uint64_t last_up, last_down;
+	int last_change;		/* enum scale_reason of the last change; -1 */
 };
 
 struct generation {
@@ -71,6 +79,8 @@ void generation_slot_exited(struct slot *s);
 unsigned long long generation_rss(const struct slot *s);
 /* The counters of the slot's worker: NULL when there are none. */
 struct counter_row *generation_counters(const struct slot *s);
+/* Connections accepted and datagrams received by the slot's worker. */
+uint64_t generation_served(const struct slot *s);
 struct slot *generation_find_pid(struct generation *g, pid_t pid);
 unsigned generation_count(const struct generation *g, enum slot_state state);
 bool generation_alive(const struct generation *g);

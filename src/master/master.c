@@ -24,6 +24,7 @@
 
 #include "master/activation.h"
 #include "master/appworker.h"
+#include "master/autoscale.h"
 #include "master/control.h"
 #include "master/metrics.h"
 #include "common/array.h"
@@ -39,6 +40,7 @@
 #include "master/notify.h"
 #include "master/pidfile.h"
 #include "master/pool.h"
+#include "master/retire.h"
 #include "master/workernotify.h"
 #include "common/signals.h"
 #include "worker/worker.h"
@@ -279,6 +281,17 @@ static void worker_exited(struct master *m, struct slot *s, int status)
 	generation_slot_exited(s);
 	outcome = slot_event(s, SLOT_EXITED, &(struct slot_event_data){
 		.now = m->now, .status = status, .role = s->gen->role });
+	/* Aborted as hung (retire.c): counted as that, its replacement is on the way. */
+	if (s->retire == RETIRE_HUNG && outcome != SLOT_RESPAWN) {
+		log_notice("hung worker %s#%u (pid %ld, generation %u) %s", slot_name(s), s->index,
+			   (long)pid, s->gen->id, how);
+		if (totals)
+			totals->hangs++;
+		if (outcome == SLOT_DIED_RETIRING)
+			pool_retiring_died(s);
+		s->hung_kill_at = 0;
+		return;
+	}
 	if (told_to_stop) {
 		log_info("worker %s#%u (pid %ld, generation %u) %s", slot_name(s), s->index,
 			 (long)pid, s->gen->id, how);
@@ -532,6 +545,8 @@ static int next_timeout(const struct master *m)
 			deadline = clock_sooner(deadline, g->slots[i]->respawn_at_ms ?
 						      g->slots[i]->respawn_at_ms : 1);
 	deadline = clock_sooner(deadline, pool_next_deadline(m));
+	deadline = clock_sooner(deadline, autoscale_next_deadline(m));
+	deadline = clock_sooner(deadline, retire_next_deadline(m));
 	if (m->pending)
 		deadline = clock_sooner(deadline, m->pending->deadline);
 	for (g = m->draining; g; g = g->next)
@@ -592,6 +607,8 @@ static void tend_timers(struct master *m)
 		return;	/* the drains have their deadlines */
 	if (m->pending && m->now >= m->pending->deadline)
 		reload_abort(m, "the new workers were not ready in time");
+	autoscale_tend(m);
+	retire_tend(m);
 	pool_tend(m);
 	respawn_due(m);
 	if (!m->pending && !serving_alive(m->current)) {

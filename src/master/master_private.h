@@ -12,16 +12,29 @@
 #include "common/evsource.h"
 #include "conf/conf.h"
 #include "master/listenset.h"
+#include "master/slot.h"
 #include "worker/counters.h"
 
 struct generation;
 
 /* What the exited workers of a service did, by service name: the totals
  * outlive generations (a reload keeps them), the live rows add to them. */
+/* Why an elastic pool grew or shrank (autoscale.c), and who else changed it. */
+enum scale_reason {
+	SCALE_QUEUE,		/* clients waited in an accept queue */
+	SCALE_SATURATED,	/* every worker at max-connections */
+	SCALE_IDLE,		/* a worker served nothing for scale-down-after */
+	SCALE_ASKED,		/* "scale SERVICE N" */
+	SCALE_REASONS
+};
+
 struct service_totals {
 	char *name;
 	uint64_t v[COUNTERS];
 	uint64_t restarts_exit, restarts_signal;	/* ended without being told to */
+	uint64_t hangs;					/* hang-timeout */
+	uint64_t recycles[RETIRE_REASONS];		/* replaced, replacement first */
+	uint64_t scale_events[2][SCALE_REASONS];	/* [0] up, [1] down */
 };
 
 struct master {

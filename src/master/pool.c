@@ -26,6 +26,8 @@
 #include "master/master_private.h"
 
 #define POOL_READY_TIMEOUT_MS 30000	/* for a built-in worker's replacement to be ready */
+#define POOL_RETRY_MIN_MS 1000		/* after a failed replacement, doubling... */
+#define POOL_RETRY_MAX_MS 60000		/* ...up to this */
 #define POOL_SCALE_TIMEOUT_MS 30000	/* for a scale to be answered, beyond start-timeout */
 
 static struct pool *pool_of(const struct slot *s)
@@ -116,8 +118,21 @@ static void finish(struct master *m, struct generation *g, size_t service, bool 
 static void unmark(struct generation *g, size_t service)
 {
 	for (size_t i = 0; i < g->nslots; i++)
-		if (g->slots[i]->service == service && g->slots[i]->state != SLOT_RETIRING)
+		if (g->slots[i]->service == service && slot_counted(g->slots[i]))
 			g->slots[i]->retire = RETIRE_NONE;
+}
+
+/* Marked for a recycle, and not on its way out yet. */
+static bool marked(const struct generation *g, size_t service)
+{
+	for (size_t i = 0; i < g->nslots; i++) {
+		const struct slot *s = g->slots[i];
+
+		if (s->service == service && s->retire != RETIRE_NONE &&
+		    (slot_counted(s) || s->state == SLOT_RETIRING))
+			return true;
+	}
+	return false;
 }
 
 static void reconcile(struct generation *g, size_t service)
@@ -176,6 +191,8 @@ static void recycle_step(struct master *m, struct generation *g, size_t service)
 {
 	struct slot *r = replacement_in_flight(g, service);
 
+	if (m->now < g->pools[service].recycle_retry_at)
+		return;
 	if (r) {
 		/* An app worker has its start-timeout (appworker.c). */
 		if (!r->app && r->state == SLOT_STARTING && !r->start_timed_out &&
@@ -226,7 +243,6 @@ static void answer_ops(struct master *m, struct generation *g, size_t service)
 	char text[256];
 	unsigned ready = count_in(g, service, SLOT_READY);
 	unsigned failed = count_in(g, service, SLOT_FAILED);
-	bool marked = false;
 
 	if (p->scale_op && counted(g, service) == p->target &&
 	    !count_in(g, service, SLOT_WAITING) && !count_in(g, service, SLOT_STARTING)) {
@@ -243,9 +259,7 @@ static void answer_ops(struct master *m, struct generation *g, size_t service)
 			 (unsigned long long)(m->now - p->scale_started));
 		finish(m, g, service, false, false, text);
 	}
-	for (size_t i = 0; i < g->nslots; i++)
-		marked |= g->slots[i]->service == service && g->slots[i]->retire != RETIRE_NONE;
-	if (p->recycle_op && !marked && !replacement_in_flight(g, service)) {
+	if (p->recycle_op && !marked(g, service) && !replacement_in_flight(g, service)) {
 		snprintf(text, sizeof(text), "recycled %u worker%s of service '%s' in %llu ms",
 			 p->recycled, p->recycled == 1 ? "" : "s", name,
 			 (unsigned long long)(m->now - p->recycle_started));
@@ -307,6 +321,7 @@ unsigned pool_scale(struct master *m, size_t service, unsigned n, char *why, siz
 {
 	struct generation *g = m->current;
 	const struct service *svc;
+	struct service_totals *t;
 	struct pool *p;
 
 	if (check_request(m, service, why, len) < 0)
@@ -320,8 +335,12 @@ unsigned pool_scale(struct master *m, size_t service, unsigned n, char *why, siz
 	}
 	if (p->scale_op)
 		finish(m, g, service, false, false, "superseded by a later scale");
-	log_notice("service '%s': scaled from %u to %u workers, until the next reload", svc->name,
-		   p->target, n);
+	log_notice("service '%s': scaled from %u to %u workers, until the next reload%s",
+		   svc->name, p->target, n, svc->elastic ? " (the elastic pool stays there)" : "");
+	if (n != p->target && (t = master_totals(m, svc->name)))
+		t->scale_events[n < p->target][SCALE_ASKED]++;
+	p->pinned = true;
+	p->last_change = SCALE_ASKED;
 	p->scale_from = p->target;
 	p->target = n;
 	p->scale_op = ++m->op_seq;
@@ -357,22 +376,35 @@ unsigned pool_recycle(struct master *m, size_t service, enum retire_reason reaso
 	p->recycle_op = ++m->op_seq;
 	p->recycle_started = m->now;
 	p->recycled = 0;
+	p->recycle_retry_at = 0;	/* asked: now, whatever failed before */
 	return p->recycle_op;
 }
 
 void pool_replacement_ready(struct master *m, struct slot *r)
 {
 	struct slot *old = r->replaces;
+	struct service_totals *t = master_totals(m, slot_name(r));
 
-	(void)m;
 	r->replaces = NULL;
 	old->replaced_by = NULL;
-	log_info("worker %s#%u (pid %ld) recycled (%s): pid %ld serves in its place",
-		 slot_name(old), old->index, (long)old->pid, slot_retire_name(old->retire),
-		 (long)r->pid);
-	old->retire = RETIRE_NONE;
+	log_info("worker %s#%u (pid %ld) %s (%s): pid %ld serves in its place", slot_name(old),
+		 old->index, (long)old->pid, old->retire == RETIRE_HUNG ? "replaced" : "recycled",
+		 slot_retire_name(old->retire), (long)r->pid);
+	if (t)
+		t->recycles[old->retire]++;
+	/* A hung one keeps its reason: it is still to be killed (retire.c). */
+	if (old->retire != RETIRE_HUNG)
+		old->retire = RETIRE_NONE;
 	generation_stop_slot(old);
 	pool_of(r)->recycled++;
+	pool_of(r)->recycle_backoff_ms = 0;
+}
+
+void pool_replace_now(struct master *m, struct slot *s, enum retire_reason why)
+{
+	s->retire = why;
+	if (s->state == SLOT_READY)
+		begin_replacement(m, s->gen, s);
 }
 
 void pool_replacement_failed(struct master *m, struct slot *r, const char *how)
@@ -380,12 +412,27 @@ void pool_replacement_failed(struct master *m, struct slot *r, const char *how)
 	struct slot *old = r->replaces;
 	char text[256];
 
+	struct pool *p = pool_of(old);
+
 	r->replaces = NULL;
 	old->replaced_by = NULL;
+	if (old->retire == RETIRE_HUNG) {
+		/* It is being killed all the same: its slot respawns when it dies. */
+		snprintf(text, sizeof(text), "the replacement of hung worker %s#%u %s before it "
+			 "was ready", slot_name(old), old->index, how);
+		log_error("%s", text);
+		return;
+	}
 	old->retire = RETIRE_NONE;
 	slot_event(old, SLOT_KEEP, &(struct slot_event_data){ .now = m->now });
+	p->recycle_backoff_ms = p->recycle_backoff_ms ? 2 * p->recycle_backoff_ms :
+				POOL_RETRY_MIN_MS;
+	if (p->recycle_backoff_ms > POOL_RETRY_MAX_MS)
+		p->recycle_backoff_ms = POOL_RETRY_MAX_MS;
+	p->recycle_retry_at = m->now + p->recycle_backoff_ms;
 	snprintf(text, sizeof(text), "the replacement of worker %s#%u %s before it was ready; "
-		 "pid %ld serves on", slot_name(old), old->index, how, (long)old->pid);
+		 "pid %ld serves on (recycles of service '%s' wait %u ms)", slot_name(old),
+		 old->index, how, (long)old->pid, slot_name(old), p->recycle_backoff_ms);
 	log_error("%s", text);
 	unmark(old->gen, old->service);
 	finish(m, old->gen, old->service, true, false, text);

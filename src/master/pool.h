@@ -39,6 +39,9 @@ unsigned pool_recycle(struct master *m, size_t service, enum retire_reason reaso
 void pool_tend(struct master *m);
 uint64_t pool_next_deadline(const struct master *m);
 
+/* s is replaced at once, whatever else is being recycled (it is hung),
+ * or, when it is not ready, when it is. */
+void pool_replace_now(struct master *m, struct slot *s, enum retire_reason why);
 /* The replacement s is ready: the worker it replaces is told to stop. */
 void pool_replacement_ready(struct master *m, struct slot *s);
 /* The replacement s died before it was ready (how): the worker it

@@ -172,6 +172,8 @@ const char *slot_retire_name(enum retire_reason why)
 {
 	static const char *const names[RETIRE_REASONS] = {
 		[RETIRE_NONE] = "none", [RETIRE_ASKED] = "asked",
+		[RETIRE_MAX_REQUESTS] = "max-requests", [RETIRE_MAX_LIFETIME] = "max-lifetime",
+		[RETIRE_MAX_MEMORY] = "max-memory", [RETIRE_HUNG] = "hung",
 	};
 
 	return why < RETIRE_REASONS ? names[why] : "?";

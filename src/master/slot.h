@@ -48,6 +48,10 @@ struct outlog;
 enum retire_reason {
 	RETIRE_NONE,
 	RETIRE_ASKED,		/* "recycle SERVICE" on the control socket */
+	RETIRE_MAX_REQUESTS,
+	RETIRE_MAX_LIFETIME,
+	RETIRE_MAX_MEMORY,
+	RETIRE_HUNG,		/* hang-timeout: aborted, its replacement started at once */
 	RETIRE_REASONS
 };
 
@@ -64,6 +68,10 @@ struct slot {
 	struct slot *replaces, *replaced_by;
 	enum retire_reason retire;	/* to be replaced, and why; RETIRE_NONE */
 	bool start_timed_out;	/* a replacement not ready in time: killed */
+	/* An elastic pool's view of it (autoscale.c). */
+	uint64_t idle_since;		/* nothing served, no connection open, since */
+	uint64_t served_seen;		/* what it had served at the last look */
+	uint64_t hung_kill_at;		/* hung (built-in, exec): SIGKILL then; 0 */
 	pid_t pid;
 	int channel_fd;		/* our end of the socketpair to the worker; -1 */
 	uint64_t started_ms, respawn_at_ms;

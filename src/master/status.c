@@ -21,6 +21,7 @@
 #include "master/listenqueue.h"
 #include "master/master.h"
 #include "master/master_private.h"
+#include "master/autoscale.h"
 
 static void listeners(struct json *j, const struct generation *g, size_t svc)
 {
@@ -101,6 +102,21 @@ static void counts(struct json *j, struct master *m, const struct service *svc)
 	}
 }
 
+/* What happened to the pool: recycles by why, hangs, scale events. */
+static void pool_counts(struct json *j, struct master *m, const char *name)
+{
+	const struct service_totals *t = master_totals(m, name);
+
+	if (!t)
+		return;
+	json_object(j, "recycled");
+	for (int r = RETIRE_ASKED; r < RETIRE_REASONS; r++)
+		json_uint(j, slot_retire_name((enum retire_reason)r), t->recycles[r]);
+	json_end(j);
+	json_uint(j, "hangs", t->hangs);
+	json_uint(j, "restarts", t->restarts_exit + t->restarts_signal);
+}
+
 static unsigned count_all(const struct master *m, enum slot_state state)
 {
 	unsigned n = 0;
@@ -144,6 +160,12 @@ char *status_json(struct master *m, size_t *len)
 		json_string(&j, "handler", svc->handler->name);
 		json_uint(&j, "target", g->pools[i].target);
 		json_uint(&j, "max_workers", g->pools[i].ceiling);
+		json_bool(&j, "elastic", svc->elastic);
+		if (svc->elastic)
+			json_uint(&j, "min_workers", svc->min_workers);
+		json_bool(&j, "pinned", g->pools[i].pinned);
+		json_string(&j, "last_change", autoscale_reason_name(g->pools[i].last_change));
+		pool_counts(&j, m, svc->name);
 		if (!svc->handler->app)
 			counts(&j, m, svc);
 		listeners(&j, g, i);

@@ -72,7 +72,7 @@ struct counter_row *counters_row(struct counters *c, unsigned i)
 void counters_fold(struct counter_row *r, uint64_t totals[COUNTERS])
 {
 	for (int k = 0; r && k < COUNTERS; k++) {
-		if (k != COUNTER_ACTIVE)
+		if (!counter_is_gauge((enum counter)k))
 			totals[k] += atomic_load_explicit(&r->v[k], memory_order_relaxed);
 		atomic_store_explicit(&r->v[k], 0, memory_order_relaxed);
 	}

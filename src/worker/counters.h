@@ -18,8 +18,15 @@ enum counter {
 	/* Datagrams, each counted once, by what became of it (dgram.c). */
 	COUNTER_DGRAM_ANSWERED, COUNTER_DGRAM_TRUNCATED, COUNTER_DGRAM_DENIED,
 	COUNTER_DGRAM_UNDELIVERABLE, COUNTER_DGRAM_DROPPED, COUNTER_DGRAM_FAILED,
+	COUNTER_HEARTBEAT,	/* when its loop last turned (monotonic ms; a gauge) */
 	COUNTERS
 };
+
+/* A count that says how things stand, not what was done: not summed into totals. */
+static inline int counter_is_gauge(enum counter k)
+{
+	return k == COUNTER_ACTIVE || k == COUNTER_HEARTBEAT;
+}
 
 /* One worker's: only it writes (relaxed stores, no locked instruction on
  * the path of a connection), the master reads at any time. */

@@ -342,6 +342,9 @@ static uint64_t housekeeping_due(const struct worker *w)
 			deadline = clock_sooner(deadline, ratelimit_next(&w->turned_away[k].rl));
 	if (w->oldest && w->oldest->deadline_ms != UINT64_MAX)
 		deadline = clock_sooner(deadline, w->oldest->deadline_ms);
+	/* The master reads our heartbeat: an idle loop turns often enough. */
+	if (w->svc->hang_timeout_ms)
+		deadline = clock_sooner(deadline, w->now + (w->svc->hang_timeout_ms + 2) / 3);
 	return deadline;
 }
 
@@ -566,6 +569,10 @@ int worker_main(const struct worker_params *p)
 	rc = worker_setup(&w, p);
 	if (rc != 0)
 		return rc < 0 ? 0 : rc;
+	counter_set(w.counters, COUNTER_HEARTBEAT, w.now);
+	w.due = housekeeping_due(&w);	/* the heartbeat's, from the first turn on */
+	if (!w.due)
+		w.due = UINT64_MAX;
 	/* Datagrams and helpers' stderr have queues of their own, looked at
 	 * after every batch. */
 	every_loop = w.dgram || w.helperlog;
@@ -579,6 +586,7 @@ int worker_main(const struct worker_params *p)
 			return 1;
 		}
 		w.now = clock_now_ms();
+		counter_set(w.counters, COUNTER_HEARTBEAT, w.now);	/* hang-timeout */
 		for (int i = 0; i < n; i++)
 			dispatch(&w, &events[i]);
 		/* Deadlines, reports, arming: only when one is due or something
