@@ -4,6 +4,7 @@
 
 #include <check.h>
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -586,6 +587,84 @@ START_TEST(failing_replacement_keeps_old_and_backs_off)
 }
 END_TEST
 
+/* The app worker's answer to "who" on a new connection, within 10 s. */
+static bool app_answers(uint16_t port)
+{
+	int fd = tl_connect_tcp("127.0.0.1", port);
+	char buf[256];
+	size_t len = 0;
+	uint64_t t0 = tl_now_ms();
+
+	if (fd < 0 || send(fd, "who\n", 4, MSG_NOSIGNAL) != 4) {
+		if (fd >= 0)
+			close(fd);
+		return false;
+	}
+	while (len < sizeof(buf) - 1 && !memchr(buf, '\n', len) && tl_now_ms() - t0 < 10000) {
+		struct pollfd p = { fd, POLLIN, 0 };
+		ssize_t n;
+
+		if (poll(&p, 1, 100) <= 0)
+			continue;
+		n = recv(fd, buf + len, sizeof(buf) - 1 - len, 0);
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	return memchr(buf, '\n', len) != NULL;
+}
+
+struct app_client {
+	pthread_t thread;
+	uint16_t port;
+	bool ok;
+};
+
+static void *app_client_run(void *arg)
+{
+	struct app_client *c = arg;
+
+	c->ok = app_answers(c->port);
+	return NULL;
+}
+
+/* An elastic pool of app workers grows on its accept queue alone: with
+ * its only worker stopped (SIGSTOP), clients wait, a second worker starts
+ * and answers them; with the queue empty for scale-down-after, it goes. */
+START_TEST(elastic_app_pool_follows_the_queue)
+{
+	uint16_t port = tl_free_port();
+	struct app_client clients[4];
+	struct daemon d;
+	pid_t pids[8];
+
+	snprintf(conf_text, sizeof(conf_text),
+		 "service web {\n  listen = { \"127.0.0.1:%u\" }\n  handler = \"app\"\n"
+		 "  exec = { \"%s\" }\n  min-workers = 1\n  max-workers = 2\n"
+		 "  scale-up-after = 200ms\n  scale-down-after = 2s\n}\n", port, APPWORKER);
+	daemon_start_ready(&d, conf_text, NULL);
+	ck_assert_uint_eq(daemon_workers(&d, pids, 8), 1);
+	ck_assert(app_answers(port));
+	ck_assert_int_eq(kill(pids[0], SIGSTOP), 0);
+	for (int i = 0; i < 4; i++) {
+		clients[i] = (struct app_client){ .port = port };
+		pthread_create(&clients[i].thread, NULL, app_client_run, &clients[i]);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(clients[i].thread, NULL);
+		ck_assert_msg(clients[i].ok, "client %d: no answer; log:\n%s", i, tl_read_file(d.log));
+	}
+	ck_assert(daemon_log_contains(&d, "growing to 2 workers (clients waiting in the accept "
+				      "queue"));
+	ck_assert_int_eq(kill(pids[0], SIGCONT), 0);
+	ck_assert(daemon_wait_log(&d, "shrinking to 1 worker (accept queues empty for", 8000));
+	wait_children(&d, 1);
+	ck_assert(app_answers(port));
+	daemon_stop(&d);
+}
+END_TEST
+
 /* A reload during a recycle ends it (the new generation replaces every
  * worker anyway), and the client that asked is told so. */
 START_TEST(reload_ends_a_recycle)
@@ -629,6 +708,7 @@ int main(void)
 	tcase_add_test(tc, recycle_app_waits_for_ready_and_keeps_old_on_failure);
 	tcase_add_test(tc, reload_ends_a_recycle);
 	tcase_add_test(tc, max_memory_recycles_the_grown_worker);
+	tcase_add_test(tc, elastic_app_pool_follows_the_queue);
 	tcase_add_test(tc, failing_replacement_keeps_old_and_backs_off);
 #endif
 	suite_add_tcase(s, tc);

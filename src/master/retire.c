@@ -4,7 +4,9 @@
  * A worker past a limit is marked; pool.c replaces the marked ones one at a
  * time, replacement first. Each worker's limit is spread over +-10 % by its
  * number, so that the workers of a service, started together, do not
- * reach their limits together. A hung worker (its loop's heartbeat in the
+ * reach their limits together. Memory is read for one worker per turn at
+ * most (a large worker's smaps_rollup takes milliseconds: the kernel walks
+ * its page tables), each every RETIRE_MEMORY_EVERY_MS. A hung worker (its loop's heartbeat in the
  * counters older than hang-timeout) is not waited for: SIGABRT now, so
  * that a core can be taken, SIGKILL RETIRE_KILL_GRACE later, and its
  * replacement starts at once. */
@@ -28,10 +30,10 @@
 #include "worker/counters.h"
 
 #define RETIRE_TICK_MS 100		/* counts, ages, heartbeats */
-#define RETIRE_MEMORY_TICK_MS 5000	/* memory (procmem.c walks page tables) */
+#define RETIRE_MEMORY_EVERY_MS 5000	/* each worker's memory (procmem.c) */
 #define RETIRE_KILL_GRACE_MAX_MS 10000	/* after SIGABRT: hang-timeout, at most this */
 
-static uint64_t next_tick, next_memory_tick;
+static uint64_t next_tick;
 
 /* limit, +-10 % by number n: n times the golden ratio, modulo 1, spreads
  * any count of workers evenly. */
@@ -101,7 +103,8 @@ static void mark(struct slot *s, enum retire_reason why, const char *text)
 		 s->index, (long)s->pid, s->gen->id, text);
 }
 
-static void check_limits(struct master *m, struct slot *s, bool memory_tick)
+/* *memory_read: a worker's memory was read this turn already. */
+static void check_limits(struct master *m, struct slot *s, bool *memory_read)
 {
 	const struct service *svc = &s->gen->conf->services[s->service];
 	char text[160];
@@ -130,10 +133,12 @@ static void check_limits(struct master *m, struct slot *s, bool memory_tick)
 			return;
 		}
 	}
-	if (svc->max_memory_kib && memory_tick) {
+	if (svc->max_memory_kib && !*memory_read && m->now >= s->memory_due) {
 		uint64_t limit = retire_spread(svc->max_memory_kib, s->index);
 		unsigned long long kib = s->app ? procmem_group_kib(s->pid) : procmem_kib(s->pid);
 
+		*memory_read = true;
+		s->memory_due = m->now + RETIRE_MEMORY_EVERY_MS;
 		if (kib > limit) {
 			snprintf(text, sizeof(text), "uses %llu KiB (max-memory %u KiB, %llu for it)",
 				 kib, svc->max_memory_kib, (unsigned long long)limit);
@@ -145,14 +150,11 @@ static void check_limits(struct master *m, struct slot *s, bool memory_tick)
 void retire_tend(struct master *m)
 {
 	struct generation *g = m->current;
-	bool memory_tick;
+	bool memory_read = false;
 
 	if (!g || m->stopping || m->now < next_tick)
 		return;
 	next_tick = m->now + RETIRE_TICK_MS;
-	memory_tick = m->now >= next_memory_tick;
-	if (memory_tick)
-		next_memory_tick = m->now + RETIRE_MEMORY_TICK_MS;
 	/* By index: a replacement added on the way is looked at next time. */
 	for (size_t i = 0, n = g->nslots; i < n; i++) {
 		struct slot *s = g->slots[i];
@@ -174,7 +176,7 @@ void retire_tend(struct master *m)
 			hung(m, s, beat);
 			continue;
 		}
-		check_limits(m, s, memory_tick);
+		check_limits(m, s, &memory_read);
 	}
 }
 

@@ -72,6 +72,7 @@ struct slot {
 	uint64_t idle_since;		/* nothing served, no connection open, since */
 	uint64_t served_seen;		/* what it had served at the last look */
 	uint64_t hung_kill_at;		/* hung (built-in, exec): SIGKILL then; 0 */
+	uint64_t memory_due;		/* max-memory: when to look at its memory next */
 	pid_t pid;
 	int channel_fd;		/* our end of the socketpair to the worker; -1 */
 	uint64_t started_ms, respawn_at_ms;
