@@ -357,16 +357,20 @@ START_TEST(elastic_pool_grows_and_shrinks)
 	/* With 1 worker the 12 would take 12 s. */
 	ck_assert_uint_lt(tl_now_ms() - t0, 9000);
 	ck_assert(daemon_log_contains(&d, "growing to 4 workers (clients waiting in the accept queue"));
+	/* A reload keeps the size the pool has grown to. */
+	ctl_ok(&d, "reload", NULL, NULL, "reload ok: generation 2");
+	ck_assert_uint_eq(status_number(&d, "\"target\":"), 4);
 	/* Idle now: back to 1 after scale-down-after (2 s) and one a second. */
 	t0 = tl_now_ms();
 	wait_children(&d, 1);
 	ck_assert_uint_ge(tl_now_ms() - t0, 1000);
 	ck_assert_uint_eq(status_number(&d, "\"target\":"), 1);
 	ck_assert_uint_eq(daemon_log_count(&d, "(worker #"), 3);
-	ctl_ok(&d, "status", NULL, NULL, "slow (exec, 1 worker, at most 4)");
+	ctl_ok(&d, "status", NULL, NULL, "slow (exec, 1 worker, at most 4, elastic from 1)");
 	text = scrape(metrics_port);
 	ck_assert_msg(tl_has_line(text, "preforkd_pool_scale_events_total{service=\"slow\","
 				  "direction=\"up\",reason=\"queue\"} 3") &&
+		      tl_has_line(text, "preforkd_generation 2") &&
 		      tl_has_line(text, "preforkd_pool_scale_events_total{service=\"slow\","
 				  "direction=\"down\",reason=\"idle\"} 3") &&
 		      tl_has_line(text, "preforkd_pool_target_workers{service=\"slow\"} 1"), "%s", text);

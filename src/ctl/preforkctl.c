@@ -207,6 +207,9 @@ static void print_status(const struct jv *r)
 		if (jv_get(s, "target"))
 			printf(", %.0f worker%s, at most %.0f", jv_num(s, "target", 0),
 			       jv_num(s, "target", 0) == 1 ? "" : "s", jv_num(s, "max_workers", 0));
+		if (jv_get(s, "elastic") && jv_get(s, "elastic")->b)
+			printf(", elastic from %.0f%s", jv_num(s, "min_workers", 0),
+			       jv_get(s, "pinned") && jv_get(s, "pinned")->b ? ", pinned by scale" : "");
 		printf(")");
 		if (conns)
 			printf(": %.0f connections accepted, %.0f open", jv_num(conns, "accepted", 0),

@@ -16,6 +16,7 @@
 
 #include <signal.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "common/clock.h"
 #include "common/log.h"
@@ -454,6 +455,28 @@ void pool_abandon(struct master *m, struct generation *g, const char *why)
 		if (g->pools[i].recycle_op)
 			finish(m, g, i, true, false, why);
 	}
+}
+
+int pool_inherit(const struct generation *from, struct generation *to)
+{
+	for (size_t i = 0; from && i < to->conf->nservices; i++) {
+		const struct service *svc = &to->conf->services[i];
+		struct pool *p = &to->pools[i];
+		unsigned n = 0;
+
+		if (!svc->elastic)
+			continue;
+		for (size_t j = 0; j < from->conf->nservices; j++)
+			if (from->conf->services[j].elastic && !from->pools[j].pinned &&
+			    strcmp(from->conf->services[j].name, svc->name) == 0)
+				n = from->pools[j].target;
+		if (n > p->ceiling)
+			n = p->ceiling;
+		for (; p->target < n; p->target++)
+			if (!generation_add_slot(to, i, p->target))
+				return -1;
+	}
+	return 0;
 }
 
 unsigned pool_targets(const struct generation *g)

@@ -53,6 +53,10 @@ void pool_retiring_died(struct slot *s);
 /* g stops serving (a reload's switch, a stop): what was asked of its
  * pools ends, with why. */
 void pool_abandon(struct master *m, struct generation *g, const char *why);
+/* A reload: an elastic pool of the new generation starts as large as the
+ * same service's is now (within its new min and max), not at min-workers;
+ * a pinned one (scale) does not carry over. -1 without memory. */
+int pool_inherit(const struct generation *from, struct generation *to);
 /* The workers g's pools want in all. */
 unsigned pool_targets(const struct generation *g);
 

@@ -24,6 +24,7 @@
 #include "master/master.h"
 #include "master/master_private.h"
 #include "master/notify.h"
+#include "master/pool.h"
 
 #define RELOAD_READY_TIMEOUT_MS 30000	/* for a new generation to be ready */
 
@@ -120,6 +121,11 @@ void reload_begin(struct master *m)
 	g = generation_new(conf, m->last_generation + 1, GEN_PENDING);
 	if (!g) {
 		conf_free(conf);
+		reload_finish(m, "reload failed: out of memory", false);
+		return;
+	}
+	if (pool_inherit(m->current, g) < 0) {
+		generation_free(g);
 		reload_finish(m, "reload failed: out of memory", false);
 		return;
 	}

@@ -363,6 +363,11 @@ static int next_timeout(const struct worker *w)
 /* What the loop does after a batch of events, when anything is due. */
 static void housekeep(struct worker *w)
 {
+	/* With hang-timeout, housekeeping is due at least three times per
+	 * hang-timeout however busy we are (housekeeping_due): a loop that
+	 * turns gets here, one that is stuck does not. Not on every turn:
+	 * that would cost every connection a store. */
+	counter_set(w->counters, COUNTER_HEARTBEAT, w->now);
 	if (w->accept_paused_until && w->now >= w->accept_paused_until) {
 		w->accept_paused_until = 0;
 		w->sockets_dirty = true;
@@ -586,7 +591,6 @@ int worker_main(const struct worker_params *p)
 			return 1;
 		}
 		w.now = clock_now_ms();
-		counter_set(w.counters, COUNTER_HEARTBEAT, w.now);	/* hang-timeout */
 		for (int i = 0; i < n; i++)
 			dispatch(&w, &events[i]);
 		/* Deadlines, reports, arming: only when one is due or something
