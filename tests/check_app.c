@@ -6,7 +6,6 @@
 
 #include <check.h>
 #include <errno.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -44,32 +43,7 @@ static const char *app_conf(uint16_t port, unsigned workers, const char *args, c
  * port), malloc'd, or NULL when none came within 5 s. */
 static char *who_on(int fd)
 {
-	char buf[256];
-	size_t len = 0;
-	uint64_t deadline = tl_now_ms() + 5000;
-
-	if (fd < 0)
-		return NULL;
-	if (send(fd, "who\n", 4, MSG_NOSIGNAL) != 4) {
-		close(fd);
-		return NULL;
-	}
-	while (len < sizeof(buf) - 1 && tl_now_ms() < deadline) {
-		struct pollfd p = { fd, POLLIN, 0 };
-		ssize_t n;
-
-		if (poll(&p, 1, 100) <= 0)
-			continue;
-		n = recv(fd, buf + len, sizeof(buf) - 1 - len, 0);
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-		if (memchr(buf, '\n', len))
-			break;
-	}
-	close(fd);
-	buf[len] = '\0';
-	return memchr(buf, '\n', len) ? strdup(buf) : NULL;
+	return tl_request_line(fd, "who\n", 5000);
 }
 
 static char *who(uint16_t port)

@@ -4,7 +4,6 @@
 
 #include <check.h>
 #include <errno.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -594,29 +593,10 @@ END_TEST
 /* The app worker's answer to "who" on a new connection, within 10 s. */
 static bool app_answers(uint16_t port)
 {
-	int fd = tl_connect_tcp("127.0.0.1", port);
-	char buf[256];
-	size_t len = 0;
-	uint64_t t0 = tl_now_ms();
+	char *line = tl_request_line(tl_connect_tcp("127.0.0.1", port), "who\n", 10000);
 
-	if (fd < 0 || send(fd, "who\n", 4, MSG_NOSIGNAL) != 4) {
-		if (fd >= 0)
-			close(fd);
-		return false;
-	}
-	while (len < sizeof(buf) - 1 && !memchr(buf, '\n', len) && tl_now_ms() - t0 < 10000) {
-		struct pollfd p = { fd, POLLIN, 0 };
-		ssize_t n;
-
-		if (poll(&p, 1, 100) <= 0)
-			continue;
-		n = recv(fd, buf + len, sizeof(buf) - 1 - len, 0);
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-	}
-	close(fd);
-	return memchr(buf, '\n', len) != NULL;
+	free(line);
+	return line != NULL;
 }
 
 struct app_client {

@@ -304,6 +304,129 @@ START_TEST(socket_activation_unmatched_socket_refused)
 	daemon_stop(&d);
 }
 END_TEST
+
+static const char *store_conf(const char *dir, uint16_t port, uint16_t port2, bool with_unix,
+			      bool with_port2)
+{
+	static char text[1024];
+
+	snprintf(text, sizeof(text),
+		 "service echo {\n  listen = { \"127.0.0.1:%u\"%s%s%s }\n  handler = \"echo\"\n}\n",
+		 port, with_unix ? ", \"unix:" : "", with_unix ? dir : "",
+		 with_unix ? "/echo.sock\"" : "");
+	if (with_port2)
+		snprintf(text + strlen(text), sizeof(text) - strlen(text),
+			 "service two {\n  listen = { \"127.0.0.1:%u\" }\n  handler = \"echo\"\n}\n",
+			 port2);
+	return text;
+}
+
+/* What was sent on fd before the server had it comes back (the write
+ * side shut, the server closes after its echo). */
+static bool answered(int fd, const char *sent)
+{
+	char *back;
+	bool ok;
+
+	shutdown(fd, SHUT_WR);
+	back = tl_read_to_eof(fd, 5000, NULL);
+	ok = back && strcmp(back, sent) == 0;
+	free(back);
+	close(fd);
+	return ok;
+}
+
+static bool has_stored(char (*names)[256], size_t n, const char *want)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(names[i], want) == 0)
+			return true;
+	return false;
+}
+
+/* The fd store, as systemd keeps it across "systemctl restart": every
+ * listener preforkd bound is pushed (FDSTORE=1, named after its address);
+ * after a stop the sockets stay open in the store (the unix file stays
+ * too), clients that connect in the gap wait in the kernel's queue, and
+ * the next preforkd, handed the descriptors back by name, serves them. A
+ * stored descriptor the config no longer has is closed and removed
+ * (FDSTOREREMOVE=1), and so is one a reload drops. */
+START_TEST(fd_store_keeps_listeners_across_a_restart)
+{
+	uint16_t port = tl_free_port(), port2 = tl_free_port();
+	struct daemon d1, d2;
+	int fds[16], tcp, unx;
+	char names[16][256], want[320], dir[128], sock[192];
+	const char *pass_names[16];
+	const char *const env[] = { "FDSTORE=16", NULL };
+	struct daemon_opts store = { .env = env };
+	struct daemon_opts opts = { .pass_fds = fds, .pass_names = pass_names, .env = env };
+	size_t n;
+	struct stat st;
+
+	tl_mkdtemp(dir, sizeof(dir));
+	chmod(dir, 0711);
+	snprintf(sock, sizeof(sock), "%s/echo.sock", dir);
+	/* No $FDSTORE: no store to push to, the files go at a stop. */
+	daemon_start_ready(&d1, store_conf(dir, port, port2, true, true), NULL);
+	ck_assert_uint_eq(daemon_take_stored(&d1, fds, names, 16), 0);
+	daemon_stop(&d1);
+	ck_assert_int_ne(stat(sock, &st), 0);
+	daemon_start_ready(&d1, store_conf(dir, port, port2, true, true), &store);
+	n = daemon_take_stored(&d1, fds, names, 16);
+	ck_assert_uint_eq(n, 3);
+	snprintf(want, sizeof(want), "preforkd.127.0.0.1%%3A%u", port);
+	ck_assert_msg(has_stored(names, n, want), "%s not among the %zu stored", want, n);
+	snprintf(want, sizeof(want), "preforkd.unix%%3A%s", sock);
+	ck_assert_msg(has_stored(names, n, want), "%s not among the stored", want);
+	/* The stop: the store keeps the sockets, the file stays. */
+	ck_assert_int_eq(kill(d1.pid, SIGTERM), 0);
+	ck_assert_int_eq(tl_exit_code(daemon_wait_exit(&d1, 10000)), 0);
+	ck_assert_int_eq(stat(sock, &st), 0);
+	tcp = tl_connect_tcp("127.0.0.1", port);
+	unx = tl_connect_unix(sock);
+	ck_assert_int_ge(tcp, 0);
+	ck_assert_int_ge(unx, 0);
+	ck_assert_int_eq(send(tcp, "gap tcp\n", 8, MSG_NOSIGNAL), 8);
+	ck_assert_int_eq(send(unx, "gap unix\n", 9, MSG_NOSIGNAL), 9);
+	/* The next start, without service "two": its socket goes from the store. */
+	for (size_t i = 0; i < n; i++)
+		pass_names[i] = names[i];
+	opts.npass = n;
+	daemon_start_ready(&d2, store_conf(dir, port, port2, true, false), &opts);
+	for (size_t i = 0; i < n; i++)
+		close(fds[i]);	/* as the store's: the daemon has its own, "two"'s is gone */
+	ck_assert(answered(tcp, "gap tcp\n"));
+	ck_assert(answered(unx, "gap unix\n"));
+	ck_assert(tl_echo_tcp(port, "after\n"));
+	ck_assert(tl_echo_unix(sock, "after\n"));
+	snprintf(want, sizeof(want), "fd store: preforkd.127.0.0.1%%3A%u (fd ", port2);
+	ck_assert_msg(daemon_log_contains(&d2, want), "log:\n%s", tl_read_file(d2.log));
+	ck_assert(daemon_log_contains(&d2, "is no longer in the config: closed and removed"));
+	snprintf(want, sizeof(want), "FDSTOREREMOVE=1\nFDNAME=preforkd.127.0.0.1%%3A%u", port2);
+	ck_assert(daemon_wait_notify(&d2, want, 2000));
+	ck_assert_int_lt(tl_connect_tcp("127.0.0.1", port2), 0);
+	/* Adopted from the store, they are in it already: nothing pushed again. */
+	ck_assert_uint_eq(daemon_take_stored(&d2, fds, names, 16), 0);
+	/* A reload that drops the unix address removes it from the store, and its file. */
+	daemon_write_conf(&d2, store_conf(dir, port, port2, false, false));
+	ck_assert_int_eq(daemon_reload(&d2, 10000), 1);
+	snprintf(want, sizeof(want), "FDSTOREREMOVE=1\nFDNAME=preforkd.unix%%3A%s", sock);
+	ck_assert(daemon_wait_notify(&d2, want, 2000));
+	ck_assert_int_ne(stat(sock, &st), 0);
+	/* One that adds an address pushes it. */
+	daemon_write_conf(&d2, store_conf(dir, port, port2, false, true));
+	ck_assert_int_eq(daemon_reload(&d2, 10000), 1);
+	n = daemon_take_stored(&d2, fds, names, 16);
+	snprintf(want, sizeof(want), "preforkd.127.0.0.1%%3A%u", port2);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_str_eq(names[0], want);
+	close(fds[0]);
+	daemon_stop(&d2);
+	daemon_stop(&d1);
+	tl_rmtree(dir);
+}
+END_TEST
 #else
 /* Without libsystemd, inherited sockets are refused loudly, not leaked. */
 START_TEST(socket_activation_needs_libsystemd)
@@ -373,6 +496,7 @@ int main(void)
 	tcase_add_test(tc, socket_activation_tcp_and_unix);
 	tcase_add_test(tc, socket_activation_loose_match);
 	tcase_add_test(tc, socket_activation_unmatched_socket_refused);
+	tcase_add_test(tc, fd_store_keeps_listeners_across_a_restart);
 #else
 	tcase_add_test(tc, socket_activation_needs_libsystemd);
 #endif

@@ -274,9 +274,28 @@ static void exec_daemon(struct daemon *d, int logfd, const char *env_notify,
 	}
 	dup2(logfd, STDOUT_FILENO);
 	dup2(opts && opts->stderr_fd > 0 ? opts->stderr_fd : logfd, STDERR_FILENO);
-	/* Only stdio, as a service manager starts us: Check's own files
-	 * would otherwise show up as descriptors of the daemon. */
-	close_range(3, ~0U, 0);
+	/* Only stdio (and what is passed), as a service manager starts us:
+	 * Check's own files would otherwise show up as descriptors of the daemon. */
+	if (opts && opts->npass) {
+		char names[4096] = "", env[64];
+		int high[16];
+
+		for (size_t i = 0; i < opts->npass && i < 16; i++)
+			high[i] = fcntl(opts->pass_fds[i], F_DUPFD, 100);
+		for (size_t i = 0; i < opts->npass && i < 16; i++) {
+			dup2(high[i], 3 + (int)i);	/* dup2 clears close-on-exec */
+			snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s",
+				 i ? ":" : "", opts->pass_names[i]);
+		}
+		close_range(3 + (unsigned)opts->npass, ~0U, 0);
+		snprintf(env, sizeof(env), "%zu", opts->npass);
+		setenv("LISTEN_FDS", env, 1);
+		snprintf(env, sizeof(env), "%ld", (long)getpid());
+		setenv("LISTEN_PID", env, 1);
+		setenv("LISTEN_FDNAMES", names, 1);
+	} else {
+		close_range(3, ~0U, 0);
+	}
 	putenv((char *)env_notify);
 	unsetenv("JOURNAL_STREAM");
 	setenv("TMPDIR", d->dir, 1);	/* what it makes there goes with the test */
@@ -321,13 +340,49 @@ void daemon_start(struct daemon *d, const char *conf_text, const struct daemon_o
 	close(logfd);
 }
 
+/* A descriptor that came with FDSTORE=1 is kept, as the store would. */
+static void keep_stored(struct daemon *d, const char *msg, size_t len, struct msghdr *mh)
+{
+	const char *name = memmem(msg, len, "FDNAME=", 7);
+	const char *end = name ? memchr(name, '\n', (size_t)(msg + len - name)) : NULL;
+	int name_len = name ? (int)((end ? end : msg + len) - name - 7) : 0;
+
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+		int fd;
+
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		memcpy(&fd, CMSG_DATA(c), sizeof(fd));
+		if (!memmem(msg, len, "FDSTORE=1", 9) || d->nstored == 16) {
+			close(fd);
+			continue;
+		}
+		snprintf(d->stored_names[d->nstored], sizeof(d->stored_names[0]), "%.*s", name_len,
+			 name ? name + 7 : "");
+		d->stored_fds[d->nstored++] = fd;
+	}
+}
+
 static void drain_notify(struct daemon *d)
 {
 	char buf[4096];
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(4 * sizeof(int))];
+	} control;
 	ssize_t n;
 
-	while ((n = recv(d->notify_fd, buf, sizeof(buf) - 1, 0)) > 0) {
-		char *grown = realloc(d->notified, d->notified_len + (size_t)n + 5);
+	for (;;) {
+		struct iovec iov = { buf, sizeof(buf) - 1 };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+				     .msg_controllen = sizeof(control.buf) };
+		char *grown;
+
+		n = recvmsg(d->notify_fd, &mh, MSG_CMSG_CLOEXEC);
+		if (n <= 0)
+			break;
+		keep_stored(d, buf, (size_t)n, &mh);
+		grown = realloc(d->notified, d->notified_len + (size_t)n + 5);
 
 		ck_assert_ptr_nonnull(grown);
 		d->notified = grown;
@@ -458,6 +513,21 @@ bool daemon_wait_log(struct daemon *d, const char *needle, int timeout_ms)
 	}
 }
 
+size_t daemon_take_stored(struct daemon *d, int *fds, char (*names)[256], size_t max)
+{
+	size_t n = 0;
+
+	drain_notify(d);
+	for (; n < d->nstored && n < max; n++) {
+		fds[n] = d->stored_fds[n];
+		memcpy(names[n], d->stored_names[n], sizeof(names[n]));
+	}
+	for (size_t i = n; i < d->nstored; i++)
+		close(d->stored_fds[i]);
+	d->nstored = 0;
+	return n;
+}
+
 void daemon_stop(struct daemon *d)
 {
 	if (!daemon_exited(d)) {
@@ -470,6 +540,9 @@ void daemon_stop(struct daemon *d)
 	if (d->notify_fd > 0)
 		close(d->notify_fd);
 	d->notify_fd = -1;
+	for (size_t i = 0; i < d->nstored; i++)
+		close(d->stored_fds[i]);
+	d->nstored = 0;
 	free(d->notified);
 	d->notified = NULL;
 	tl_rmtree(d->dir);
@@ -684,6 +757,34 @@ bool tl_echo_unix(const char *path, const char *msg)
 }
 
 /* Everything the peer sends until EOF, within timeout_ms; NULL on timeout. */
+char *tl_request_line(int fd, const char *request, int timeout_ms)
+{
+	char buf[4096];
+	size_t len = 0;
+	uint64_t deadline = tl_now_ms() + (uint64_t)timeout_ms;
+
+	if (fd < 0)
+		return NULL;
+	if (send(fd, request, strlen(request), MSG_NOSIGNAL) != (ssize_t)strlen(request)) {
+		close(fd);
+		return NULL;
+	}
+	while (len < sizeof(buf) - 1 && !memchr(buf, '\n', len) && tl_now_ms() < deadline) {
+		struct pollfd p = { fd, POLLIN, 0 };
+		ssize_t n;
+
+		if (poll(&p, 1, 100) <= 0)
+			continue;
+		n = recv(fd, buf + len, sizeof(buf) - 1 - len, 0);
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	buf[len] = '\0';
+	return memchr(buf, '\n', len) ? strdup(buf) : NULL;
+}
+
 char *tl_read_to_eof(int fd, int timeout_ms, bool *reset)
 {
 	uint64_t deadline = tl_now_ms() + (uint64_t)timeout_ms;

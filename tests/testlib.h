@@ -20,6 +20,11 @@ struct daemon {
 	char *notified;		/* every notification so far, each followed by "\n--\n" */
 	size_t notified_len;
 	int exit_status;	/* once reaped: waitpid status, else -1 */
+	/* What it pushed with FDSTORE=1, as a service manager's store would
+	 * hold it (daemon_take_stored hands them over; daemon_stop closes the rest). */
+	int stored_fds[16];
+	char stored_names[16][256];
+	size_t nstored;
 };
 
 struct daemon_opts {
@@ -32,6 +37,11 @@ struct daemon_opts {
 	const char *const *wrapper;
 	/* The daemon's stderr (a pipe, say) instead of the log file; 0: the log file. */
 	int stderr_fd;
+	/* Descriptors passed as systemd passes them (from 3, LISTEN_FDS,
+	 * LISTEN_PID, LISTEN_FDNAMES), as its fd store hands them back. */
+	const int *pass_fds;
+	const char *const *pass_names;
+	size_t npass;
 };
 
 struct Suite;
@@ -80,6 +90,9 @@ bool tl_has_line(const char *text, const char *line);
 /* How many times needle occurs in text. */
 unsigned tl_count_in(const char *text, const char *needle);
 bool daemon_wait_log(struct daemon *d, const char *needle, int timeout_ms);
+/* The descriptors the daemon pushed to its fd store so far (FDSTORE=1),
+ * with their FDNAME=; the caller owns them now. How many. */
+size_t daemon_take_stored(struct daemon *d, int *fds, char (*names)[256], size_t max);
 /* SIGTERM, wait, and (unless keep_dir) remove the temp dir. Kills on timeout. */
 void daemon_stop(struct daemon *d);
 /* Worker pids: children of the master. Returns how many were stored. */
@@ -126,6 +139,9 @@ bool tl_echo_unix(const char *path, const char *msg);
 /* Sends len bytes and reads them back, interleaved (so large payloads cannot
  * deadlock on full buffers). True when every byte came back unchanged. */
 bool tl_echo(int fd, const void *buf, size_t len, int timeout_ms);
+/* Sends request on fd and reads one line back within timeout_ms; closes
+ * fd (which may be -1). The line, malloc'd, or NULL. */
+char *tl_request_line(int fd, const char *request, int timeout_ms);
 /* Malloc'd: everything the peer sends until EOF or an error, within
  * timeout_ms; NULL on timeout. *reset (if given) tells a reset from EOF. */
 char *tl_read_to_eof(int fd, int timeout_ms, bool *reset);

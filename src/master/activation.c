@@ -4,7 +4,10 @@
  * Addresses are matched loosely on purpose: a bare ListenStream=8080 arrives
  * as [::]:8080 and must serve a service configured with "*:8080" or
  * "0.0.0.0:8080". Exact matches are paired first, so a loose match never
- * takes the address another descriptor matches exactly. */
+ * takes the address another descriptor matches exactly. Descriptors our
+ * own fd store hands back (fdstore.c) are paired by the address their name
+ * says, first; one the config no longer has is closed and removed from
+ * the store, which is no error. */
 #include "config.h"
 
 #include "master/activation.h"
@@ -23,6 +26,8 @@
 #include "conf/conf.h"
 #include "common/fdutil.h"
 #include "common/log.h"
+#include "master/fdstore.h"
+#include "master/notify.h"
 
 #define UNPAIRED SIZE_MAX
 
@@ -84,17 +89,54 @@ static int pair_fd(struct activation *act, struct activated_fd *a, const struct 
 	return 0;
 }
 
+/* A stored descriptor serves the configured address its name says, if
+ * the socket is of that kind. */
+static void pair_stored(struct activation *act, struct activated_fd *a, const struct config *conf)
+{
+	char text[256];
+
+	fdstore_decode(a->name, text, sizeof(text));
+	for (size_t s = 0; s < conf->nservices; s++)
+		for (size_t j = 0; j < conf->services[s].nlisten; j++) {
+			const struct address *want = &conf->services[s].listen[j];
+
+			if (!listen_taken(act, s, j) && strcmp(want->text, text) == 0 &&
+			    activation_match_score(want, &a->addr) > 0) {
+				a->service = s;
+				a->listen = j;
+				return;
+			}
+		}
+}
+
 static int pair_all(struct activation *act, const struct config *conf)
 {
+	for (size_t i = 0; i < act->n; i++)
+		if (act->fds[i].stored)
+			pair_stored(act, &act->fds[i], conf);
 	for (int score = 2; score >= 1; score--)
 		for (size_t i = 0; i < act->n; i++)
-			if (act->fds[i].service == UNPAIRED &&
+			if (act->fds[i].service == UNPAIRED && !act->fds[i].stored &&
 			    pair_fd(act, &act->fds[i], conf, score) < 0)
 				return -1;
 	for (size_t i = 0; i < act->n; i++) {
 		struct activated_fd *a = &act->fds[i];
 		const struct service *named = conf_find_service(conf, a->name);
 
+		if (a->stored && a->service == UNPAIRED) {
+			log_notice("fd store: %s (fd %d, %s) is no longer in the config: closed and "
+				   "removed from the store", a->name, a->fd, a->addr.text);
+			notify_fdstore_remove(a->name);
+			close(a->fd);
+			a->taken = true;
+			continue;
+		}
+		if (a->service != UNPAIRED && a->stored) {
+			log_info("fd store: fd %d (%s) serves %s of service %s", a->fd, a->addr.text,
+				 conf->services[a->service].listen[a->listen].text,
+				 conf->services[a->service].name);
+			continue;
+		}
 		if (a->service != UNPAIRED) {
 			log_info("socket activation: fd %d (%s) serves %s of service %s", a->fd,
 				 a->addr.text, conf->services[a->service].listen[a->listen].text,
@@ -133,6 +175,7 @@ static int take_fds(struct activation *act)
 		a->fd = SD_LISTEN_FDS_START + i;
 		a->service = UNPAIRED;
 		snprintf(a->name, sizeof(a->name), "%s", names && names[i] ? names[i] : "unknown");
+		a->stored = fdstore_decode(a->name, (char[2]){ 0 }, 2);
 	}
 	for (int i = 0; names && names[i]; i++)
 		free(names[i]);

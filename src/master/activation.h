@@ -16,6 +16,7 @@ struct activated_fd {
 	struct address addr;	/* what the socket really is */
 	size_t service, listen;	/* the configured address it serves */
 	bool taken;
+	bool stored;		/* from our fd store (fdstore.c), not a socket unit */
 };
 
 struct activation {

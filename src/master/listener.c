@@ -276,11 +276,27 @@ int listener_open(struct listener *l, const struct address *addr, const struct s
 }
 
 int listener_adopt(struct listener *l, const struct address *spec, int fd,
-		   const struct address *actual, const struct service *svc)
+		   const struct address *actual, const struct service *svc, bool stored)
 {
 	int listening = 0;
 	socklen_t len = sizeof(listening);
+	const char *path = address_unix_path(actual);
+	struct stat st;
 
+	if (stored) {
+		/* Ours from the last run, kept by the fd store: its options are
+		 * ours, and so is its file, still there for us. */
+		*l = (struct listener){ .addr = *actual, .spec = *spec, .fd = fd, .in_store = true };
+		if (path && lstat(path, &st) == 0 && S_ISSOCK(st.st_mode)) {
+			l->owns_file = true;
+			l->file_dev = st.st_dev;
+			l->file_ino = st.st_ino;
+		}
+		listener_update(l, svc);
+		log_info("listening on %s (service %s, kept in the service manager's fd store)",
+			 actual->text, svc->name);
+		return 0;
+	}
 	*l = (struct listener){ .addr = *actual, .spec = *spec, .fd = fd,
 				.adopted = true };
 	if (actual->family == AF_UNIX && actual->socktype == SOCK_DGRAM &&

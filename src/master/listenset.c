@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "master/activation.h"
+#include "master/fdstore.h"
 #include "common/addrindex.h"
 #include "conf/conf.h"
 #include "master/listener.h"
@@ -116,7 +117,7 @@ static struct listener *open_new(struct listen_set *set, struct set_index *ix,
 		return NULL;
 	}
 	if (a) {
-		rc = listener_adopt(l, spec, a->fd, &a->addr, svc);
+		rc = listener_adopt(l, spec, a->fd, &a->addr, svc, a->stored);
 		a->taken = true;	/* the listener owns the descriptor either way */
 		if (rc < 0)
 			listener_close(l, false);
@@ -195,6 +196,7 @@ void listen_set_sweep(struct listen_set *set)
 				   "unit still holds it until it is stopped)", l->addr.text);
 		else
 			log_info("%s is no longer in the config: closed", l->addr.text);
+		fdstore_forget(l);
 		listener_close(l, true);
 		free(l);
 	}
@@ -203,8 +205,9 @@ void listen_set_sweep(struct listen_set *set)
 
 void listen_set_close_all(struct listen_set *set, bool remove_files)
 {
+	/* One in the fd store stays for the next preforkd: its file too. */
 	for (size_t i = 0; i < set->n; i++) {
-		listener_close(set->ls[i], remove_files);
+		listener_close(set->ls[i], remove_files && !set->ls[i]->in_store);
 		free(set->ls[i]);
 	}
 	free(set->ls);

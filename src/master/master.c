@@ -32,6 +32,7 @@
 #include "conf/conf.h"
 #include "common/evsource.h"
 #include "common/fdutil.h"
+#include "master/fdstore.h"
 #include "master/generation.h"
 #include "master/listenset.h"
 #include "common/log.h"
@@ -607,6 +608,8 @@ static void tend_timers(struct master *m)
 		return;	/* the drains have their deadlines */
 	if (m->pending && m->now >= m->pending->deadline)
 		reload_abort(m, "the new workers were not ready in time");
+	if (fdstore_pending())
+		fdstore_push(&m->listeners);
 	autoscale_tend(m);
 	retire_tend(m);
 	pool_tend(m);
@@ -725,6 +728,8 @@ static int start_first_generation(struct master *m, struct config *conf)
 	}
 	rc = listen_set_acquire(&m->listeners, conf, &act, m->current->svc_ls);
 	activation_free(&act);
+	if (rc == 0)
+		fdstore_push(&m->listeners);
 	return rc < 0 ? EXIT_RUNTIME : EXIT_OK;
 }
 

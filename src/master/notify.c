@@ -35,6 +35,7 @@ static struct {
 	uint64_t watchdog_ms;
 	struct ratelimit drops;
 	bool ready_sent;
+	unsigned long fdstore_max;	/* $FDSTORE: the manager keeps this many fds for us */
 } notify = { .fd = -1 };
 
 /* WATCHDOG_USEC applies to us only if WATCHDOG_PID is unset or names us. */
@@ -63,6 +64,11 @@ void notify_init(void)
 	size_t len;
 
 	watchdog_init();
+	/* systemd 254 and later set it from FileDescriptorStoreMax=; our unit
+	 * sets it too, for 252. Without it nobody keeps what we would push. */
+	if (getenv("FDSTORE"))
+		notify.fdstore_max = strtoul(getenv("FDSTORE"), NULL, 10);
+	unsetenv("FDSTORE");
 	if (path && *path) {
 		len = strlen(path);
 		if ((path[0] != '/' && path[0] != '@') || len >= sizeof(notify.addr.sun_path)) {
@@ -125,6 +131,53 @@ static void notify_send(const char *fmt, ...)
 	if (errno != EAGAIN && errno != ENOBUFS && notify.drops.total == 1)
 		log_errno(LOG_WARNING, errno, "sendto NOTIFY_SOCKET %s", notify.path);
 	report_drops(false);
+}
+
+int notify_fdstore(int fd, const char *name)
+{
+	char msg[320];
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} control = { 0 };
+	struct iovec iov = { msg, 0 };
+	struct msghdr mh = {
+		.msg_name = &notify.addr, .msg_namelen = notify.addrlen, .msg_iov = &iov,
+		.msg_iovlen = 1, .msg_control = control.buf, .msg_controllen = sizeof(control.buf),
+	};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+	ssize_t n;
+	int len;
+
+	if (notify.fd < 0)
+		return -1;
+	len = snprintf(msg, sizeof(msg), "FDSTORE=1\nFDNAME=%s", name);
+	if (len < 0 || (size_t)len >= sizeof(msg))
+		return -1;
+	iov.iov_len = (size_t)len;
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	do
+		n = sendmsg(notify.fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	if (n >= 0)
+		return 0;
+	if (errno != EAGAIN && errno != ENOBUFS)
+		log_errno(LOG_WARNING, errno, "sendmsg FDSTORE=1 %s to NOTIFY_SOCKET %s", name,
+			  notify.path);
+	return -1;
+}
+
+void notify_fdstore_remove(const char *name)
+{
+	notify_send("FDSTOREREMOVE=1\nFDNAME=%s", name);
+}
+
+bool notify_fdstore_enabled(void)
+{
+	return notify.fd >= 0 && notify.fdstore_max > 0;
 }
 
 static unsigned long long monotonic_usec(void)

@@ -3,6 +3,7 @@
 #ifndef PREFORKD_NOTIFY_H
 #define PREFORKD_NOTIFY_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* Takes NOTIFY_SOCKET, WATCHDOG_USEC and WATCHDOG_PID out of the environment
@@ -21,6 +22,13 @@ void notify_reloading(const char *status);
 void notify_stopping(const char *status);
 void notify_status(const char *status);
 void notify_watchdog(void);
+/* The service manager listens and keeps an fd store for us ($FDSTORE > 0). */
+bool notify_fdstore_enabled(void);
+/* FDSTORE=1 with FDNAME=name and fd: 0 when the manager took the message;
+ * -1 when it could not be sent now (queue full: try again later). */
+int notify_fdstore(int fd, const char *name);
+/* FDSTOREREMOVE=1 for name. */
+void notify_fdstore_remove(const char *name);
 
 
 #endif

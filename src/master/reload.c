@@ -19,6 +19,7 @@
 #include "common/proctitle.h"
 #include "conf/conf.h"
 #include "master/control.h"
+#include "master/fdstore.h"
 #include "master/generation.h"
 #include "master/listenset.h"
 #include "master/master.h"
@@ -140,6 +141,7 @@ void reload_begin(struct master *m)
 			      false);
 		return;
 	}
+	fdstore_push(&m->listeners);	/* the new ones */
 	for (size_t i = 0; i < g->nslots; i++) {
 		if (generation_spawn(g->slots[i], m->epfd, m->pid, m->now) < 0) {
 			reload_abort(m, "a new worker could not be started");
