@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -336,6 +337,22 @@ static bool answered(int fd, const char *sent)
 	return ok;
 }
 
+/* What a store does with FDSTOREREMOVE=1: closes that one. How many are left. */
+static size_t store_remove(int *fds, char (*names)[256], size_t n, const char *name)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(names[i], name) == 0) {
+			close(fds[i]);
+			continue;
+		}
+		fds[kept] = fds[i];
+		memmove(names[kept++], names[i], sizeof(names[0]));
+	}
+	return kept;
+}
+
 static bool has_stored(char (*names)[256], size_t n, const char *want)
 {
 	for (size_t i = 0; i < n; i++)
@@ -343,6 +360,8 @@ static bool has_stored(char (*names)[256], size_t n, const char *want)
 			return true;
 	return false;
 }
+
+#define STORE_RESTARTS 3
 
 /* The fd store, as systemd keeps it across "systemctl restart": every
  * listener preforkd bound is pushed (FDSTORE=1, named after its address);
@@ -355,8 +374,11 @@ START_TEST(fd_store_keeps_listeners_across_a_restart)
 {
 	uint16_t port = tl_free_port(), port2 = tl_free_port();
 	struct daemon d1, d2;
-	int fds[16], tcp, unx;
-	char names[16][256], want[320], dir[128], sock[192];
+	struct tl_load loads[2];
+	atomic_bool stop = false;
+	unsigned total;
+	int fds[16], more[16], tcp, unx;
+	char names[16][256], more_names[16][256], want[320], dir[128], sock[192];
 	const char *pass_names[16];
 	const char *const env[] = { "FDSTORE=16", NULL };
 	struct daemon_opts store = { .env = env };
@@ -394,8 +416,6 @@ START_TEST(fd_store_keeps_listeners_across_a_restart)
 		pass_names[i] = names[i];
 	opts.npass = n;
 	daemon_start_ready(&d2, store_conf(dir, port, port2, true, false), &opts);
-	for (size_t i = 0; i < n; i++)
-		close(fds[i]);	/* as the store's: the daemon has its own, "two"'s is gone */
 	ck_assert(answered(tcp, "gap tcp\n"));
 	ck_assert(answered(unx, "gap unix\n"));
 	ck_assert(tl_echo_tcp(port, "after\n"));
@@ -405,9 +425,32 @@ START_TEST(fd_store_keeps_listeners_across_a_restart)
 	ck_assert(daemon_log_contains(&d2, "is no longer in the config: closed and removed"));
 	snprintf(want, sizeof(want), "FDSTOREREMOVE=1\nFDNAME=preforkd.127.0.0.1%%3A%u", port2);
 	ck_assert(daemon_wait_notify(&d2, want, 2000));
+	n = store_remove(fds, names, n, want + strlen("FDSTOREREMOVE=1\nFDNAME="));
+	ck_assert_uint_eq(n, 2);
 	ck_assert_int_lt(tl_connect_tcp("127.0.0.1", port2), 0);
 	/* Adopted from the store, they are in it already: nothing pushed again. */
-	ck_assert_uint_eq(daemon_take_stored(&d2, fds, names, 16), 0);
+	ck_assert_uint_eq(daemon_take_stored(&d2, more, more_names, 16), 0);
+	/* Restarts under continuous TCP and unix clients: none refused, none lost. */
+	for (int i = 0; i < 2; i++) {
+		loads[i] = (struct tl_load){ .port = port, .stop = &stop,
+					     .unix_path = i ? sock : NULL };
+		tl_load_start(&loads[i]);
+	}
+	for (int r = 0; r < STORE_RESTARTS; r++) {
+		usleep(200 * 1000);
+		ck_assert_int_eq(kill(d2.pid, SIGTERM), 0);
+		ck_assert_int_eq(tl_exit_code(daemon_wait_exit(&d2, 10000)), 0);
+		daemon_stop(&d2);
+		for (size_t i = 0; i < n; i++)
+			pass_names[i] = names[i];
+		opts.npass = n;
+		daemon_start_ready(&d2, store_conf(dir, port, port2, true, false), &opts);
+	}
+	usleep(200 * 1000);
+	total = tl_loads_finish(loads, 2);
+	fprintf(stderr, "fd_store_keeps_listeners_across_a_restart: %d restarts, %u connections, "
+		"none failed\n", STORE_RESTARTS, total);
+	ck_assert_uint_ge(total, 100);
 	/* A reload that drops the unix address removes it from the store, and its file. */
 	daemon_write_conf(&d2, store_conf(dir, port, port2, false, false));
 	ck_assert_int_eq(daemon_reload(&d2, 10000), 1);
@@ -417,11 +460,12 @@ START_TEST(fd_store_keeps_listeners_across_a_restart)
 	/* One that adds an address pushes it. */
 	daemon_write_conf(&d2, store_conf(dir, port, port2, false, true));
 	ck_assert_int_eq(daemon_reload(&d2, 10000), 1);
-	n = daemon_take_stored(&d2, fds, names, 16);
 	snprintf(want, sizeof(want), "preforkd.127.0.0.1%%3A%u", port2);
-	ck_assert_uint_eq(n, 1);
-	ck_assert_str_eq(names[0], want);
-	close(fds[0]);
+	ck_assert_uint_eq(daemon_take_stored(&d2, more, more_names, 16), 1);
+	ck_assert_str_eq(more_names[0], want);
+	close(more[0]);
+	for (size_t i = 0; i < n; i++)
+		close(fds[i]);
 	daemon_stop(&d2);
 	daemon_stop(&d1);
 	tl_rmtree(dir);
