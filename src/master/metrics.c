@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -27,6 +26,7 @@
 #include "common/log.h"
 #include "conf/conf.h"
 #include "master/exposition.h"
+#include "master/httpreq.h"
 #include "master/generation.h"
 #include "master/listener.h"
 #include "master/master_private.h"
@@ -172,58 +172,30 @@ static void respond_error(struct mclient *c, const char *status, const char *why
 	respond(c, status, "text/plain; charset=utf-8", why, strlen(why), false);
 }
 
-/* Does the value of the Accept header ask for OpenMetrics? */
-static bool wants_openmetrics(const char *head)
-{
-	for (const char *line = strstr(head, "\r\n"); line && line[2]; line = strstr(line + 2, "\r\n")) {
-		const char *h = line + 2;
-		size_t end = strcspn(h, "\r");
-
-		if (strncasecmp(h, "Accept:", 7) == 0) {
-			char value[1024];
-
-			snprintf(value, sizeof(value), "%.*s", (int)(end - 7), h + 7);
-			return strstr(value, "application/openmetrics-text") != NULL;
-		}
-	}
-	return false;
-}
-
 /* The whole head is in: the request line decides. */
 static void answer(struct master *m, struct mclient *c)
 {
-	char method[16], target[256], version[16];
-	size_t line = strcspn(c->head, "\r\n");
-	bool head_only;
+	static const char *const refusals[] = {
+		[400 - 400] = "400 Bad Request", [404 - 400] = "404 Not Found",
+		[405 - 400] = "405 Method Not Allowed",
+	};
+	struct http_request r;
+	size_t len = 0;
+	char *text;
 
-	if (line >= 300 || sscanf(c->head, "%15s %255s %15s", method, target, version) != 3 ||
-	    (strcmp(version, "HTTP/1.1") != 0 && strcmp(version, "HTTP/1.0") != 0)) {
-		respond_error(c, "400 Bad Request", "a request line is GET /metrics HTTP/1.1\n");
+	httpreq_parse(c->head, &r);
+	if (r.status != 200) {
+		respond_error(c, refusals[r.status - 400], r.why);
 		return;
 	}
-	head_only = strcmp(method, "HEAD") == 0;
-	if (strcmp(method, "GET") != 0 && !head_only) {
-		respond_error(c, "405 Method Not Allowed", "only GET /metrics\n");
+	text = exposition_text(m, r.openmetrics, &len);
+	if (!text) {
+		respond_error(c, "503 Service Unavailable", "out of memory\n");
 		return;
 	}
-	target[strcspn(target, "?")] = '\0';
-	if (strcmp(target, "/metrics") != 0) {
-		respond_error(c, "404 Not Found", "the metrics are at /metrics\n");
-		return;
-	}
-	{
-		bool om = wants_openmetrics(c->head);
-		size_t len = 0;
-		char *text = exposition_text(m, om, &len);
-
-		if (!text) {
-			respond_error(c, "503 Service Unavailable", "out of memory\n");
-			return;
-		}
-		respond(c, "200 OK", om ? "application/openmetrics-text; version=1.0.0; charset=utf-8" :
-			"text/plain; version=0.0.4; charset=utf-8", text, len, head_only);
-		free(text);
-	}
+	respond(c, "200 OK", r.openmetrics ? "application/openmetrics-text; version=1.0.0; "
+		"charset=utf-8" : "text/plain; version=0.0.4; charset=utf-8", text, len, r.head_only);
+	free(text);
 }
 
 static void write_out(struct master *m, struct mclient *c)
