@@ -437,6 +437,8 @@ static void handle_channel(struct master *m, struct slot *s)
 		}
 		if (msg[0] == WORKER_MSG_READY)
 			master_worker_ready(m, s);
+		else if (msg[0] == WORKER_MSG_LIMIT)
+			retire_asked(m, s);
 	}
 	/* EOF: the worker is exiting; SIGCHLD does the rest. */
 	generation_close_channel(s, m->epfd);

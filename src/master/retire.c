@@ -21,6 +21,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/spread.h"
 #include "conf/conf.h"
 #include "handlers/handler.h"
 #include "master/generation.h"
@@ -35,13 +36,9 @@
 
 static uint64_t next_tick;
 
-/* limit, +-10 % by number n: n times the golden ratio, modulo 1, spreads
- * any count of workers evenly. */
 uint64_t retire_spread(uint64_t limit, unsigned n)
 {
-	uint64_t frac = (uint32_t)(n * 2654435769u);	/* 2^32 / phi */
-
-	return limit * (900 + (frac * 200 >> 32)) / 1000;
+	return limit_spread(limit, n);
 }
 
 static bool wants_checks(const struct service *svc)
@@ -104,6 +101,20 @@ static void mark(struct slot *s, enum retire_reason why, const char *text)
 }
 
 /* *memory_read: a worker's memory was read this turn already. */
+void retire_asked(struct master *m, struct slot *s)
+{
+	const struct service *svc = &s->gen->conf->services[s->service];
+	char text[160];
+
+	if (m->stopping || s->gen != m->current || s->state != SLOT_READY ||
+	    s->retire != RETIRE_NONE || s->replaces || !svc->max_requests)
+		return;
+	snprintf(text, sizeof(text), "served %llu, its max-requests (%u, %llu for it)",
+		 (unsigned long long)generation_served(s), svc->max_requests,
+		 (unsigned long long)retire_spread(svc->max_requests, s->index));
+	mark(s, RETIRE_MAX_REQUESTS, text);
+}
+
 static void check_limits(struct master *m, struct slot *s, bool *memory_read)
 {
 	const struct service *svc = &s->gen->conf->services[s->service];

@@ -13,6 +13,7 @@
 #include "config.h"
 
 #include "worker/worker.h"
+#include "common/spread.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -57,6 +58,18 @@
  * someone else) ends this long after shutdown-timeout: later than the
  * master's own deadline, so that normally the master decides. */
 #define STOP_OVERRUN_MS 2000
+
+/* Told once, replaced replacement first: we serve on until the master stops us. */
+static void worker_limit_reached(struct worker *w)
+{
+	char msg = WORKER_MSG_LIMIT;
+
+	if (w->limit_told || w->stopping)
+		return;
+	w->limit_told = true;
+	if (send(w->channel_fd, &msg, 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 && errno != EPIPE)
+		log_errno(LOG_WARNING, errno, "send limit to the master");
+}
 
 static bool want_accepting(const struct worker *w)
 {
@@ -136,7 +149,8 @@ static bool accept_batch(struct worker *w, struct worker_socket *l)
 			return false;
 		fd = accept4(l->fd, (struct sockaddr *)&ss, &len, w->accept_flags);
 		if (fd >= 0) {
-			w->accepted++;
+			if (++w->accepted >= w->served_limit)
+				worker_limit_reached(w);
 			counter_add(w->counters, COUNTER_ACCEPTED, 1);
 			admit_connection(w, fd, (struct sockaddr *)&ss, len, l);
 			continue;
@@ -360,6 +374,15 @@ static int next_timeout(const struct worker *w)
 	return clock_timeout_until(deadline, w->now);
 }
 
+static uint64_t served_datagrams(const struct worker *w)
+{
+	uint64_t n = 0;
+
+	for (int k = COUNTER_DGRAM_ANSWERED; k <= COUNTER_DGRAM_FAILED; k++)
+		n += counter_get(w->counters, (enum counter)k);
+	return n;
+}
+
 /* What the loop does after a batch of events, when anything is due. */
 static void housekeep(struct worker *w)
 {
@@ -383,6 +406,8 @@ static void housekeep(struct worker *w)
 		dgram_flush(w->dgram, w->now);
 		dgram_report(w->dgram, w->now);
 		dgram_publish(w->dgram, w->counters);
+		if (w->served_limit != UINT64_MAX && w->accepted + served_datagrams(w) >= w->served_limit)
+			worker_limit_reached(w);
 	}
 	if (w->helperlog)
 		outlog_report(w->helperlog, w->now);
@@ -555,6 +580,8 @@ int worker_main(const struct worker_params *p)
 		.sockets_dirty = true, .due = UINT64_MAX,
 		.shutdown_timeout_ms = p->conf->shutdown_timeout_ms,
 		.limits = p->limits, .counters = p->counters, .row = p->row,
+		.served_limit = p->svc->max_requests ? limit_spread(p->svc->max_requests, p->slot) :
+						       UINT64_MAX,
 		.needs_credentials = access_needs_credentials(p->svc),
 		.svc_has_access_rules = access_has_rules(p->svc),
 		/* A helper gets the connection as its stdin and stdout, which programs

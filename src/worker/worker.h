@@ -20,10 +20,13 @@ struct counter_row;
  * master sends QUIT for a fast stop (close every connection, exit now), and
  * KEEP just before the SIGTERM of a graceful stop: one bit per listener of
  * the worker (in worker_params order, bit i of byte i / 8), set where the
- * master keeps the socket open. A stop without KEEP keeps none. */
+ * master keeps the socket open. A stop without KEEP keeps none. LIMIT:
+ * the worker has served its max-requests, once. */
 #define WORKER_MSG_READY 'R'
 #define WORKER_MSG_QUIT 'Q'
 #define WORKER_MSG_KEEP 'K'
+/* Worker to master: it has served its max-requests (spread.h): replace it. */
+#define WORKER_MSG_LIMIT 'L'
 
 struct worker_params {
 	const struct config *conf;

@@ -59,6 +59,8 @@ struct worker {
 	struct limits *limits;
 	struct counter_row *counters;	/* what the master reads of us */
 	unsigned row;			/* our row in limits */
+	uint64_t served_limit;		/* max-requests, spread for us; UINT64_MAX: none */
+	bool limit_told;		/* WORKER_MSG_LIMIT sent */
 	bool needs_credentials;		/* of unix clients, at accept (SO_PEERCRED) */
 	bool svc_has_access_rules;	/* else nobody is turned away by access_allows() */
 	int accept_flags;		/* for accept4() */
