@@ -13,6 +13,7 @@
 #include "config.h"
 
 #include "master/control.h"
+#include "master/ctlreq.h"
 
 #include <errno.h>
 #include <grp.h>
@@ -342,31 +343,29 @@ void control_accept(struct master *m)
 }
 
 /* "scale SERVICE N" or "recycle SERVICE": answered when it has ended. */
-static void ask_pool(struct master *m, struct client *c, char **words, size_t n)
+static void ask_pool(struct master *m, struct client *c, const struct ctl_request *r)
 {
 	const struct config *conf = m->current ? m->current->conf : NULL;
-	char why[256], *end;
+	char why[256];
 	size_t service = 0;
-	unsigned long count = 0;
 
-	while (conf && service < conf->nservices && strcmp(conf->services[service].name, words[1]))
+	while (conf && service < conf->nservices && strcmp(conf->services[service].name, r->service))
 		service++;
 	if (!conf || service == conf->nservices) {
-		snprintf(why, sizeof(why), "no service called \"%.64s\"", words[1]);
+		snprintf(why, sizeof(why), "no service called \"%.64s\"", r->service);
 		reply_text(m, c, false, why);
 		return;
 	}
-	if (n == 3) {
-		count = strtoul(words[2], &end, 10);
-		if (words[2][0] < '0' || words[2][0] > '9' || *end || count > 1000000) {
+	if (r->kind == CTL_SCALE) {
+		if (!r->count_ok) {
 			snprintf(why, sizeof(why), "scale %s: \"%.32s\" is not a number of workers",
-				 conf->services[service].name, words[2]);
+				 conf->services[service].name, r->count_text);
 			reply_text(m, c, false, why);
 			return;
 		}
 		log_notice("scale %s %lu asked on the control socket (pid %ld)",
-			   conf->services[service].name, count, (long)c->pid);
-		c->op_wait = pool_scale(m, service, (unsigned)count, why, sizeof(why));
+			   conf->services[service].name, r->count, (long)c->pid);
+		c->op_wait = pool_scale(m, service, (unsigned)r->count, why, sizeof(why));
 	} else {
 		log_notice("recycle %s asked on the control socket (pid %ld)",
 			   conf->services[service].name, (long)c->pid);
@@ -379,23 +378,24 @@ static void ask_pool(struct master *m, struct client *c, char **words, size_t n)
 /* One request. */
 static void handle(struct master *m, struct client *c, char *line)
 {
-	char *words[4] = { 0 }, *save = NULL;
-	size_t n = 0;
+	struct ctl_request r;
+	char error[200];
+	size_t len;
+	char *text;
 
-	for (char *w = strtok_r(line, " \t", &save); w && n < 4; w = strtok_r(NULL, " \t", &save))
-		words[n++] = w;
-	if (n == 0)
-		return;	/* an empty line asks nothing */
-	if (n == 1 && strcmp(words[0], "status") == 0) {
-		size_t len;
-		char *text = status_json(m, &len);
-
+	ctlreq_parse(line, &r);
+	switch (r.kind) {
+	case CTL_NONE:
+		return;
+	case CTL_STATUS:
+		text = status_json(m, &len);
 		if (text)
 			reply(m, c, text, len);
 		else
 			reply_text(m, c, false, "out of memory");
 		free(text);
-	} else if (n == 1 && strcmp(words[0], "reload") == 0) {
+		return;
+	case CTL_RELOAD:
 		if (m->stopping) {
 			reply_text(m, c, false, "stopping: no reload");
 			return;
@@ -405,26 +405,26 @@ static void handle(struct master *m, struct client *c, char *line)
 		c->reload_wait = m->reload_seq + 1;
 		log_notice("reload asked on the control socket (pid %ld)", (long)c->pid);
 		reload_request(m);
-	} else if ((n == 1 && strcmp(words[0], "stop") == 0) ||
-		   (n == 2 && strcmp(words[0], "stop") == 0 && strcmp(words[1], "fast") == 0)) {
-		bool fast = n == 2;
-
-		reply_text(m, c, true, fast ? "stopping now" : "stopping");
+		return;
+	case CTL_STOP:
+	case CTL_STOP_FAST:
+		reply_text(m, c, true, r.kind == CTL_STOP_FAST ? "stopping now" : "stopping");
 		c->closing = true;
 		/* Out before the stop begins: a fast stop may end the loop soon. */
 		send_pending(c);
-		master_stop(m, fast ? "control socket: stop fast" : "control socket: stop", fast);
+		master_stop(m, r.kind == CTL_STOP_FAST ? "control socket: stop fast" :
+			    "control socket: stop", r.kind == CTL_STOP_FAST);
 		return;
-	} else if ((n == 3 && strcmp(words[0], "scale") == 0) ||
-		   (n == 2 && strcmp(words[0], "recycle") == 0)) {
-		ask_pool(m, c, words, n);
-	} else {
-		char error[200];
-
+	case CTL_SCALE:
+	case CTL_RECYCLE:
+		ask_pool(m, c, &r);
+		return;
+	case CTL_UNKNOWN:
 		snprintf(error, sizeof(error), "unknown request \"%.64s%s\" (known: status, reload, "
-			 "stop, stop fast, scale SERVICE N, recycle SERVICE)", words[0],
-			 n > 1 ? " ..." : "");
+			 "stop, stop fast, scale SERVICE N, recycle SERVICE)", r.word,
+			 r.more ? " ..." : "");
 		reply_text(m, c, false, error);
+		return;
 	}
 }
 

@@ -14,6 +14,7 @@
 #include "config.h"
 
 #include "master/workernotify.h"
+#include "master/notifyline.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -172,20 +173,6 @@ static struct slot *sender_slot(struct master *m, pid_t pid)
 	return s && s->app ? s : NULL;
 }
 
-/* A number of microseconds, as sd_notify's values are written. */
-static bool parse_usec(const char *v, uint64_t *out)
-{
-	char *end;
-	unsigned long long n;
-
-	errno = 0;
-	n = strtoull(v, &end, 10);
-	if (errno || end == v || *end || v[0] == '-')
-		return false;
-	*out = n;
-	return true;
-}
-
 static void set_status(struct slot *s, const char *v)
 {
 	free(s->status);
@@ -197,28 +184,36 @@ static void set_status(struct slot *s, const char *v)
 /* One KEY=VALUE line of a notification from s. */
 static void apply(struct master *m, struct slot *s, const char *line)
 {
-	uint64_t usec;
+	struct notify_line n;
 
-	if (strcmp(line, "READY=1") == 0) {
+	notifyline_parse(line, &n);
+	switch (n.kind) {
+	case NOTIFY_READY:
 		master_worker_ready(m, s);
-	} else if (strncmp(line, "STATUS=", 7) == 0) {
-		set_status(s, line + 7);
-	} else if (strcmp(line, "WATCHDOG=1") == 0) {
+		break;
+	case NOTIFY_STATUS:
+		set_status(s, n.text);
+		break;
+	case NOTIFY_WATCHDOG:
 		appworker_watchdog_kick(s, m->now);
-	} else if (strcmp(line, "WATCHDOG=trigger") == 0) {
+		break;
+	case NOTIFY_WATCHDOG_TRIGGER:
 		appworker_watchdog_trigger(s, m->now);
-	} else if (strcmp(line, "STOPPING=1") == 0) {
+		break;
+	case NOTIFY_STOPPING:
 		if (s->state != SLOT_STOPPING)
 			log_info("app worker %s#%u (pid %ld) says it is stopping", slot_name(s),
 				 s->index, (long)s->pid);
-	} else if (strncmp(line, "EXTEND_TIMEOUT_USEC=", 20) == 0) {
-		if (parse_usec(line + 20, &usec))
-			appworker_extend_timeout(s, usec, m->now);
-	} else if (strncmp(line, "ERRNO=", 6) == 0) {
-		if (parse_usec(line + 6, &usec) && usec > 0 && usec < 4096)
-			s->said_errno = (int)usec;
+		break;
+	case NOTIFY_EXTEND_TIMEOUT:
+		appworker_extend_timeout(s, n.number, m->now);
+		break;
+	case NOTIFY_ERRNO:
+		s->said_errno = (int)n.number;
+		break;
+	case NOTIFY_OTHER:
+		break;
 	}
-	/* Anything else (MAINPID=, FDSTORE=, RELOADING=1, ...) means nothing here. */
 }
 
 static void close_passed_fds(struct msghdr *mh)
