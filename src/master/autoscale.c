@@ -71,11 +71,8 @@ static bool saturated(const struct generation *g, size_t service)
 
 static bool starting(const struct generation *g, size_t service)
 {
-	for (size_t i = 0; i < g->nslots; i++)
-		if (g->slots[i]->service == service &&
-		    (g->slots[i]->state == SLOT_STARTING || g->slots[i]->state == SLOT_WAITING))
-			return true;
-	return false;
+	return generation_count_service(g, service, SLOT_STARTING) ||
+	       generation_count_service(g, service, SLOT_WAITING);
 }
 
 /* Notes who served since the last look; the ready worker idle the longest. */

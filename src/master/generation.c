@@ -293,11 +293,8 @@ struct counter_row *generation_counters(const struct slot *s)
 uint64_t generation_served(const struct slot *s)
 {
 	const struct counter_row *r = generation_counters(s);
-	uint64_t n = counter_get(r, COUNTER_ACCEPTED);
 
-	for (int k = COUNTER_DGRAM_ANSWERED; k <= COUNTER_DGRAM_FAILED; k++)
-		n += counter_get(r, (enum counter)k);
-	return n;
+	return counter_get(r, COUNTER_ACCEPTED) + counter_datagrams(r);
 }
 
 struct slot *generation_find_pid(struct generation *g, pid_t pid)
@@ -314,6 +311,16 @@ unsigned generation_count(const struct generation *g, enum slot_state state)
 
 	for (size_t i = 0; g && i < g->nslots; i++)
 		n += g->slots[i]->state == state;
+	return n;
+}
+
+unsigned generation_count_service(const struct generation *g, size_t service,
+				  enum slot_state state)
+{
+	unsigned n = 0;
+
+	for (size_t i = 0; g && i < g->nslots; i++)
+		n += g->slots[i]->service == service && g->slots[i]->state == state;
 	return n;
 }
 

@@ -83,6 +83,9 @@ struct counter_row *generation_counters(const struct slot *s);
 uint64_t generation_served(const struct slot *s);
 struct slot *generation_find_pid(struct generation *g, pid_t pid);
 unsigned generation_count(const struct generation *g, enum slot_state state);
+/* The same among the slots of one service. */
+unsigned generation_count_service(const struct generation *g, size_t service,
+				  enum slot_state state);
 bool generation_alive(const struct generation *g);
 
 /* One worker, gracefully (as generation_stop does it): it keeps the

@@ -45,15 +45,6 @@ static unsigned counted(const struct generation *g, size_t service)
 	return n;
 }
 
-static unsigned count_in(const struct generation *g, size_t service, enum slot_state state)
-{
-	unsigned n = 0;
-
-	for (size_t i = 0; i < g->nslots; i++)
-		n += g->slots[i]->service == service && g->slots[i]->state == state;
-	return n;
-}
-
 /* A number is taken while a slot that serves, or will, has it. */
 static bool index_taken(const struct generation *g, size_t service, unsigned index)
 {
@@ -242,11 +233,11 @@ static void answer_ops(struct master *m, struct generation *g, size_t service)
 	struct pool *p = &g->pools[service];
 	const char *name = g->conf->services[service].name;
 	char text[256];
-	unsigned ready = count_in(g, service, SLOT_READY);
-	unsigned failed = count_in(g, service, SLOT_FAILED);
+	unsigned ready = generation_count_service(g, service, SLOT_READY);
+	unsigned failed = generation_count_service(g, service, SLOT_FAILED);
 
 	if (p->scale_op && counted(g, service) == p->target &&
-	    !count_in(g, service, SLOT_WAITING) && !count_in(g, service, SLOT_STARTING)) {
+	    !generation_count_service(g, service, SLOT_WAITING) && !generation_count_service(g, service, SLOT_STARTING)) {
 		if (failed)
 			snprintf(text, sizeof(text), "service '%s': %u of %u workers ready, %u given "
 				 "up on (see the log)", name, ready, p->target, failed);

@@ -36,10 +36,6 @@
 
 static uint64_t next_tick;
 
-uint64_t retire_spread(uint64_t limit, unsigned n)
-{
-	return limit_spread(limit, n);
-}
 
 static bool wants_checks(const struct service *svc)
 {
@@ -100,21 +96,34 @@ static void mark(struct slot *s, enum retire_reason why, const char *text)
 		 s->index, (long)s->pid, s->gen->id, text);
 }
 
-/* *memory_read: a worker's memory was read this turn already. */
-void retire_asked(struct master *m, struct slot *s)
+/* Marks s if it has served its max-requests, or (told) its worker said
+ * so; true when it is marked. */
+static bool check_requests(struct slot *s, bool told)
 {
 	const struct service *svc = &s->gen->conf->services[s->service];
+	uint64_t limit, n;
 	char text[160];
 
-	if (m->stopping || s->gen != m->current || s->state != SLOT_READY ||
-	    s->retire != RETIRE_NONE || s->replaces || !svc->max_requests)
-		return;
-	snprintf(text, sizeof(text), "served %llu, its max-requests (%u, %llu for it)",
-		 (unsigned long long)generation_served(s), svc->max_requests,
-		 (unsigned long long)retire_spread(svc->max_requests, s->index));
+	if (!svc->max_requests || svc->handler->app)
+		return false;
+	limit = limit_spread(svc->max_requests, s->index);
+	n = generation_served(s);
+	if (n < limit && !told)
+		return false;
+	snprintf(text, sizeof(text), "served %llu (max-requests %u, %llu for it)",
+		 (unsigned long long)n, svc->max_requests, (unsigned long long)limit);
 	mark(s, RETIRE_MAX_REQUESTS, text);
+	return true;
 }
 
+void retire_asked(struct master *m, struct slot *s)
+{
+	if (!m->stopping && s->gen == m->current && s->state == SLOT_READY &&
+	    s->retire == RETIRE_NONE && !s->replaces)
+		check_requests(s, true);
+}
+
+/* *memory_read: a worker's memory was read this turn already. */
 static void check_limits(struct master *m, struct slot *s, bool *memory_read)
 {
 	const struct service *svc = &s->gen->conf->services[s->service];
@@ -122,19 +131,10 @@ static void check_limits(struct master *m, struct slot *s, bool *memory_read)
 
 	if (s->state != SLOT_READY || s->retire != RETIRE_NONE || s->replaces)
 		return;
-	if (svc->max_requests && !svc->handler->app) {
-		uint64_t limit = retire_spread(svc->max_requests, s->index);
-		uint64_t n = generation_served(s);
-
-		if (n >= limit) {
-			snprintf(text, sizeof(text), "served %llu (max-requests %u, %llu for it)",
-				 (unsigned long long)n, svc->max_requests, (unsigned long long)limit);
-			mark(s, RETIRE_MAX_REQUESTS, text);
-			return;
-		}
-	}
+	if (check_requests(s, false))
+		return;
 	if (svc->max_lifetime_ms) {
-		uint64_t limit = retire_spread(svc->max_lifetime_ms, s->index);
+		uint64_t limit = limit_spread(svc->max_lifetime_ms, s->index);
 
 		if (m->now - s->started_ms >= limit) {
 			snprintf(text, sizeof(text), "is %llu ms old (max-lifetime %u ms, %llu for it)",
@@ -145,7 +145,7 @@ static void check_limits(struct master *m, struct slot *s, bool *memory_read)
 		}
 	}
 	if (svc->max_memory_kib && !*memory_read && m->now >= s->memory_due) {
-		uint64_t limit = retire_spread(svc->max_memory_kib, s->index);
+		uint64_t limit = limit_spread(svc->max_memory_kib, s->index);
 		unsigned long long kib = s->app ? procmem_group_kib(s->pid) : procmem_kib(s->pid);
 
 		*memory_read = true;

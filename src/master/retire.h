@@ -14,8 +14,6 @@ struct master;
 void retire_tend(struct master *m);
 /* When retire_tend() wants to look next; 0 when nothing asks for it. */
 uint64_t retire_next_deadline(const struct master *m);
-/* limit, +-10 % by worker number n, the same for n every time (spread.h). */
-uint64_t retire_spread(uint64_t limit, unsigned n);
 struct slot;
 /* The worker of s said it has served its max-requests (WORKER_MSG_LIMIT):
  * marked now, not at the next look. */

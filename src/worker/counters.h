@@ -61,6 +61,16 @@ static inline uint64_t counter_get(const struct counter_row *r, enum counter k)
 	return r ? atomic_load_explicit(&r->v[k], memory_order_relaxed) : 0;
 }
 
+/* Datagrams received, each counted once under its outcome. */
+static inline uint64_t counter_datagrams(const struct counter_row *r)
+{
+	uint64_t n = 0;
+
+	for (int k = COUNTER_DGRAM_ANSWERED; k <= COUNTER_DGRAM_FAILED; k++)
+		n += counter_get(r, (enum counter)k);
+	return n;
+}
+
 /* The master, once the row's worker has exited: its counts added into
  * totals, and the row zeroed for the slot's next worker. */
 void counters_fold(struct counter_row *r, uint64_t totals[COUNTERS]);

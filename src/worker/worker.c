@@ -149,9 +149,10 @@ static bool accept_batch(struct worker *w, struct worker_socket *l)
 			return false;
 		fd = accept4(l->fd, (struct sockaddr *)&ss, &len, w->accept_flags);
 		if (fd >= 0) {
+			/* Counted first: the master reads the row when told. */
+			counter_add(w->counters, COUNTER_ACCEPTED, 1);
 			if (++w->accepted >= w->served_limit)
 				worker_limit_reached(w);
-			counter_add(w->counters, COUNTER_ACCEPTED, 1);
 			admit_connection(w, fd, (struct sockaddr *)&ss, len, l);
 			continue;
 		}
@@ -374,15 +375,6 @@ static int next_timeout(const struct worker *w)
 	return clock_timeout_until(deadline, w->now);
 }
 
-static uint64_t served_datagrams(const struct worker *w)
-{
-	uint64_t n = 0;
-
-	for (int k = COUNTER_DGRAM_ANSWERED; k <= COUNTER_DGRAM_FAILED; k++)
-		n += counter_get(w->counters, (enum counter)k);
-	return n;
-}
-
 /* What the loop does after a batch of events, when anything is due. */
 static void housekeep(struct worker *w)
 {
@@ -406,7 +398,7 @@ static void housekeep(struct worker *w)
 		dgram_flush(w->dgram, w->now);
 		dgram_report(w->dgram, w->now);
 		dgram_publish(w->dgram, w->counters);
-		if (w->served_limit != UINT64_MAX && w->accepted + served_datagrams(w) >= w->served_limit)
+		if (w->served_limit != UINT64_MAX && w->accepted + counter_datagrams(w->counters) >= w->served_limit)
 			worker_limit_reached(w);
 	}
 	if (w->helperlog)
