@@ -11,6 +11,7 @@
 #include "conf/conf.h"
 #include "common/log.h"
 #include "common/proctitle.h"
+#include "common/version.h"
 #include "master/master.h"
 
 #ifndef SYSCONFDIR
@@ -43,6 +44,9 @@ int main(int argc, char **argv)
 	struct config *conf;
 	int opt;
 
+#ifdef PREFORKD_VERSION_TAG
+	preforkd_version = PACKAGE_VERSION PREFORKD_VERSION_TAG;	/* a test build, told apart */
+#endif
 	log_init();
 	while ((opt = getopt(argc, argv, "c:tvVh")) != -1) {
 		switch (opt) {
@@ -56,7 +60,7 @@ int main(int argc, char **argv)
 			verbose = true;
 			break;
 		case 'V':
-			printf("preforkd %s\n", PACKAGE_VERSION);
+			printf("preforkd %s\n", preforkd_version);
 			return EXIT_OK;
 		case 'h':
 			usage(stdout);
@@ -86,7 +90,7 @@ int main(int argc, char **argv)
 		return EXIT_OK;
 	}
 	log_set_level(verbose ? LOG_DEBUG : conf->log_level);
-	log_notice("preforkd %s starting with %s", PACKAGE_VERSION, path);
+	log_notice("preforkd %s starting with %s", preforkd_version, path);
 	/* Last: the title takes the memory argv points into. */
 	path = strdup(path);
 	if (!path) {

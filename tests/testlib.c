@@ -303,7 +303,7 @@ static void exec_daemon(struct daemon *d, int logfd, const char *env_notify,
 		putenv((char *)opts->env[i]);
 	for (size_t i = 0; opts && opts->wrapper && opts->wrapper[i] && argc < 28; i++)
 		argv[argc++] = substitute_dir(opts->wrapper[i], d->dir);
-	argv[argc++] = (char *)PREFORKD_BIN;
+	argv[argc++] = (char *)(opts && opts->binary ? opts->binary : PREFORKD_BIN);
 	argv[argc++] = (char *)"-c";
 	argv[argc++] = d->conf;
 	argv[argc] = NULL;

@@ -42,6 +42,8 @@ struct daemon_opts {
 	const int *pass_fds;
 	const char *const *pass_names;
 	size_t npass;
+	/* The daemon to run instead of the one built (a copy an upgrade replaces). */
+	const char *binary;
 };
 
 struct Suite;

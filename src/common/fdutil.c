@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <linux/close_range.h>
 #include <unistd.h>
 
 int fd_set_nonblock_cloexec(int fd)
@@ -59,6 +60,22 @@ void fd_close_all_except(const int *keep, size_t n)
 	}
 	close_span(next, ~0U);
 	free(sorted);
+}
+
+void fd_cloexec_all(void)
+{
+	long max;
+
+	if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) == 0)
+		return;
+	/* Kernels before 5.11: each open one (bounded by the fd limit). */
+	max = sysconf(_SC_OPEN_MAX);
+	for (long fd = 3; fd < max; fd++) {
+		int fl = fcntl((int)fd, F_GETFD);
+
+		if (fl >= 0 && !(fl & FD_CLOEXEC))
+			fcntl((int)fd, F_SETFD, fl | FD_CLOEXEC);
+	}
 }
 
 void fd_close(int *fd)

@@ -65,6 +65,23 @@ struct outlog *outlog_new(const char *label, const struct outlog_style *style, i
 	return hl;
 }
 
+struct outlog *outlog_adopt(const char *label, const struct outlog_style *style, int kind,
+			    int rfd)
+{
+	struct outlog *hl = calloc(1, sizeof(*hl));
+
+	if (!hl || !(hl->label = strdup(label))) {
+		log_error("out of memory for the output of %s", label);
+		free(hl);
+		return NULL;
+	}
+	hl->src.kind = kind;
+	hl->style = *style;
+	hl->rfd = rfd;
+	hl->wfd = -1;
+	return hl;
+}
+
 int outlog_relabel(struct outlog *hl, const char *label)
 {
 	char *copy = strdup(label);

@@ -21,6 +21,10 @@ struct outlog_style {
 /* A pipe whose lines are logged as "LABEL: line"; NULL (logged) when it
  * cannot be had. Its source is of kind kind, for the caller's epoll set. */
 struct outlog *outlog_new(const char *label, const struct outlog_style *style, int kind);
+/* The same around the read end of a pipe an earlier image of the master
+ * made (an upgrade): only the read end, non-blocking and close-on-exec. */
+struct outlog *outlog_adopt(const char *label, const struct outlog_style *style, int kind,
+			    int rfd);
 /* The label from now on (an app worker's once its pid is known): 0, or -1
  * when out of memory (the old one stays). */
 int outlog_relabel(struct outlog *ol, const char *label);

@@ -379,17 +379,13 @@ static cfg_t *parse_text(const char *path, const char *text, char *err, size_t e
 	return cfg;
 }
 
-struct config *conf_load(const char *path, char *err, size_t errlen)
+/* Parses text (NUL-terminated; path names it in messages) into a checked config. */
+static struct config *load_text(const char *path, const char *text, char *err, size_t errlen)
 {
 	struct conf_parse pc = { .path = path, .err = err, .errlen = errlen };
 	struct config *conf = NULL;
-	char *text;
 	cfg_t *cfg = NULL;
 
-	err[0] = '\0';
-	text = read_file(path, err, errlen);
-	if (!text)
-		goto out;
 	conf_parsing = &pc;
 	cfg = parse_text(path, text, err, errlen);
 	if (!cfg)
@@ -412,7 +408,40 @@ out:
 	free(pc.sections);
 	if (cfg)
 		cfg_free(cfg);
-	free(text);
+	return conf;
+}
+
+struct config *conf_load(const char *path, char *err, size_t errlen)
+{
+	struct config *conf;
+	char *text;
+
+	err[0] = '\0';
+	text = read_file(path, err, errlen);
+	if (!text)
+		return NULL;
+	conf = load_text(path, text, err, errlen);
+	if (conf)
+		conf->text = text;	/* what an upgrade hands on (handover.c) */
+	else
+		free(text);
+	return conf;
+}
+
+struct config *conf_load_text(const char *path, const char *text, char *err, size_t errlen)
+{
+	struct config *conf;
+
+	err[0] = '\0';
+	if (strlen(text) > CONF_FILE_MAX) {
+		snprintf(err, errlen, "%s: larger than %d bytes", path, CONF_FILE_MAX);
+		return NULL;
+	}
+	conf = load_text(path, text, err, errlen);
+	if (conf && !(conf->text = strdup(text))) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		conf = conf_free_null(conf);
+	}
 	return conf;
 }
 

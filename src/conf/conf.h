@@ -63,6 +63,7 @@ struct service {
 
 struct config {
 	char *path;
+	char *text;		/* as read, before comments were blanked */
 	struct identity run_as;	/* the global user/group */
 	char *pidfile;		/* NULL: no pidfile */
 	char *control_socket;	/* "": none */
@@ -79,6 +80,9 @@ struct config {
 /* Reads and checks path. On error returns NULL with "FILE:LINE: what" in err;
  * nothing outside the process is touched either way. */
 struct config *conf_load(const char *path, char *err, size_t errlen);
+/* The same from text already read (an upgrade's handover: the config the
+ * running workers were started from). */
+struct config *conf_load_text(const char *path, const char *text, char *err, size_t errlen);
 void conf_free(struct config *conf);
 const struct service *conf_find_service(const struct config *conf, const char *name);
 

@@ -308,6 +308,7 @@ void conf_free(struct config *conf)
 	}
 	free(conf->services);
 	free(conf->path);
+	free(conf->text);
 	free_options(CONF_ROOT, conf);
 	free_identity(&conf->run_as);
 	free(conf);

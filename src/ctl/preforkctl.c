@@ -33,6 +33,8 @@ static void usage(FILE *f)
 		"commands:\n"
 		"  status       what every service and worker is doing (--json: the reply as is)\n"
 		"  reload       reload the config; waits, exits 1 with the error if it failed\n"
+		"  upgrade      run the binary now at the daemon's path in its place (same pid):\n"
+		"               checked with -t first; waits for the new image's workers\n"
 		"  stop         stop gracefully (in-flight connections finish)\n"
 		"  stop fast    stop now, closing every connection\n"
 		"  scale SERVICE N\n"
@@ -42,8 +44,8 @@ static void usage(FILE *f)
 		"               before the old one stops; waits, exits 1 if one failed\n"
 		"options:\n"
 		"  -s SOCKET    the control socket (default " DEFAULT_SOCKET ")\n"
-		"  -t SECONDS   how long to wait for the reply (default 10; reload, scale,\n"
-		"               recycle: 300)\n"
+		"  -t SECONDS   how long to wait for the reply (default 10; reload, upgrade,\n"
+		"               scale, recycle: 300)\n"
 		"  -j, --json   print the reply as it came\n");
 }
 
@@ -302,8 +304,8 @@ int main(int argc, char **argv)
 	    (argc == 1 || strcmp(argv[1], "--json") == 0)) {
 		json |= argc == 2;
 		snprintf(request, sizeof(request), "status\n");
-	} else if (argc == 1 && strcmp(argv[0], "reload") == 0) {
-		snprintf(request, sizeof(request), "reload\n");
+	} else if (argc == 1 && (strcmp(argv[0], "reload") == 0 || strcmp(argv[0], "upgrade") == 0)) {
+		snprintf(request, sizeof(request), "%s\n", argv[0]);
 		if (timeout < 0)
 			timeout = 300000;
 	} else if (argc == 1 && strcmp(argv[0], "stop") == 0) {

@@ -235,6 +235,29 @@ static void spawn_failed(struct slot *s, uint64_t now)
 	slot_event(s, SLOT_SPAWN_FAILED, &(struct slot_event_data){ .now = now });
 }
 
+int appworker_adopt(struct slot *s, int epfd, int out_fd)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &s->out_src };
+	char label[160];
+
+	snprintf(label, sizeof(label), "%s#%u[%ld]", slot_name(s), s->index, (long)s->pid);
+	s->out = outlog_adopt(label, &app_output, EV_APP_OUTPUT, out_fd);
+	if (!s->out) {
+		close(out_fd);
+		return -1;
+	}
+	if (epoll_ctl(epfd, EPOLL_CTL_ADD, out_fd, &ev) < 0) {
+		log_errno(LOG_ERR, errno, "epoll_ctl(ADD) output of %s", label);
+		return -1;
+	}
+	return 0;
+}
+
+int appworker_output_fd(const struct slot *s)
+{
+	return s->out ? outlog_read_fd(s->out) : -1;
+}
+
 int appworker_spawn(struct slot *s, int epfd, const char *notify_socket, uint64_t now)
 {
 	const struct service *svc = service_of(s);

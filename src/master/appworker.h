@@ -16,6 +16,11 @@ struct slot;
  * (SLOT_SPAWNED), or when to try again (SLOT_SPAWN_FAILED, -1, logged).
  * notify_socket: the NOTIFY_SOCKET value to hand on. */
 int appworker_spawn(struct slot *s, int epfd, const char *notify_socket, uint64_t now);
+/* An upgrade's handover: the app worker of s runs already, its output
+ * arrives on out_fd (the read end the last image had), read through epfd. */
+int appworker_adopt(struct slot *s, int epfd, int out_fd);
+/* The read end of its output, for the handover; -1. */
+int appworker_output_fd(const struct slot *s);
 /* sig to the process group of a live app worker. */
 void appworker_signal(const struct slot *s, int sig);
 /* stop-signal to its process group, SIGKILL stop-timeout later (appworker_tend). */

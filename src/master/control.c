@@ -2,11 +2,11 @@
 /* control.c - the control socket: a line protocol answered in JSON, served from the master's loop without ever blocking it.
  *
  * One request a line ("status", "reload", "stop", "stop fast", "scale
- * SERVICE N", "recycle SERVICE"), one JSON object a reply, as HAProxy's
+ * SERVICE N", "recycle SERVICE", "upgrade"), one JSON object a reply, as HAProxy's
  * runtime API does it: simple enough for socat, parseable by a script. Every client is non-blocking and bounded:
  * CONTROL_CLIENTS_MAX at once, CONTROL_REQUEST_MAX bytes a line, and one
  * that sends no whole line, or does not read its reply, for
- * CONTROL_IDLE_MS is dropped. "reload", "scale" and "recycle" are
+ * CONTROL_IDLE_MS is dropped. "reload", "scale", "recycle" and "upgrade" are
  * answered when they have ended, with their result. Who may ask: root, the daemon's own user, and
  * members of control-group, by the kernel's peer credentials; the file's
  * mode (control-mode, 0600) keeps the others out first. */
@@ -36,6 +36,7 @@
 #include "master/master_private.h"
 #include "master/pool.h"
 #include "master/status.h"
+#include "master/upgrade.h"
 
 #define CONTROL_CLIENTS_MAX 16
 #define CONTROL_REQUEST_MAX 1024	/* bytes of one request line */
@@ -54,6 +55,7 @@ struct client {
 	uint64_t deadline;		/* no whole line, or no progress writing, by then: dropped */
 	unsigned reload_wait;		/* the reload whose end it waits for; 0: none */
 	unsigned op_wait;		/* the scale or recycle whose end it waits for; 0 */
+	bool upgrade_wait;		/* "upgrade": its check or its execve; the next image answers */
 	bool eof, closing;		/* its side is closed; ours closes once the reply is out */
 	bool woken;			/* a reload's reply is queued: control_tend() sends it */
 	uint32_t events;		/* in the epoll set now */
@@ -82,6 +84,10 @@ int control_open(struct master *m)
 	struct address addr;
 	char spec[sizeof(addr.sa) + 8], why[128];
 
+	if (ctl.open) {
+		ctl.group = conf->control_gid;	/* handed over by an upgrade; restart-only */
+		return 0;
+	}
 	if (!conf->control_socket || !conf->control_socket[0])
 		return 0;
 	snprintf(spec, sizeof(spec), "unix:%s", conf->control_socket);
@@ -147,7 +153,7 @@ static void drop(struct master *m, struct client *c)
 
 static bool waiting(const struct client *c)
 {
-	return c->reload_wait || c->op_wait;
+	return c->reload_wait || c->op_wait || c->upgrade_wait;
 }
 
 /* What the client should be woken for now: its reply going out, or its
@@ -419,9 +425,14 @@ static void handle(struct master *m, struct client *c, char *line)
 	case CTL_RECYCLE:
 		ask_pool(m, c, &r);
 		return;
+	case CTL_UPGRADE:
+		snprintf(error, sizeof(error), "the control socket (pid %ld)", (long)c->pid);
+		c->upgrade_wait = true;
+		upgrade_request(m, error);
+		return;
 	case CTL_UNKNOWN:
 		snprintf(error, sizeof(error), "unknown request \"%.64s%s\" (known: status, reload, "
-			 "stop, stop fast, scale SERVICE N, recycle SERVICE)", r.word,
+			 "stop, stop fast, scale SERVICE N, recycle SERVICE, upgrade)", r.word,
 			 r.more ? " ..." : "");
 		reply_text(m, c, false, error);
 		return;
@@ -506,6 +517,78 @@ void control_pool_finished(struct master *m, unsigned op, const struct pool_resu
 			reply_pool(m, c, r);
 			c->woken = true;	/* sent from the loop, as a reload's reply */
 		}
+}
+
+void control_upgrade_finished(struct master *m, bool ok, const char *result)
+{
+	char text[CONF_ERR_MAX + 64];
+
+	snprintf(text, sizeof(text), "upgrade failed: %s", result);
+	for (struct client *c = ctl.clients; c; c = c->next)
+		if (c->upgrade_wait) {
+			c->upgrade_wait = false;
+			reply_result(m, c, ok, ok ? result : text, false);
+			c->woken = true;
+		}
+}
+
+size_t control_upgrade_clients(int *fds, pid_t *pids, size_t max)
+{
+	size_t n = 0;
+
+	for (const struct client *c = ctl.clients; c; c = c->next) {
+		if (!c->upgrade_wait)
+			continue;
+		if (n < max) {
+			fds[n] = c->fd;
+			pids[n] = c->pid;
+		}
+		n++;
+	}
+	return n;
+}
+
+const struct listener *control_listener(void)
+{
+	return ctl.open ? &ctl.l : NULL;
+}
+
+int control_adopt(struct master *m, const struct listener *l)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &ctl.src };
+
+	ctl.l = *l;
+	ctl.open = true;
+	if (epoll_ctl(m->epfd, EPOLL_CTL_ADD, ctl.l.fd, &ev) < 0) {
+		log_errno(LOG_ERR, errno, "epoll_ctl(ADD) control socket");
+		return -1;
+	}
+	return 0;
+}
+
+int control_adopt_client(struct master *m, int fd, pid_t pid)
+{
+	struct epoll_event ev = { .events = 0 };
+	struct client *c = calloc(1, sizeof(*c));
+
+	if (!c) {
+		close(fd);
+		return -1;
+	}
+	/* It waits for the reload this image begins to replace the workers. */
+	*c = (struct client){ .src = { EV_CONTROL_CLIENT }, .fd = fd, .pid = pid,
+			      .deadline = m->now + CONTROL_IDLE_MS,
+			      .reload_wait = m->reload_seq + 1, .next = ctl.clients };
+	ev.data.ptr = &c->src;
+	if (epoll_ctl(m->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		log_errno(LOG_ERR, errno, "epoll_ctl(ADD) control client");
+		close(fd);
+		free(c);
+		return -1;
+	}
+	ctl.clients = c;
+	ctl.nclients++;
+	return 0;
 }
 
 void control_tend(struct master *m)

@@ -4,7 +4,9 @@
 #define PREFORKD_CONTROL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct master;
 struct ev_source;
@@ -29,5 +31,18 @@ void control_reload_finished(struct master *m, bool ok, const char *result);
 struct pool_result;
 /* A scale or a recycle ended: the clients waiting for operation op get r. */
 void control_pool_finished(struct master *m, unsigned op, const struct pool_result *r);
+
+/* An upgrade ended here: refused, its check failed, or its execve did. */
+void control_upgrade_finished(struct master *m, bool ok, const char *result);
+/* For the handover: the clients waiting for the upgrade, fds[i] and
+ * pids[i] for the first max; how many there are. */
+size_t control_upgrade_clients(int *fds, pid_t *pids, size_t max);
+struct listener;
+/* The control socket, for the handover; NULL: none. */
+const struct listener *control_listener(void);
+/* The next image takes them on: the socket (control_open then opens
+ * nothing), and a client that waits for the upgrade's result. 0, or -1. */
+int control_adopt(struct master *m, const struct listener *l);
+int control_adopt_client(struct master *m, int fd, pid_t pid);
 
 #endif

@@ -30,6 +30,8 @@ void ctlreq_parse(char *line, struct ctl_request *r)
 		r->kind = CTL_STATUS;
 	else if (n == 1 && strcmp(words[0], "reload") == 0)
 		r->kind = CTL_RELOAD;
+	else if (n == 1 && strcmp(words[0], "upgrade") == 0)
+		r->kind = CTL_UPGRADE;
 	else if (n == 1 && strcmp(words[0], "stop") == 0)
 		r->kind = CTL_STOP;
 	else if (n == 2 && strcmp(words[0], "stop") == 0 && strcmp(words[1], "fast") == 0)

@@ -13,6 +13,7 @@ enum ctl_request_kind {
 	CTL_STOP_FAST,
 	CTL_SCALE,		/* service, count (count_ok: it is a number of workers) */
 	CTL_RECYCLE,		/* service */
+	CTL_UPGRADE,		/* the binary at the path we run from, in place */
 	CTL_UNKNOWN,		/* word (the first), more (there were others) */
 };
 

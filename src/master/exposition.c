@@ -10,6 +10,7 @@
  * type, and ends with "# EOF". */
 #include "config.h"
 
+#include "common/version.h"
 #include "master/exposition.h"
 
 #include <stdarg.h>
@@ -311,7 +312,7 @@ char *exposition_text(struct master *m, bool openmetrics, size_t *len)
 	const struct generation *g = m->current ? m->current : m->draining;
 
 	family(&t, "preforkd_build_info", "info", "The preforkd that runs.");
-	add(&t, "preforkd_build_info{version=\"%s\"} 1\n", PACKAGE_VERSION);
+	add(&t, "preforkd_build_info{version=\"%s\"} 1\n", preforkd_version);
 	family(&t, "preforkd_start_time_seconds", "gauge", "When the master started, in Unix time.");
 	add(&t, "preforkd_start_time_seconds %lld\n", (long long)m->started_wall);
 	family(&t, "preforkd_generation", "gauge", "The configuration generation serving.");

@@ -58,7 +58,8 @@ static void free_parts(struct generation *g)
 	free(g);
 }
 
-struct generation *generation_new(struct config *conf, unsigned id, enum generation_role role)
+static struct generation *generation_make(struct config *conf, unsigned id,
+					  enum generation_role role, bool with_slots)
 {
 	struct generation *g = calloc(1, sizeof(*g));
 	unsigned rows = 0;
@@ -93,7 +94,7 @@ struct generation *generation_new(struct config *conf, unsigned id, enum generat
 	}
 	/* Without them the workers serve all the same; the counts are 0. */
 	g->counters = counters_new(rows);
-	for (size_t i = 0; i < conf->nservices; i++)
+	for (size_t i = 0; with_slots && i < conf->nservices; i++)
 		for (unsigned j = 0; j < g->pools[i].target; j++)
 			if (!generation_add_slot(g, i, j))
 				goto fail;
@@ -101,6 +102,26 @@ struct generation *generation_new(struct config *conf, unsigned id, enum generat
 fail:
 	free_parts(g);
 	return NULL;
+}
+
+struct generation *generation_new(struct config *conf, unsigned id, enum generation_role role)
+{
+	return generation_make(conf, id, role, true);
+}
+
+struct generation *generation_new_empty(struct config *conf, unsigned id,
+					enum generation_role role)
+{
+	return generation_make(conf, id, role, false);
+}
+
+unsigned generation_rows(const struct generation *g)
+{
+	unsigned rows = 0;
+
+	for (size_t i = 0; i < g->conf->nservices; i++)
+		rows += g->pools[i].nrows;
+	return rows;
 }
 
 struct slot *generation_add_slot(struct generation *g, size_t service, unsigned index)
@@ -178,6 +199,18 @@ static bool take_row(struct slot *s)
 			 "finishing; new workers wait for one to exit", slot_name(s), p->nrows);
 	p->short_of_rows = true;
 	return false;
+}
+
+int generation_take_row(struct slot *s, unsigned row)
+{
+	struct pool *p = &s->gen->pools[s->service];
+
+	if (row >= p->nrows || p->row_taken[row])
+		return -1;
+	p->row_taken[row] = 1;
+	s->row = row;
+	s->has_row = true;
+	return 0;
 }
 
 static void give_row_back(struct slot *s)

@@ -58,6 +58,14 @@ struct generation {
 
 /* Takes ownership of conf; every slot starts WAITING and due now. */
 struct generation *generation_new(struct config *conf, unsigned id, enum generation_role role);
+/* The same without slots (an upgrade's handover adds the ones it had). */
+struct generation *generation_new_empty(struct config *conf, unsigned id,
+					enum generation_role role);
+/* Rows of shared counters its pools have in all. */
+unsigned generation_rows(const struct generation *g);
+/* s holds row of its pool (handed over with its running worker): 0, or -1
+ * when the row is not there or taken. */
+int generation_take_row(struct slot *s, unsigned row);
 /* A new slot of service, WAITING and due now; NULL without memory. */
 struct slot *generation_add_slot(struct generation *g, size_t service, unsigned index);
 /* Frees the slots that are done and that nothing links to any more. Only

@@ -42,6 +42,8 @@
 #include "master/pidfile.h"
 #include "master/pool.h"
 #include "master/retire.h"
+#include "master/handover.h"
+#include "master/upgrade.h"
 #include "master/workernotify.h"
 #include "common/signals.h"
 #include "worker/worker.h"
@@ -353,6 +355,8 @@ static void reap_children(struct master *m)
 		if (pid <= 0)
 			return;
 		s = master_find_slot(m, pid);
+		if (!s && upgrade_reaped(m, pid, status))
+			continue;	/* the new binary's check; an execve does not return here */
 		if (s)
 			worker_exited(m, s, status);
 		else if (appworker_reap_condemned(pid, label, sizeof(label)))
@@ -389,9 +393,12 @@ static void handle_signals(struct master *m)
 		case SIGHUP:
 			reload_request(m);
 			break;
+		case SIGUSR2:
+			upgrade_request(m, "SIGUSR2");
+			break;
 		default:
 			log_notice("SIG%s: nothing to do (preforkd logs to stderr, there is no "
-				   "log file to reopen)", sigabbrev_np(sig));
+				   "log file to reopen; SIGUSR2 upgrades the binary)", sigabbrev_np(sig));
 			break;
 		}
 	}
@@ -561,6 +568,7 @@ static int next_timeout(const struct master *m)
 	deadline = clock_sooner(deadline, workernotify_next_deadline());
 	deadline = clock_sooner(deadline, control_next_deadline());
 	deadline = clock_sooner(deadline, metrics_next_deadline());
+	deadline = clock_sooner(deadline, upgrade_next_deadline());
 	return clock_timeout_until(deadline, m->now);
 }
 
@@ -606,6 +614,7 @@ static void tend_timers(struct master *m)
 		m->watchdog_due = m->now + wd;
 	}
 	tend_apps(m);
+	upgrade_tend(m);
 	if (m->stopping)
 		return;	/* the drains have their deadlines */
 	if (m->pending && m->now >= m->pending->deadline)
@@ -740,6 +749,7 @@ int master_run(struct config *conf, const struct master_opts *opts)
 	struct master m = {
 		.opts = opts, .epfd = -1, .sigfd = -1, .pidfile_fd = -1, .exit_status = EXIT_OK,
 	};
+	int adopted;
 
 	m.now = m.started_ms = clock_now_ms();
 	m.started_wall = time(NULL);
@@ -749,9 +759,24 @@ int master_run(struct config *conf, const struct master_opts *opts)
 	 * init that may not reap (a container's). */
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
 		log_errno(LOG_WARNING, errno, "prctl(PR_SET_CHILD_SUBREAPER)");
+	upgrade_init();
+	if (!getenv(HANDOVER_ENV))
+		fd_cloexec_all();	/* only what a handover names crosses an upgrade's execve */
 	nofile_raise();
 	notify_init();
-	if (conf->pidfile) {
+	if (setup_signals(&m) < 0) {
+		conf_free(conf);
+		m.exit_status = EXIT_RUNTIME;
+		goto out;
+	}
+	/* An upgrade's new image: the last one's listeners and workers are ours. */
+	adopted = handover_adopt(&m);
+	if (adopted < 0)
+		handover_abandon(&m, conf);
+	if (adopted > 0) {
+		conf_free(conf);	/* its reload reads the file again */
+		conf = m.current->conf;
+	} else if (conf->pidfile && m.pidfile_fd < 0) {
 		m.pidfile = strdup(conf->pidfile);
 		m.pidfile_fd = m.pidfile ? pidfile_acquire(m.pidfile) : -1;
 		if (m.pidfile_fd < 0) {
@@ -760,17 +785,22 @@ int master_run(struct config *conf, const struct master_opts *opts)
 			goto out;
 		}
 	}
-	m.exit_status = start_first_generation(&m, conf);
-	if (m.exit_status != EXIT_OK)
-		goto out;
-	if (setup_signals(&m) < 0 || control_open(&m) < 0 || metrics_open(&m) < 0) {
+	if (adopted <= 0) {
+		m.exit_status = start_first_generation(&m, conf);
+		if (m.exit_status != EXIT_OK)
+			goto out;
+	}
+	if (control_open(&m) < 0 || metrics_open(&m) < 0) {
 		m.exit_status = EXIT_RUNTIME;
 		goto out;
 	}
 	master_warn_restart_only(&m, conf);
 	proctitle_set("preforkd: master (generation %u)", m.current->id);
 	m.watchdog_due = notify_watchdog_interval_ms() ? m.now : 0;
-	respawn_due(&m);
+	if (adopted > 0)
+		reload_begin(&m);	/* our own workers replace the last image's */
+	else
+		respawn_due(&m);
 	run_loop(&m);
 	log_notice("stopped");
 out:

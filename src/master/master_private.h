@@ -56,6 +56,7 @@ struct master {
 	unsigned reload_seq;		/* reloads begun so far */
 	unsigned op_seq;		/* scales and recycles asked so far (pool.c) */
 	char last_reload[CONF_ERR_MAX + 64];	/* for STATUS=: how the last reload went */
+	char upgraded_from[64];		/* the version an upgrade came from, until its reload ends */
 	bool last_reload_ok;
 	uint64_t reloads_ok, reloads_failed;
 	uint64_t last_reload_ms;	/* how long it took */

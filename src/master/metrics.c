@@ -57,6 +57,7 @@ static struct {
 	size_t nls;
 	struct mclient *clients;
 	unsigned nclients;
+	bool adopted;		/* from the image before this one (an upgrade) */
 } mt;
 
 int metrics_open(struct master *m)
@@ -66,6 +67,8 @@ int metrics_open(struct master *m)
 			       .socket_mode = 0666, .socket_uid = (uid_t)-1,
 			       .socket_gid = (gid_t)-1 };
 
+	if (mt.adopted)
+		return 0;	/* an upgrade handed them over; restart-only, like the pidfile */
 	for (size_t i = 0; i < conf->nmetrics_listen && i < METRICS_LISTENERS_MAX; i++) {
 		struct mlistener *ml = &mt.ls[mt.nls];
 		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &ml->src };
@@ -81,6 +84,33 @@ int metrics_open(struct master *m)
 			log_errno(LOG_ERR, errno, "epoll_ctl(ADD) metrics listener");
 			return -1;
 		}
+	}
+	return 0;
+}
+
+size_t metrics_listeners(const struct listener **out, size_t max)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < mt.nls && n < max; i++)
+		out[n++] = &mt.ls[i].l;
+	return n;
+}
+
+int metrics_adopt(struct master *m, const struct listener *l)
+{
+	struct mlistener *ml = &mt.ls[mt.nls];
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &ml->src };
+
+	if (mt.nls == METRICS_LISTENERS_MAX)
+		return -1;
+	ml->src.kind = EV_METRICS;
+	ml->l = *l;
+	mt.nls++;
+	mt.adopted = true;
+	if (epoll_ctl(m->epfd, EPOLL_CTL_ADD, ml->l.fd, &ev) < 0) {
+		log_errno(LOG_ERR, errno, "epoll_ctl(ADD) metrics listener");
+		return -1;
 	}
 	return 0;
 }

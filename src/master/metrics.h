@@ -3,6 +3,7 @@
 #ifndef PREFORKD_METRICS_H
 #define PREFORKD_METRICS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct master;
@@ -18,5 +19,11 @@ void metrics_client_ready(struct master *m, struct ev_source *src, uint32_t even
 /* Drops the clients that stalled; when that is due next (0: never). */
 void metrics_tend(uint64_t now);
 uint64_t metrics_next_deadline(void);
+
+struct listener;
+/* Its listeners, for an upgrade's handover: how many it put in out. */
+size_t metrics_listeners(const struct listener **out, size_t max);
+/* The next image takes one on (metrics_open then opens nothing): 0, or -1. */
+int metrics_adopt(struct master *m, const struct listener *l);
 
 #endif

@@ -33,6 +33,7 @@ static struct {
 	socklen_t addrlen;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
 	uint64_t watchdog_ms;
+	char watchdog_usec[24];		/* WATCHDOG_USEC= as given, for an upgrade's image */
 	struct ratelimit drops;
 	bool ready_sent;
 	unsigned long fdstore_max;	/* $FDSTORE: the manager keeps this many fds for us */
@@ -56,6 +57,7 @@ static void watchdog_init(void)
 	if (pid && strtol(pid, NULL, 10) != (long)getpid())
 		return;
 	notify.watchdog_ms = v / 2000 ? v / 2000 : 1;
+	snprintf(notify.watchdog_usec, sizeof(notify.watchdog_usec), "%llu", v);
 }
 
 void notify_init(void)
@@ -237,6 +239,26 @@ void notify_status(const char *status)
 void notify_watchdog(void)
 {
 	notify_send("WATCHDOG=1");
+}
+
+size_t notify_exec_env(char env[][NOTIFY_ENV_MAX], size_t max)
+{
+	size_t n = 0;
+
+	if (notify.fd >= 0 && n < max)
+		snprintf(env[n++], NOTIFY_ENV_MAX, "NOTIFY_SOCKET=%s", notify.path);
+	if (notify.fd >= 0 && notify.watchdog_ms && n + 1 < max) {
+		snprintf(env[n++], NOTIFY_ENV_MAX, "WATCHDOG_USEC=%s", notify.watchdog_usec);
+		snprintf(env[n++], NOTIFY_ENV_MAX, "WATCHDOG_PID=%ld", (long)getpid());
+	}
+	if (notify.fdstore_max && n < max)
+		snprintf(env[n++], NOTIFY_ENV_MAX, "FDSTORE=%lu", notify.fdstore_max);
+	return n;
+}
+
+void notify_adopt_ready(void)
+{
+	notify.ready_sent = true;
 }
 
 void notify_close(void)

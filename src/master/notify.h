@@ -4,6 +4,7 @@
 #define PREFORKD_NOTIFY_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* Takes NOTIFY_SOCKET, WATCHDOG_USEC and WATCHDOG_PID out of the environment
@@ -30,5 +31,13 @@ int notify_fdstore(int fd, const char *name);
 /* FDSTOREREMOVE=1 for name. */
 void notify_fdstore_remove(const char *name);
 
+
+#define NOTIFY_ENV_MAX 160
+/* What the service manager told us in the environment (and we took out of
+ * it), as NAME=VALUE strings for the next image of an upgrade: NOTIFY_SOCKET,
+ * WATCHDOG_USEC and WATCHDOG_PID, FDSTORE. Returns how many it wrote. */
+size_t notify_exec_env(char env[][NOTIFY_ENV_MAX], size_t max);
+/* The image before this one (an upgrade) sent READY=1 and MAINPID= already. */
+void notify_adopt_ready(void);
 
 #endif

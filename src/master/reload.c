@@ -17,6 +17,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/proctitle.h"
+#include "common/version.h"
 #include "conf/conf.h"
 #include "master/control.h"
 #include "master/fdstore.h"
@@ -31,9 +32,16 @@
 
 static void reload_finish(struct master *m, const char *result, bool ok)
 {
-	char status[CONF_ERR_MAX + 160];
+	char status[CONF_ERR_MAX + 160], upgraded[CONF_ERR_MAX + 256];
 
-	snprintf(m->last_reload, sizeof(m->last_reload), "%s", result);
+	/* The reload an upgrade's new image begins to replace the workers. */
+	if (m->upgraded_from[0]) {
+		snprintf(upgraded, sizeof(upgraded), "upgraded to preforkd %s from %s; %s",
+			 preforkd_version, m->upgraded_from, result);
+		m->upgraded_from[0] = '\0';
+		result = upgraded;
+	}
+	snprintf(m->last_reload, sizeof(m->last_reload), "%.*s", (int)sizeof(m->last_reload) - 1, result);
 	m->last_reload_ok = ok;
 	if (ok)
 		m->reloads_ok++;

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "common/json.h"
+#include "common/version.h"
 #include "conf/conf.h"
 #include "handlers/handler.h"
 #include "master/generation.h"
@@ -135,7 +136,7 @@ char *status_json(struct master *m, size_t *len)
 	json_init(&j);
 	json_object(&j, NULL);
 	json_bool(&j, "ok", true);
-	json_string(&j, "version", PACKAGE_VERSION);
+	json_string(&j, "version", preforkd_version);
 	json_int(&j, "pid", m->pid);
 	json_int(&j, "started", (long long)m->started_wall);
 	json_uint(&j, "uptime_ms", m->now - m->started_ms);

@@ -127,6 +127,30 @@ const char *workernotify_address(int epfd)
 	return wn.address;
 }
 
+int workernotify_handover(const char **address, const char **dir)
+{
+	*address = wn.address;
+	*dir = wn.dir;
+	return wn.fd;
+}
+
+int workernotify_adopt(int fd, const char *address, const char *dir, int epfd)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &wn.src };
+
+	if (snprintf(wn.address, sizeof(wn.address), "%s", address) >= (int)sizeof(wn.address) ||
+	    snprintf(wn.dir, sizeof(wn.dir), "%s", dir) >= (int)sizeof(wn.dir)) {
+		wn.dir[0] = '\0';
+		return -1;
+	}
+	wn.fd = fd;
+	if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		log_errno(LOG_ERR, errno, "epoll_ctl(ADD) the NOTIFY_SOCKET of app workers");
+		return -1;
+	}
+	return 0;
+}
+
 void workernotify_close(void)
 {
 	if (wn.fd >= 0)

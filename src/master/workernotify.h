@@ -18,6 +18,11 @@ void workernotify_read(struct master *m);
 /* The report of ignored notifications, at most every 10 s; when next due (0: none). */
 void workernotify_report(uint64_t now);
 uint64_t workernotify_next_deadline(void);
+/* For an upgrade's handover: the socket (-1: none), its address and the
+ * directory made for it ("" when abstract). */
+int workernotify_handover(const char **address, const char **dir);
+/* The next image takes them on: 0, or -1 (logged). */
+int workernotify_adopt(int fd, const char *address, const char *dir, int epfd);
 void workernotify_close(void);
 
 #endif

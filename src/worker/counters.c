@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -25,34 +26,70 @@ struct counters {
 	struct counter_row *rows;
 };
 
+/* Maps fd's nrows rows into c, which owns fd from then on: 0, or -1 (logged). */
+static int map_rows(struct counters *c, int fd, unsigned nrows)
+{
+	size_t size = (size_t)(nrows ? nrows : 1) * sizeof(struct counter_row);
+
+	c->rows = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (c->rows == MAP_FAILED) {
+		log_errno(LOG_ERR, errno, "mmap %zu bytes for the workers' counters", size);
+		return -1;
+	}
+	c->fd = fd;
+	c->nrows = nrows;
+	c->map_size = size;
+	return 0;
+}
+
 struct counters *counters_new(unsigned nrows)
 {
 	struct counters *c = calloc(1, sizeof(*c));
 	size_t size = (size_t)(nrows ? nrows : 1) * sizeof(struct counter_row);
+	int fd;
 
 	if (!c) {
 		log_error("out of memory for the workers' counters");
 		return NULL;
 	}
-	c->fd = memfd_create("preforkd-counters", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-	if (c->fd < 0 || ftruncate(c->fd, (off_t)size) < 0 ||
-	    fcntl(c->fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
+	fd = memfd_create("preforkd-counters", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0 || ftruncate(fd, (off_t)size) < 0 ||
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
 		log_errno(LOG_ERR, errno, "memfd of %zu bytes for the workers' counters", size);
-		if (c->fd >= 0)
-			close(c->fd);
+		if (fd >= 0)
+			close(fd);
 		free(c);
 		return NULL;
 	}
-	c->rows = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, c->fd, 0);
-	if (c->rows == MAP_FAILED) {
-		log_errno(LOG_ERR, errno, "mmap %zu bytes for the workers' counters", size);
-		close(c->fd);
+	if (map_rows(c, fd, nrows) < 0) {
+		close(fd);
 		free(c);
 		return NULL;
 	}
-	c->nrows = nrows;
-	c->map_size = size;
 	return c;
+}
+
+struct counters *counters_adopt(int fd, unsigned nrows)
+{
+	struct counters *c = calloc(1, sizeof(*c));
+	size_t size = (size_t)(nrows ? nrows : 1) * sizeof(struct counter_row);
+	struct stat st;
+
+	if (!c || fstat(fd, &st) < 0 || (size_t)st.st_size != size) {
+		log_error("handover: the counters' memfd (fd %d) is not of %u rows", fd, nrows);
+		free(c);
+		return NULL;
+	}
+	if (map_rows(c, fd, nrows) < 0) {
+		free(c);
+		return NULL;
+	}
+	return c;
+}
+
+int counters_fd(const struct counters *c)
+{
+	return c ? c->fd : -1;
 }
 
 void counters_free(struct counters *c)

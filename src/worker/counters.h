@@ -39,6 +39,10 @@ struct counters;
 /* A region of nrows zeroed rows, a memfd (sealed size) mapped shared, made
  * by the master before it forks; NULL (logged) without memory. */
 struct counters *counters_new(unsigned nrows);
+/* The region of an earlier image of the master (an upgrade): fd is mapped
+ * again, and owned; NULL (logged) when it is not of nrows rows. */
+struct counters *counters_adopt(int fd, unsigned nrows);
+int counters_fd(const struct counters *c);
 void counters_free(struct counters *c);
 struct counter_row *counters_row(struct counters *c, unsigned i);
 

@@ -24,6 +24,7 @@
 #include <stddef.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -159,6 +160,28 @@ struct limits *limits_new(unsigned nrows, unsigned max_per_source, unsigned max_
 	pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
 	pthread_mutex_init(&l->lock, &attr);
 	pthread_mutexattr_destroy(&attr);
+	return l;
+}
+
+struct limits *limits_adopt(int fd)
+{
+	struct limits *l;
+	struct stat st;
+
+	if (fstat(fd, &st) < 0 || (size_t)st.st_size < sizeof(*l)) {
+		log_error("handover: the limits' memfd (fd %d) is too short", fd);
+		return NULL;
+	}
+	l = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (l == MAP_FAILED) {
+		log_errno(LOG_ERR, errno, "mmap the limits' memfd (fd %d)", fd);
+		return NULL;
+	}
+	if (l->map_size != (size_t)st.st_size || l->fd != fd) {
+		log_error("handover: the limits' memfd (fd %d) is not what it says", fd);
+		munmap(l, (size_t)st.st_size);
+		return NULL;
+	}
 	return l;
 }
 

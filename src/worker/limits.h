@@ -27,6 +27,9 @@ struct limits;
  * max_per_source or max_total may be 0 (no such limit); NULL if both are. */
 struct limits *limits_new(unsigned nrows, unsigned max_per_source, unsigned max_total,
 			  unsigned max_connections_per_row);
+/* The region of an earlier image of the master (an upgrade), mapped again
+ * from fd, which it names itself; NULL (logged) when it does not fit. */
+struct limits *limits_adopt(int fd);
 void limits_free(struct limits *l);
 /* The master's descriptor of the region (a sealed memfd), to hand it on. */
 int limits_fd(const struct limits *l);
