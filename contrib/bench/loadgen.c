@@ -8,7 +8,7 @@
  * accepted, so a benchmark cannot send traffic off the machine.
  * conn:    each client connects, writes S bytes, reads them back, closes; again.
  * persist: each client keeps one connection and does S-byte request/response.
- * The run ends after SECONDS, or as soon as COUNT operations are done.
+ * The run ends after SECONDS, as soon as COUNT operations are done, or at SIGINT.
  *
  * Over IPv4 each new connection is bound to the next of N loopback source
  * addresses (default 127.0.0.2+16, round-robin; IP_BIND_ADDRESS_NO_PORT, so
@@ -413,6 +413,14 @@ static void parse_sources(const char *s)
 	lg.source_first = ntohl(a.s_addr);
 }
 
+static volatile sig_atomic_t stop_now;
+
+static void interrupted(int sig)
+{
+	(void)sig;
+	stop_now = 1;
+}
+
 int main(int argc, char **argv)
 {
 	struct epoll_event events[256];
@@ -473,6 +481,9 @@ int main(int argc, char **argv)
 		lg.sources = 0;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	/* SIGINT ends the run as its end would (a script that times it by
+	 * something else than -d): the results are printed. */
+	signal(SIGINT, interrupted);
 	for (size_t i = 0; i < lg.bytes; i++)
 		lg.payload[i] = (char)('a' + i % 26);
 	lg.epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -487,7 +498,7 @@ int main(int argc, char **argv)
 		run_stepwise(end);
 	for (unsigned i = 0; i < lg.clients && !lg.pause_us; i++)
 		start(&cl[i], t0);
-	while (!lg.pause_us && lg.now_us < end && (lg.count == 0 || lg.ops < lg.count)) {
+	while (!lg.pause_us && !stop_now && lg.now_us < end && (lg.count == 0 || lg.ops < lg.count)) {
 		uint64_t before = lg.ops;
 		int n = epoll_wait(lg.epfd, events, 256, 100);
 
