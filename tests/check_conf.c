@@ -301,7 +301,7 @@ START_TEST(refusals)
 	assert_refused(ECHO_SVC("127.0.0.1:99999"), 2, "bad listen address");
 	assert_refused(ECHO_SVC("example.com:80"), 2, "host names are not resolved");
 	assert_refused("service a {\n  listen = { \"127.0.0.1:9\" }\n  handler = \"nope\"\n}\n", 3,
-		       "unknown handler \"nope\" (known: echo, exec, app)");
+		       "unknown handler \"nope\" (known: echo, exec, app, proxy)");
 	assert_refused("service a {\n  listen = { \"127.0.0.1:9\" }\n}\n", 3, "has no 'handler'");
 	assert_refused("service a {\n  handler = \"echo\"\n}\n", 3, "has no 'listen' address");
 	assert_refused("service a {\n  listen = { \"127.0.0.1:9\" }\n  listen = { \"127.0.0.1:8\" }\n"

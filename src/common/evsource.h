@@ -8,6 +8,7 @@
 enum ev_kind {
 	EV_LISTENER,
 	EV_CONN,
+	EV_CONN_PEER,		/* a connection's second descriptor (proxy: the upstream) */
 	EV_SIGNAL,
 	EV_CHANNEL,
 	EV_HELPER_LOG,

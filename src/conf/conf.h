@@ -36,6 +36,11 @@ struct service {
 	gid_t socket_gid;		/* (gid_t)-1: leave as created */
 	struct address *listen;
 	size_t nlisten;
+	/* handler "proxy" */
+	struct address *upstream;	/* where connections are forwarded, in the config's order */
+	size_t nupstream;
+	int balance;			/* enum proxy_balance */
+	unsigned connect_timeout_ms;	/* for each upstream tried */
 	/* handler "exec": the program, NULL-terminated, and what it runs with. */
 	char **exec_argv;
 	char **exec_env;		/* NAME=value from "env", NULL-terminated */
@@ -60,6 +65,9 @@ struct service {
 	unsigned max_service_connections;	/* 0: no limit */
 	char *busy_message;		/* sent to a client a limit turns away; NULL: none */
 };
+
+enum proxy_balance { BALANCE_ROUND_ROBIN, BALANCE_LEAST_CONNECTIONS, BALANCE_FIRST };
+#define PROXY_UPSTREAMS_MAX 64
 
 struct config {
 	char *path;

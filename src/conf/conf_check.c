@@ -234,6 +234,33 @@ int conf_check_metrics_listen(cfg_t *cfg, const struct conf_option *o, const cha
 	return 0;
 }
 
+int conf_check_upstream(cfg_t *cfg, const struct conf_option *o, const char *value,
+			unsigned index)
+{
+	char why[CONF_ERR_MAX / 2];
+	struct address addr;
+
+	if (index >= PROXY_UPSTREAMS_MAX) {
+		cfg_error(cfg, "option '%s': more than %d upstreams", o->name, PROXY_UPSTREAMS_MAX);
+		return -1;
+	}
+	if (address_parse(value, &addr, why, sizeof(why)) < 0) {
+		cfg_error(cfg, "option '%s': bad address %s", o->name, why);
+		return -1;
+	}
+	if (addr.socktype != SOCK_STREAM) {
+		cfg_error(cfg, "option '%s': %s: the proxy forwards streams (TCP or unix:)", o->name,
+			  addr.text);
+		return -1;
+	}
+	if (addr.wildcard || address_is_any(&addr)) {
+		cfg_error(cfg, "option '%s': %s is an address to listen on, not one to connect to; "
+			  "name the host (127.0.0.1:PORT, [::1]:PORT)", o->name, addr.text);
+		return -1;
+	}
+	return 0;
+}
+
 int conf_check_directory(cfg_t *cfg, const struct conf_option *o, const char *value, unsigned index)
 {
 	struct stat st;
@@ -394,6 +421,17 @@ static int check_handler_options(cfg_t *cfg, cfg_t *sec, const struct seen_secti
 		cfg_error(cfg, "service '%s': handler \"%s\" needs 'exec = { \"/path/to/program\", "
 			  "... }'", cfg_title(sec), handler);
 		return -1;
+	}
+	/* The others a handler cannot do without (proxy: upstream). */
+	for (size_t i = 0; i < CONF_NOPTIONS; i++) {
+		const struct conf_option *o = &conf_options[i];
+
+		if (o->required && o->handlers && i != CONF_OPT_EXEC &&
+		    conf_option_applies(o, handler) && cfg_size(sec, o->name) == 0) {
+			cfg_error(cfg, "service '%s': handler \"%s\" needs '%s'", cfg_title(sec),
+				  handler, o->name);
+			return -1;
+		}
 	}
 	for (size_t i = 0; i < CONF_NOPTIONS; i++) {
 		const struct conf_option *o = &conf_options[i];

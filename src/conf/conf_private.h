@@ -69,7 +69,8 @@ int conf_check_config(const struct config *conf, char *err, size_t errlen);
 /* The special rules the option table names. */
 conf_check_fn conf_check_user, conf_check_group, conf_check_log_level, conf_check_handler,
 	conf_check_absolute_path, conf_check_directory, conf_check_exec, conf_check_env,
-	conf_check_range, conf_check_control_socket, conf_check_metrics_listen;
+	conf_check_range, conf_check_control_socket, conf_check_metrics_listen,
+	conf_check_upstream;
 
 /* conf_build.c: the snapshot of a parsed file; NULL when out of memory. */
 struct config *conf_build(cfg_t *cfg, const char *path);

@@ -14,6 +14,7 @@ static const struct handler *const handlers[] = {
 	&handler_echo,
 	&handler_exec,
 	&handler_app,
+	&handler_proxy,
 };
 
 const struct handler *handler_find(const char *name)

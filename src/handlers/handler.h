@@ -15,6 +15,9 @@ struct service;
 /* Returned by ready: stop watching the descriptor; from now on expire()
  * alone decides, starting at once (exec: waiting for what a helper left). */
 #define HANDLER_TIMER (-2)
+/* Returned by open/ready/ready_peer: keep the connection, wait for nothing
+ * on its descriptor for now (errors and hangups still come). */
+#define HANDLER_IDLE (-3)
 
 struct handler {
 	const char *name;
@@ -24,6 +27,9 @@ struct handler {
 	int (*open)(struct conn *c);
 	/* When the connection is ready: same convention. Must not block. */
 	int (*ready)(struct conn *c, uint32_t revents);
+	/* Events on the handler's second descriptor (conn_peer_watch): the
+	 * connection's events, as ready returns them. NULL: it has none. */
+	int (*ready_peer)(struct conn *c, uint32_t revents);
 	/* Before the descriptor is closed; may be NULL. */
 	void (*close)(struct conn *c);
 	/* When the connection's timeout has passed: milliseconds until it is
@@ -56,6 +62,7 @@ const char *handler_names(void);
 extern const struct handler handler_echo;
 extern const struct handler handler_exec;
 extern const struct handler handler_app;
+extern const struct handler handler_proxy;
 /* PROTO and the names that start with TCPLOCAL, TCPREMOTE, UDPLOCAL,
  * UDPREMOTE, UNIXLOCAL or UNIXREMOTE (the UCSPI namespace): the exec handler
  * sets them itself for each connection, so "env" must not. */

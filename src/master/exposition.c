@@ -152,6 +152,11 @@ static bool accepts(const struct service *svc)
 	return !svc->handler->app;
 }
 
+static bool proxies(const struct service *svc)
+{
+	return svc->handler == &handler_proxy;
+}
+
 static bool spawns(const struct service *svc)
 {
 	return svc->handler->spawns;
@@ -285,6 +290,9 @@ static void per_service(struct text *t, struct master *m, const struct config *c
 	counter_family(t, conf, v, "preforkd_helpers_failed_total",
 		       "counter", "Exec helpers that could not start, or ended with a status or a "
 		       "signal.", spawns, COUNTER_HELPERS_FAILED, NULL, NULL, 0);
+	counter_family(t, conf, v, "preforkd_proxy_upstream_failures_total", "counter",
+		       "Clients closed because no upstream could be connected.", proxies,
+		       COUNTER_UPSTREAM_FAILED, NULL, NULL, 0);
 	counter_family(t, conf, v, "preforkd_datagrams_total",
 		       "counter", "Datagrams received, each counted once by what became of it.",
 		       has_datagrams, 0, "outcome", outcomes, sizeof(outcomes) / sizeof(outcomes[0]));

@@ -95,6 +95,11 @@ static void counts(struct json *j, struct master *m, const struct service *svc)
 	json_uint(j, "unavailable", v[COUNTER_UNAVAILABLE]);
 	json_end(j);
 	json_end(j);
+	if (svc->handler == &handler_proxy) {
+		json_object(j, "proxy");
+		json_uint(j, "upstream_failed", v[COUNTER_UPSTREAM_FAILED]);
+		json_end(j);
+	}
 	if (svc->handler->spawns) {
 		json_object(j, "helpers");
 		json_uint(j, "started", v[COUNTER_HELPERS_STARTED]);

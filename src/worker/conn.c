@@ -157,6 +157,45 @@ void conn_close(struct worker *w, struct conn *c)
 	w->accept_paused_until = 0;
 }
 
+int conn_peer_watch(struct conn *c, struct conn_peer *p, uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = p };
+	char peer[ADDRESS_TEXT_MAX];
+
+	if (p->watched && p->events == events)
+		return 0;
+	p->src.kind = EV_CONN_PEER;
+	p->conn = c;
+	if (epoll_ctl(c->worker->epfd, p->watched ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, p->fd, &ev) < 0) {
+		log_errno(LOG_ERR, errno, "epoll_ctl for the peer of %s", conn_peer_text(c, peer));
+		return -1;
+	}
+	p->watched = true;
+	p->events = events;
+	return 0;
+}
+
+void conn_peer_close(struct conn *c, struct conn_peer *p)
+{
+	(void)c;
+	if (p->fd < 0)
+		return;
+	/* The close takes it out of the set: nobody else holds a copy. */
+	close(p->fd);
+	p->fd = -1;
+	p->watched = false;
+	p->events = 0;
+}
+
+void conn_out_of_descriptors(struct conn *c)
+{
+	struct worker *w = c->worker;
+
+	w->accept_paused_until = w->now + ACCEPT_PAUSE_MS;
+	w->sockets_dirty = true;
+	worker_due(w, w->accept_paused_until);
+}
+
 void conn_apply(struct worker *w, struct conn *c, int want)
 {
 	char peer[ADDRESS_TEXT_MAX];
@@ -165,6 +204,8 @@ void conn_apply(struct worker *w, struct conn *c, int want)
 		conn_close(w, c);
 		return;
 	}
+	if (want == HANDLER_IDLE)
+		want = 0;	/* stays in the set: its errors and hangups still come */
 	if (want == HANDLER_TIMER) {
 		if (c->events && epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->fd, NULL) < 0)
 			log_errno(LOG_ERR, errno, "epoll_ctl(DEL) %s", conn_peer_text(c, peer));
@@ -239,6 +280,8 @@ void conn_open(struct worker *w, int fd, const struct handler *h, const struct w
 		conn_close(w, c);
 		return;
 	}
+	if (want == HANDLER_IDLE)
+		want = 0;
 	/* The handler may watch another descriptor than the socket (exec: a pidfd). */
 	ev = (struct epoll_event){ .events = (uint32_t)want, .data.ptr = c };
 	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0) {

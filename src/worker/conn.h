@@ -41,6 +41,26 @@ struct conn {
 	_Alignas(16) unsigned char state[];	/* handler->state_size bytes */
 };
 
+/* A second descriptor a handler watches for a connection (proxy: the
+ * upstream socket), in its state: the epoll data of its events, which go
+ * to the handler's ready_peer. */
+struct conn_peer {
+	struct ev_source src;		/* EV_CONN_PEER */
+	struct conn *conn;
+	int fd;				/* -1: none */
+	uint32_t events;		/* what epoll waits for now */
+	bool watched;			/* in the epoll set */
+};
+
+/* Sets what epoll waits for on p->fd (added the first time): 0, or -1
+ * (logged), after which the handler closes the connection. */
+int conn_peer_watch(struct conn *c, struct conn_peer *p, uint32_t events);
+/* Out of the epoll set and closed. */
+void conn_peer_close(struct conn *c, struct conn_peer *p);
+/* socket() or pipe() for c failed with EMFILE/ENFILE: the worker stops
+ * accepting for a moment, as after EMFILE at accept (no spin). */
+void conn_out_of_descriptors(struct conn *c);
+
 /* The peer as every message names it ("1.2.3.4:5", "[::1]:5", "unix:@name"),
  * in buf; a unix peer's name is asked of the socket, which must still be
  * c->fd (a handler that replaces it keeps the text itself). */

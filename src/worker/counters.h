@@ -18,6 +18,7 @@ enum counter {
 	/* Datagrams, each counted once, by what became of it (dgram.c). */
 	COUNTER_DGRAM_ANSWERED, COUNTER_DGRAM_TRUNCATED, COUNTER_DGRAM_DENIED,
 	COUNTER_DGRAM_UNDELIVERABLE, COUNTER_DGRAM_DROPPED, COUNTER_DGRAM_FAILED,
+	COUNTER_UPSTREAM_FAILED,	/* proxy: clients closed, no upstream took them */
 	COUNTER_HEARTBEAT,	/* when its loop last turned (monotonic ms; a gauge) */
 	COUNTERS
 };

@@ -438,6 +438,16 @@ static void dispatch(struct worker *w, struct epoll_event *ev)
 		break;
 	case EV_CONN:	/* above */
 		break;
+	case EV_CONN_PEER: {
+		struct conn *c = ((struct conn_peer *)src)->conn;
+		int want;
+
+		c->active_ms = w->now;
+		want = c->handler->ready_peer(c, ev->events);
+		if (want != (int)c->events)
+			conn_apply(w, c, want);
+		break;
+	}
 	case EV_SIGNAL:
 		handle_signal(w);
 		break;
