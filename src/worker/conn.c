@@ -54,8 +54,19 @@ static void conn_put(struct worker *w, struct conn *c)
 	w->nfree++;
 }
 
+void conn_reuse_closed(struct worker *w)
+{
+	while (w->closed_conns) {
+		struct conn *c = w->closed_conns;
+
+		w->closed_conns = c->newer;
+		conn_put(w, c);
+	}
+}
+
 void conn_free_all(struct worker *w)
 {
+	conn_reuse_closed(w);
 	while (w->free_conns) {
 		struct conn *c = w->free_conns;
 
@@ -148,7 +159,14 @@ void conn_close(struct worker *w, struct conn *c)
 		w->nlingering--;
 	if (c->origin)	/* rare, and free() is a call */
 		free(c->origin);
-	conn_put(w, c);
+	if (c->handler->ready_peer) {
+		/* Its other descriptor's event may come later in this batch. */
+		c->closed = true;
+		c->newer = w->closed_conns;
+		w->closed_conns = c;
+	} else {
+		conn_put(w, c);
+	}
 	/* A place came free, and a descriptor: stop waiting out an EMFILE pause. */
 	if (serving(w) == w->svc->max_connections || w->accept_paused_until)
 		w->sockets_dirty = true;
@@ -261,6 +279,7 @@ void conn_open(struct worker *w, int fd, const struct handler *h, const struct w
 	c->client = *client;
 	c->counted = counted != NULL;
 	c->renews_idle = !h->timeout && w->svc->idle_timeout_ms;
+	c->closed = false;
 	c->active_ms = w->now;
 	c->stderr_fd = w->helper_stderr_fd;
 	c->origin = copy;

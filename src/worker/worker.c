@@ -421,6 +421,8 @@ static void dispatch(struct worker *w, struct epoll_event *ev)
 		struct conn *c = (struct conn *)src;
 		int want;
 
+		if (c->closed)
+			return;	/* by its other descriptor's event, earlier in this batch */
 		c->active_ms = w->now;	/* renews an idle timeout: expire_deadlines() */
 		want = c->handler->ready(c, ev->events);
 		if (want != (int)c->events)	/* else nothing changes: the common case */
@@ -442,6 +444,8 @@ static void dispatch(struct worker *w, struct epoll_event *ev)
 		struct conn *c = ((struct conn_peer *)src)->conn;
 		int want;
 
+		if (c->closed)
+			break;	/* by its client's event, earlier in this batch */
 		c->active_ms = w->now;
 		want = c->handler->ready_peer(c, ev->events);
 		if (want != (int)c->events)
@@ -622,6 +626,8 @@ int worker_main(const struct worker_params *p)
 		w.now = clock_now_ms();
 		for (int i = 0; i < n; i++)
 			dispatch(&w, &events[i]);
+		if (w.closed_conns)
+			conn_reuse_closed(&w);
 		/* Deadlines, reports, arming: only when one is due or something
 		 * changed (w.due, sockets_dirty, a log line waiting). Else the
 		 * only timer is w.due's. */

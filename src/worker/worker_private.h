@@ -55,6 +55,9 @@ struct worker {
 	unsigned nlingering;		/* of those, turned away (handler_refuse) */
 	struct conn *oldest, *newest;
 	struct conn *free_conns;	/* closed ones, for the next (linked by newer) */
+	/* Closed ones with a second descriptor (conn_peer): an event for it may
+	 * still be in this batch, so they are reused only after it. */
+	struct conn *closed_conns;
 	unsigned nfree;
 	struct limits *limits;
 	struct counter_row *counters;	/* what the master reads of us */
@@ -96,6 +99,8 @@ void conn_open(struct worker *w, int fd, const struct handler *h, const struct w
 	       const struct dgram_origin *origin);
 /* At exit: the connections kept for reuse. */
 void conn_free_all(struct worker *w);
+/* The connections closed in this batch of events may be reused now. */
+void conn_reuse_closed(struct worker *w);
 /* Applies a handler's answer: new event mask, or close. */
 void conn_apply(struct worker *w, struct conn *c, int want);
 void conn_close(struct worker *w, struct conn *c);
