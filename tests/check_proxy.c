@@ -4,6 +4,7 @@
 
 #include <check.h>
 #include <errno.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -560,6 +561,248 @@ START_TEST(bad_upstreams_refused)
 }
 END_TEST
 
+/* A unix back end that reads what one connection sends until EOF. */
+struct reader_backend {
+	pthread_t thread;
+	int lfd;
+	unsigned char got[2048];
+	size_t len;
+};
+
+static void *reader_run(void *arg)
+{
+	struct reader_backend *b = arg;
+	int fd = accept(b->lfd, NULL, NULL);
+
+	for (ssize_t n; fd >= 0 && b->len < sizeof(b->got) &&
+	     (n = recv(fd, b->got + b->len, sizeof(b->got) - b->len, 0)) > 0;)
+		b->len += (size_t)n;
+	if (fd >= 0)
+		close(fd);
+	return NULL;
+}
+
+/* What a proxy with send-proxy-protocol VERSION sends its upstream when a
+ * TCP client on 127.0.0.1 sends "payload\n" and closes: into b. The
+ * client's port in *cport, the front's in *front. */
+static void sent_upstream(const char *version, struct reader_backend *b, uint16_t *cport,
+			  uint16_t *front)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct sockaddr_in me;
+	socklen_t melen = sizeof(me);
+	char dir[128], extra[64], upstream[300];
+	uint16_t back = tl_free_port();
+	struct daemon d;
+	int fd;
+
+	tl_mkdtemp(dir, sizeof(dir));
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%.80s/rb.sock", dir);
+	*b = (struct reader_backend){ .lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0) };
+	ck_assert_int_eq(bind(b->lfd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	ck_assert_int_eq(listen(b->lfd, 4), 0);
+	pthread_create(&b->thread, NULL, reader_run, b);
+	*front = tl_free_port();
+	snprintf(upstream, sizeof(upstream), "\"unix:%s\"", sun.sun_path);
+	snprintf(extra, sizeof(extra), "  send-proxy-protocol = \"%s\"\n", version);
+	daemon_start_ready(&d, with_v6(proxy_conf(back, *front, upstream, extra), back, *front),
+			   NULL);
+	fd = tl_connect_tcp("127.0.0.1", *front);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&me, &melen), 0);
+	*cport = ntohs(me.sin_port);
+	ck_assert_int_eq(send(fd, "payload\n", 8, MSG_NOSIGNAL), 8);
+	shutdown(fd, SHUT_WR);
+	pthread_join(b->thread, NULL);
+	close(fd);
+	close(b->lfd);
+	daemon_stop(&d);
+	tl_rmtree(dir);
+}
+
+/* send-proxy-protocol v1 and v2: the upstream gets the header, read back
+ * here by hand from the specification, then the client's bytes. */
+START_TEST(proxy_protocol_sent)
+{
+	struct reader_backend b;
+	uint16_t cport, front;
+	char want[128];
+	size_t n;
+
+	sent_upstream("v1", &b, &cport, &front);
+	n = (size_t)snprintf(want, sizeof(want), "PROXY TCP4 127.0.0.1 127.0.0.1 %u %u\r\npayload\n",
+			     cport, front);
+	ck_assert_uint_eq(b.len, n);
+	ck_assert(memcmp(b.got, want, n) == 0);
+
+	sent_upstream("v2", &b, &cport, &front);
+	{
+		static const unsigned char sig[12] = { 0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A,
+						       0x51, 0x55, 0x49, 0x54, 0x0A };
+		const unsigned char *h = b.got;
+
+		ck_assert_uint_eq(b.len, 16 + 12 + 8);
+		ck_assert(memcmp(h, sig, 12) == 0);
+		ck_assert_uint_eq(h[12], 0x21);		/* version 2, PROXY */
+		ck_assert_uint_eq(h[13], 0x11);		/* TCP over IPv4 */
+		ck_assert_uint_eq((unsigned)h[14] << 8 | h[15], 12);
+		ck_assert(memcmp(h + 16, "\x7f\0\0\x01\x7f\0\0\x01", 8) == 0);
+		ck_assert_uint_eq((unsigned)h[24] << 8 | h[25], cport);
+		ck_assert_uint_eq((unsigned)h[26] << 8 | h[27], front);
+		ck_assert(memcmp(h + 28, "payload\n", 8) == 0);
+	}
+}
+END_TEST
+
+/* An echo (or exec) service behind a load balancer on 127.0.0.1. */
+static const char *accepting_conf(uint16_t port, const char *from, const char *extra)
+{
+	snprintf(conf, sizeof(conf),
+		 "service lb {\n  listen = { \"127.0.0.1:%u\" }\n  handler = \"echo\"\n"
+		 "  accept-proxy-protocol = \"yes\"\n  proxy-protocol-from = { \"%s\" }\n%s}\n",
+		 port, from, extra);
+	return conf;
+}
+
+/* Sends the pieces, 30 ms apart, then reads to EOF (at most 5 s). */
+static char *exchange(uint16_t port, const char *const *pieces, const size_t *lens, size_t n,
+		      bool close_after)
+{
+	int fd = tl_connect_tcp("127.0.0.1", port);
+	char *reply;
+
+	ck_assert_int_ge(fd, 0);
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			usleep(30000);
+		ck_assert_int_eq(send(fd, pieces[i], lens[i], MSG_NOSIGNAL), (ssize_t)lens[i]);
+	}
+	if (close_after)
+		shutdown(fd, SHUT_WR);
+	reply = tl_read_to_eof(fd, 5000, NULL);
+	close(fd);
+	ck_assert_ptr_nonnull(reply);
+	return reply;
+}
+
+static char *one_exchange(uint16_t port, const char *text, size_t len)
+{
+	const char *pieces[] = { text };
+	size_t lens[] = { len };
+
+	return exchange(port, pieces, lens, 1, true);
+}
+
+static char *say(uint16_t port, const char *text)
+{
+	return one_exchange(port, text, strlen(text));
+}
+
+/* accept-proxy-protocol: the header's client is the one allow/deny sees,
+ * the bytes after it are the connection's, a header split over several
+ * segments is waited for; a source not in proxy-protocol-from, a
+ * malformed, oversized or truncated header is closed and counted. */
+START_TEST(proxy_protocol_accepted)
+{
+	static const unsigned char v2[] = {
+		0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A,
+		0x21, 0x11, 0x00, 0x0C, 203, 0, 113, 8, 127, 0, 0, 1, 0x13, 0x88, 0x00, 0x50,
+	};
+	uint16_t port = tl_free_port();
+	struct daemon d;
+	char *r, longline[160];
+
+	daemon_start_ready(&d, accepting_conf(port, "127.0.0.0/8",
+					      "  allow = { \"203.0.113.0/24\" }\n"), NULL);
+	/* Malformed first: the first one turned away is logged at once. */
+	r = say(port, "PROXY TCP4 999.0.113.7 127.0.0.1 5000 80\r\nhello\n");
+	ck_assert_str_eq(r, "");
+	free(r);
+	ck_assert(daemon_wait_log(&d, "a version 1 address that is not one", 5000));
+	r = say(port, "PROXY TCP4 203.0.113.7 127.0.0.1 5000 80\r\nhello\n");
+	ck_assert_str_eq(r, "hello\n");
+	free(r);
+	{
+		char buf[64];
+
+		memcpy(buf, v2, sizeof(v2));
+		memcpy(buf + sizeof(v2), "v2 hello\n", 9);
+		r = one_exchange(port, buf, sizeof(v2) + 9);
+		ck_assert_str_eq(r, "v2 hello\n");
+		free(r);
+	}
+	/* A client the allow list does not have, by its header. */
+	r = say(port, "PROXY TCP4 198.51.100.1 127.0.0.1 5000 80\r\nhello\n");
+	ck_assert_str_eq(r, "");
+	free(r);
+	{
+		const char *pieces[] = { "PROX", "Y TCP4 203.0.113.9 127.0.0.1 1 2\r", "\nsplit\n" };
+		size_t lens[] = { strlen(pieces[0]), strlen(pieces[1]), strlen(pieces[2]) };
+		pid_t worker;
+		long cpu;
+
+		/* While it waits for the rest of a header it does not spin. */
+		ck_assert_uint_eq(daemon_workers(&d, &worker, 1), 1);
+		cpu = tl_cpu_ms(worker);
+		r = exchange(port, pieces, lens, 3, true);
+		ck_assert_str_eq(r, "split\n");
+		free(r);
+		ck_assert_int_lt(tl_cpu_ms(worker) - cpu, 30);
+	}
+	{
+		const char *pieces[] = { (const char *)v2, (const char *)v2 + 5, "v2 split\n" };
+		size_t lens[] = { 5, sizeof(v2) - 5, 9 };
+
+		r = exchange(port, pieces, lens, 3, true);
+		ck_assert_str_eq(r, "v2 split\n");
+		free(r);
+	}
+	/* Oversized, truncated, none at all. */
+	memset(longline, 'x', sizeof(longline));
+	memcpy(longline, "PROXY TCP4 ", 11);
+	r = one_exchange(port, longline, sizeof(longline));
+	ck_assert_str_eq(r, "");
+	free(r);
+	r = say(port, "PROXY TCP4 203.0.113.7 127.0");
+	ck_assert_str_eq(r, "");
+	free(r);
+	r = say(port, "hello\n");
+	ck_assert_str_eq(r, "");
+	free(r);
+	ck_assert_uint_eq(status_number(&d, "\"proxy_header\":"), 4);
+	ck_assert_uint_eq(status_number(&d, "\"denied\":"), 1);
+	daemon_stop(&d);
+
+	/* Not from proxy-protocol-from: closed before a header is read. */
+	port = tl_free_port();
+	daemon_start_ready(&d, accepting_conf(port, "10.0.0.0/8", ""), NULL);
+	r = say(port, "PROXY TCP4 203.0.113.7 127.0.0.1 5000 80\r\nhello\n");
+	ck_assert_str_eq(r, "");
+	free(r);
+	ck_assert_uint_eq(status_number(&d, "\"proxy_header\":"), 1);
+	daemon_stop(&d);
+}
+END_TEST
+
+/* An exec helper behind a load balancer sees the header's client. */
+START_TEST(proxy_protocol_ucspi_follows_the_header)
+{
+	uint16_t port = tl_free_port();
+	struct daemon d;
+	char *r;
+
+	snprintf(conf, sizeof(conf),
+		 "service lb {\n  listen = { \"127.0.0.1:%u\" }\n  handler = \"exec\"\n"
+		 "  exec = { \"/bin/sh\", \"-c\", \"echo $TCPREMOTEIP $TCPREMOTEPORT\" }\n"
+		 "  accept-proxy-protocol = \"yes\"\n  proxy-protocol-from = { \"127.0.0.1\" }\n}\n",
+		 port);
+	daemon_start_ready(&d, conf, NULL);
+	r = say(port, "PROXY TCP6 2001:db8::7 ::1 4242 80\r\n");
+	ck_assert_str_eq(r, "2001:db8::7 4242\n");
+	free(r);
+	daemon_stop(&d);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("proxy");
@@ -574,6 +817,9 @@ int main(void)
 	tcase_add_test(tc, round_robin_and_least_connections);
 	tcase_add_test(tc, connect_timeout_against_a_black_hole);
 	tcase_add_test(tc, bad_upstreams_refused);
+	tcase_add_test(tc, proxy_protocol_sent);
+	tcase_add_test(tc, proxy_protocol_accepted);
+	tcase_add_test(tc, proxy_protocol_ucspi_follows_the_header);
 	suite_add_tcase(s, tc);
 	return tl_run_suite(s);
 }

@@ -41,6 +41,11 @@ struct service {
 	size_t nupstream;
 	int balance;			/* enum proxy_balance */
 	unsigned connect_timeout_ms;	/* for each upstream tried */
+	int send_proxy_protocol;	/* 0: none, 1 or 2: that version's header first */
+	/* Behind a load balancer: a PROXY header first, from these sources only. */
+	bool accept_proxy_protocol;
+	struct cidr *proxy_protocol_from;
+	size_t nproxy_protocol_from;
 	/* handler "exec": the program, NULL-terminated, and what it runs with. */
 	char **exec_argv;
 	char **exec_env;		/* NAME=value from "env", NULL-terminated */

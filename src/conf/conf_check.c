@@ -549,6 +549,14 @@ int conf_check_service(cfg_t *cfg, cfg_opt_t *opt)
 			  rec->lines[CONF_OPT_MAX_WORKERS], cfg_getint(sec, CONF_NAME(WORKERS)));
 		return -1;
 	}
+	if (rec->lines[CONF_OPT_ACCEPT_PROXY_PROTOCOL] &&
+	    strcmp(cfg_getstr(sec, CONF_NAME(ACCEPT_PROXY_PROTOCOL)), "yes") == 0 &&
+	    cfg_size(sec, CONF_NAME(PROXY_PROTOCOL_FROM)) == 0) {
+		cfg_error(cfg, "service '%s': accept-proxy-protocol (line %d) needs "
+			  "proxy-protocol-from: the sources (load balancers) whose headers are "
+			  "believed", cfg_title(sec), rec->lines[CONF_OPT_ACCEPT_PROXY_PROTOCOL]);
+		return -1;
+	}
 	busy = rec->lines[CONF_OPT_BUSY_MESSAGE];
 	if (busy && !cfg_getint(sec, CONF_NAME(MAX_PER_SOURCE)) &&
 	    !cfg_getint(sec, CONF_NAME(MAX_SERVICE_CONNECTIONS))) {

@@ -18,6 +18,9 @@ struct service;
 /* Returned by open/ready/ready_peer: keep the connection, wait for nothing
  * on its descriptor for now (errors and hangups still come). */
 #define HANDLER_IDLE (-3)
+/* Returned by open/ready: the connection went to another handler (or was
+ * closed) meanwhile, which has set its events itself. */
+#define HANDLER_HANDED_OVER (-4)
 
 struct handler {
 	const char *name;
@@ -67,7 +70,9 @@ extern const struct handler handler_proxy;
  * UDPREMOTE, UNIXLOCAL or UNIXREMOTE (the UCSPI namespace): the exec handler
  * sets them itself for each connection, so "env" must not. */
 bool exec_env_name_reserved(const char *name, size_t len);
-/* Not for the config: what a worker uses to turn away a client over a limit. */
+/* Not for the config: what a worker uses to turn away a client over a limit,
+ * and to read a PROXY header before it knows who the client is (admit.c). */
 extern const struct handler handler_refuse;
+extern const struct handler handler_proxy_header;
 
 #endif

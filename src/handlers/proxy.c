@@ -14,7 +14,8 @@
  * passed on as a half-close (shutdown(SHUT_WR)), and a reset as a reset.
  * Pipes of closed connections are kept for the next, within
  * max-connections. What the client sends while the upstream is being
- * connected waits in its pipe. */
+ * connected waits in its pipe. With send-proxy-protocol, a PROXY header
+ * (version 1 or 2) naming the client goes to the upstream first. */
 #include "config.h"
 
 #include <errno.h>
@@ -31,7 +32,9 @@
 #include "common/ratelimit.h"
 #include "conf/conf.h"
 #include "handlers/handler.h"
+#include "worker/access.h"
 #include "worker/conn.h"
+#include "worker/proxyproto.h"
 
 #define PROXY_BUFSIZE 65536		/* a direction's buffer where splice cannot be used */
 #define PROXY_ROUNDS 4			/* fill and drain per event, then others get a turn */
@@ -357,6 +360,33 @@ static int pump(struct conn *c, struct proxy_state *st)
 	return client ? (int)client : HANDLER_IDLE;
 }
 
+/* send-proxy-protocol: the header goes first, into an empty socket just
+ * connected, so all of it goes at once. false when it could not. */
+static bool send_header(struct conn *c, struct proxy_state *st)
+{
+	unsigned char hdr[PROXYPROTO_V2_MAX];
+	struct sockaddr_storage src, dst;
+	socklen_t srclen = access_peer_sockaddr(&c->client, &src), dstlen = sizeof(dst);
+	size_t len;
+
+	if (!c->svc->send_proxy_protocol)
+		return true;
+	if (getsockname(c->fd, (struct sockaddr *)&dst, &dstlen) < 0)
+		dstlen = 0;
+	if (!srclen) {
+		srclen = sizeof(src);
+		if (getpeername(c->fd, (struct sockaddr *)&src, &srclen) < 0)
+			srclen = 0;
+	}
+	if (!srclen || !dstlen) {
+		src.ss_family = dst.ss_family = AF_UNSPEC;
+		srclen = dstlen = sizeof(sa_family_t);
+	}
+	len = proxyproto_build(c->svc->send_proxy_protocol, (struct sockaddr *)&src, srclen,
+			       (struct sockaddr *)&dst, dstlen, hdr, sizeof(hdr));
+	return len && send(st->up.fd, hdr, len, MSG_NOSIGNAL) == (ssize_t)len;
+}
+
 static int proxy_open(struct conn *c)
 {
 	struct proxy_state *st = (struct proxy_state *)c->state;
@@ -399,6 +429,10 @@ static int proxy_ready_peer(struct conn *c, uint32_t revents)
 		}
 		st->connected = true;
 		mark_up(c, st->current);
+		if (!send_header(c, st)) {
+			reset_on_close(c->fd);
+			return HANDLER_CLOSE;
+		}
 	}
 	return pump(c, st);
 }

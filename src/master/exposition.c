@@ -203,6 +203,7 @@ static void per_service(struct text *t, struct master *m, const struct config *c
 	static const struct named_counter rejected[] = {
 		{ COUNTER_DENIED, "denied" }, { COUNTER_PER_SOURCE, "per_source_limit" },
 		{ COUNTER_SERVICE_LIMIT, "service_limit" }, { COUNTER_UNAVAILABLE, "unavailable" },
+		{ COUNTER_PROXY_HEADER, "proxy_header" },
 	};
 	static const struct named_counter outcomes[] = {
 		{ COUNTER_DGRAM_ANSWERED, "answered" }, { COUNTER_DGRAM_TRUNCATED, "truncated" },

@@ -93,6 +93,7 @@ static void counts(struct json *j, struct master *m, const struct service *svc)
 	json_uint(j, "per_source", v[COUNTER_PER_SOURCE]);
 	json_uint(j, "service_limit", v[COUNTER_SERVICE_LIMIT]);
 	json_uint(j, "unavailable", v[COUNTER_UNAVAILABLE]);
+	json_uint(j, "proxy_header", v[COUNTER_PROXY_HEADER]);
 	json_end(j);
 	json_end(j);
 	if (svc->handler == &handler_proxy) {

@@ -160,6 +160,11 @@ static int longest_match(const struct cidr *list, size_t n, const struct peer *p
 	return best;
 }
 
+bool access_in_ranges(const struct cidr *list, size_t n, const struct peer *p)
+{
+	return p->family != AF_UNIX && longest_match(list, n, p) >= 0;
+}
+
 static bool address_allowed(const struct service *svc, const struct peer *p)
 {
 	int allow = longest_match(svc->allow, svc->nallow, p);

@@ -52,4 +52,7 @@ bool access_has_rules(const struct service *svc);
  * (unix peers) let p in. fd is the connection, for the peer's groups. */
 bool access_allows(const struct service *svc, const struct peer *p, int fd);
 
+/* p is an IP peer within one of list[0..n). */
+bool access_in_ranges(const struct cidr *list, size_t n, const struct peer *p);
+
 #endif

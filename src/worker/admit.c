@@ -3,6 +3,8 @@
 #include "config.h"
 
 #include <errno.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -11,12 +13,15 @@
 #include "common/fdutil.h"
 #include "handlers/handler.h"
 #include "common/log.h"
+#include "worker/proxyproto.h"
+#include "worker/conn.h"
 #include "worker/counters.h"
 #include "worker/worker_private.h"
 
 /* Clients turned away by a limit, each read until it closes (refuse.c); past
  * this many at once, the next ones are closed at once. */
 #define LINGERING_MAX 32
+#define PROXY_HEADER_TIMEOUT_MS 5000	/* for a whole PROXY header, from the accept */
 
 static const enum counter limit_counters[] = {
 	[LIMITS_SOURCE] = COUNTER_PER_SOURCE,
@@ -121,35 +126,142 @@ static void note_turned_away(struct worker *w, int kind, enum counter counted, c
 	worker_due(w, w->now);	/* the next report's time is known there */
 }
 
+/* A new connection, or c (after its header) going to handler h. */
+static void conn_start(struct worker *w, struct conn *c, int fd, const struct handler *h,
+		       const struct worker_socket *via, const struct peer *client,
+		       const struct source_key *counted)
+{
+	if (c)
+		conn_reopen(w, c, h, client, counted);
+	else
+		conn_open(w, fd, h, via, client, counted, NULL);
+}
+
+/* Access rules and limits for client: the service's handler, the refusal,
+ * or nothing (closed). Into c when it is open already (the PROXY header
+ * was read on it), else a new connection. */
+static void admit_client(struct worker *w, struct conn *c, int fd, const struct peer *client,
+			 const struct worker_socket *via, const struct sockaddr *sa, socklen_t len);
+
 void admit_connection(struct worker *w, int fd, const struct sockaddr *sa, socklen_t len,
 		      const struct worker_socket *via)
 {
 	struct peer client;
+
+	access_identify_peer(w->needs_credentials ? fd : -1, sa, len, &client);
+	if (w->svc->accept_proxy_protocol) {
+		/* Only a source it is told to believe may say who the client is. */
+		if (!access_in_ranges(w->svc->proxy_protocol_from, w->svc->nproxy_protocol_from,
+				      &client)) {
+			note_turned_away(w, DENIED, COUNTER_PROXY_HEADER,
+					 "a PROXY header expected, not from proxy-protocol-from",
+					 sa, len);
+			close(fd);
+			return;
+		}
+		conn_open(w, fd, &handler_proxy_header, via, &client, NULL, NULL);
+		return;
+	}
+	admit_client(w, NULL, fd, &client, via, sa, len);
+}
+
+/* The header is read with MSG_PEEK, so that the bytes after it stay in the
+ * socket for the service's handler, and taken once it is whole; its parts
+ * are waited for edge-triggered (peeked bytes would wake a level-triggered
+ * wait at once, again and again). */
+static int header_ready(struct conn *c, uint32_t revents)
+{
+	struct worker *w = c->worker;
+	unsigned char buf[PROXYPROTO_V2_MAX];
+	struct proxyproto h;
+	struct sockaddr_storage ss;
+	socklen_t sslen = access_peer_sockaddr(&c->client, &ss);
+	struct peer client = c->client;
+	enum proxyproto_result r;
+	ssize_t n;
+
+	(void)revents;
+	n = recv(c->fd, buf, sizeof(buf), MSG_PEEK);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return EPOLLIN | EPOLLET;
+	r = n > 0 ? proxyproto_parse(buf, (size_t)n, &h) : PROXYPROTO_BAD;
+	if (r == PROXYPROTO_MORE)
+		return EPOLLIN | EPOLLET;
+	if (r == PROXYPROTO_BAD || recv(c->fd, buf, h.len, 0) != (ssize_t)h.len) {
+		note_turned_away(w, DENIED, COUNTER_PROXY_HEADER,
+				 n <= 0 ? "closed or reset before its PROXY header" : h.why,
+				 (struct sockaddr *)&ss, sslen);
+		return HANDLER_CLOSE;
+	}
+	if (!h.local)
+		access_identify_peer(-1, (struct sockaddr *)&h.src, h.srclen, &client);
+	sslen = access_peer_sockaddr(&client, &ss);
+	admit_client(w, c, c->fd, &client, c->via, (struct sockaddr *)&ss, sslen);
+	return HANDLER_HANDED_OVER;
+}
+
+static int header_expire(struct conn *c)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = access_peer_sockaddr(&c->client, &ss);
+
+	note_turned_away(c->worker, DENIED, COUNTER_PROXY_HEADER, "no whole PROXY header in 5 s",
+			 (struct sockaddr *)&ss, len);
+	return HANDLER_CLOSE;
+}
+
+static unsigned header_timeout(const struct service *svc)
+{
+	(void)svc;
+	return PROXY_HEADER_TIMEOUT_MS;
+}
+
+static int header_open(struct conn *c)
+{
+	return header_ready(c, 0);
+}
+
+const struct handler handler_proxy_header = {
+	.name = "proxy-header",
+	.open = header_open,
+	.ready = header_ready,
+	.expire = header_expire,
+	.timeout = header_timeout,
+};
+
+static void admit_client(struct worker *w, struct conn *c, int fd, const struct peer *client,
+			 const struct worker_socket *via, const struct sockaddr *sa, socklen_t len)
+{
 	struct source_key key;
 	enum limits_verdict v;
 
-	access_identify_peer(w->needs_credentials ? fd : -1, sa, len, &client);
-	if (w->svc_has_access_rules && !access_allows(w->svc, &client, fd)) {
+	if (w->svc_has_access_rules && !access_allows(w->svc, client, fd)) {
 		note_turned_away(w, DENIED, COUNTER_DENIED,
-				 client.family == AF_UNIX ? "user not allowed" : "address not allowed",
+				 client->family == AF_UNIX ? "user not allowed" : "address not allowed",
 				 sa, len);
-		close(fd);
+		if (c)
+			conn_close(w, c);
+		else
+			close(fd);
 		return;
 	}
 	if (!w->limits) {
-		conn_open(w, fd, w->svc->handler, via, &client, NULL, NULL);
+		conn_start(w, c, fd, w->svc->handler, via, client, NULL);
 		return;
 	}
-	limits_key_of(&client, &key);
+	limits_key_of(client, &key);
 	v = limits_take(w->limits, w->row, &key);
 	if (v == LIMITS_OK) {
-		conn_open(w, fd, w->svc->handler, via, &client, &key, NULL);
+		conn_start(w, c, fd, w->svc->handler, via, client, &key);
 		return;
 	}
 	note_turned_away(w, REFUSED, limit_counters[v], limit_reasons[v], sa, len);
 	if (w->nlingering < LINGERING_MAX) {
-		conn_open(w, fd, &handler_refuse, via, &client, NULL, NULL);
+		conn_start(w, c, fd, &handler_refuse, via, client, NULL);
 		return;
 	}
-	close(fd);
+	if (c)
+		conn_close(w, c);
+	else
+		close(fd);
 }

@@ -224,10 +224,13 @@ void conn_apply(struct worker *w, struct conn *c, int want)
 	}
 	if (want == HANDLER_IDLE)
 		want = 0;	/* stays in the set: its errors and hangups still come */
+	if (want == HANDLER_HANDED_OVER)
+		return;
 	if (want == HANDLER_TIMER) {
 		if (c->events && epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->fd, NULL) < 0)
 			log_errno(LOG_ERR, errno, "epoll_ctl(DEL) %s", conn_peer_text(c, peer));
 		c->events = 0;
+		c->in_epoll = false;
 		c->renews_idle = false;	/* the handler's timer is its deadline now */
 		conn_set_deadline(w, c, w->now);
 		return;
@@ -244,6 +247,36 @@ void conn_apply(struct worker *w, struct conn *c, int want)
 	c->events = (uint32_t)want;
 }
 
+/* What a handler's open said: closed, handed over, or its events, the
+ * descriptor put in the set the first time. */
+static void apply_open(struct worker *w, struct conn *c, int want)
+{
+	char peer[ADDRESS_TEXT_MAX];
+	struct epoll_event ev;
+
+	if (want == HANDLER_HANDED_OVER)
+		return;
+	if (want == HANDLER_CLOSE || want == 0) {
+		conn_close(w, c);
+		return;
+	}
+	if (c->in_epoll) {
+		conn_apply(w, c, want);
+		return;
+	}
+	if (want == HANDLER_IDLE)
+		want = 0;
+	/* The handler may watch another descriptor than the socket (exec: a pidfd). */
+	ev = (struct epoll_event){ .events = (uint32_t)want, .data.ptr = c };
+	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0) {
+		log_errno(LOG_ERR, errno, "epoll_ctl(ADD) %s", conn_peer_text(c, peer));
+		conn_close(w, c);
+		return;
+	}
+	c->events = (uint32_t)want;
+	c->in_epoll = true;
+}
+
 void conn_open(struct worker *w, int fd, const struct handler *h, const struct worker_socket *via,
 	       const struct peer *client, const struct source_key *counted,
 	       const struct dgram_origin *origin)
@@ -251,9 +284,6 @@ void conn_open(struct worker *w, int fd, const struct handler *h, const struct w
 	struct conn *c = conn_get(w);
 	struct dgram_origin *copy = origin ? malloc(sizeof(*origin)) : NULL;
 	unsigned timeout = h->timeout ? h->timeout(w->svc) : w->svc->idle_timeout_ms;
-	char peer[ADDRESS_TEXT_MAX];
-	struct epoll_event ev;
-	int want;
 
 	if (!c || (origin && !copy)) {
 		if (c)
@@ -294,19 +324,24 @@ void conn_open(struct worker *w, int fd, const struct handler *h, const struct w
 	if (serving(w) >= w->svc->max_connections)
 		w->sockets_dirty = true;	/* full: the listeners rest */
 	conn_set_deadline(w, c, timeout ? w->now + timeout : UINT64_MAX);
-	want = h->open(c);
-	if (want == HANDLER_CLOSE || want == 0) {
-		conn_close(w, c);
-		return;
-	}
-	if (want == HANDLER_IDLE)
-		want = 0;
-	/* The handler may watch another descriptor than the socket (exec: a pidfd). */
-	ev = (struct epoll_event){ .events = (uint32_t)want, .data.ptr = c };
-	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0) {
-		log_errno(LOG_ERR, errno, "epoll_ctl(ADD) %s", conn_peer_text(c, peer));
-		conn_close(w, c);
-		return;
-	}
-	c->events = (uint32_t)want;
+	c->in_epoll = false;
+	apply_open(w, c, h->open(c));
+}
+
+void conn_reopen(struct worker *w, struct conn *c, const struct handler *h,
+		 const struct peer *client, const struct source_key *counted)
+{
+	unsigned timeout = h->timeout ? h->timeout(w->svc) : w->svc->idle_timeout_ms;
+
+	c->handler = h;
+	c->client = *client;
+	c->counted = counted != NULL;
+	if (counted)
+		c->source = *counted;
+	c->renews_idle = !h->timeout && w->svc->idle_timeout_ms;
+	c->active_ms = w->now;
+	memset(c->state, 0, h->state_size);
+	w->nlingering += h == &handler_refuse;
+	conn_set_deadline(w, c, timeout ? w->now + timeout : UINT64_MAX);
+	apply_open(w, c, h->open(c));
 }

@@ -36,6 +36,7 @@ struct conn {
 	bool counted;			/* holds a place in the service's limits */
 	bool renews_idle;		/* idle-timeout counts from the last event (active_ms) */
 	bool closed;			/* closed in this batch of events: the rest of it skips it */
+	bool in_epoll;			/* fd is in the worker's epoll set */
 	struct source_key source;
 	int stderr_fd;			/* what a helper gets as stderr (the worker's) */
 	struct dgram_origin *origin;	/* a job for one datagram (exec): fd is its input; else NULL */

@@ -13,6 +13,7 @@ enum counter {
 	COUNTER_PER_SOURCE,	/* by max-per-source */
 	COUNTER_SERVICE_LIMIT,	/* by max-service-connections */
 	COUNTER_UNAVAILABLE,	/* the shared counts could not be had */
+	COUNTER_PROXY_HEADER,	/* accept-proxy-protocol: no good header, or not from proxy-protocol-from */
 	COUNTER_HELPERS_STARTED,	/* exec */
 	COUNTER_HELPERS_FAILED,		/* exec: could not start, or ended with a status or a signal */
 	/* Datagrams, each counted once, by what became of it (dgram.c). */

@@ -99,6 +99,10 @@ void conn_open(struct worker *w, int fd, const struct handler *h, const struct w
 	       const struct dgram_origin *origin);
 /* At exit: the connections kept for reuse. */
 void conn_free_all(struct worker *w);
+/* c (open, its fd maybe in the set) goes to handler h for client: as
+ * conn_open, without a new accept (after its PROXY header). */
+void conn_reopen(struct worker *w, struct conn *c, const struct handler *h,
+		 const struct peer *client, const struct source_key *counted);
 /* The connections closed in this batch of events may be reused now. */
 void conn_reuse_closed(struct worker *w);
 /* Applies a handler's answer: new event mask, or close. */
