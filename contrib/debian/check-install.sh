@@ -15,8 +15,8 @@
 #
 # The container needs no network: the package's dependencies (libconfuse2,
 # libsystemd0, systemd) must be installed in it already. A preforkd package
-# already there is purged first. Exit status: 0 all passed, 1 a check failed,
-# 2 usage.
+# already there is purged first; one of "make install" fails the run (use a
+# fresh container). Exit status: 0 all passed, 1 a check failed, 2 usage.
 set -uo pipefail
 
 usage() { awk 'NR >= 3 && /^#/ { sub(/^# ?/, ""); print; next } NR >= 3 { exit }' "$0"; }
@@ -105,6 +105,16 @@ active_and_serving() {	# suffix of the check names
 if ct dpkg-query -W -f '${Status}' preforkd 2>/dev/null | grep -q 'installed'; then
 	echo "note: preforkd is installed in the container: purging it first"
 	ct apt-get purge -y -q preforkd >/dev/null 2>&1
+fi
+
+# A preforkd of "make install" would collide with the package's files (and
+# its conffile would stop dpkg with a question): a fresh container is needed.
+unpackaged=$(ct sh -c 'for f in /etc/preforkd/preforkd.conf /usr/local/sbin/preforkd /usr/sbin/preforkd \
+	/usr/local/lib/systemd/system/preforkd.service /etc/systemd/system/preforkd.service; do
+	[ -e "$f" ] && echo "$f"; done; true')
+if [ -n "$unpackaged" ]; then
+	fail install "the container has a preforkd of no package: $(echo $unpackaged)"
+	exit 1
 fi
 
 # --- install ----------------------------------------------------------------
