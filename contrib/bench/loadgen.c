@@ -8,7 +8,9 @@
  * accepted, so a benchmark cannot send traffic off the machine.
  * conn:    each client connects, writes S bytes, reads them back, closes; again.
  * persist: each client keeps one connection and does S-byte request/response.
- * The run ends after SECONDS, as soon as COUNT operations are done, or at SIGINT.
+ * The run ends after SECONDS, or as soon as COUNT operations are done, or
+ * at SIGTERM or SIGINT (what was done is reported as usual: a test can run
+ * the load for exactly as long as something takes).
  *
  * Over IPv4 each new connection is bound to the next of N loopback source
  * addresses (default 127.0.0.2+16, round-robin; IP_BIND_ADDRESS_NO_PORT, so
@@ -61,6 +63,8 @@
 #define TICK_US 100000
 #define SUB_BUCKETS 64		/* per power of two: latencies to about 1.5% */
 #define BUCKETS (64 * SUB_BUCKETS)
+
+static volatile sig_atomic_t stop_asked;
 
 enum err_kind { ERR_REFUSED, ERR_RESET, ERR_TIMEOUT, ERR_EOF, ERR_MISMATCH, ERR_OTHER, ERR_KINDS };
 static const char *const err_names[ERR_KINDS] = {
@@ -320,7 +324,7 @@ static void run_stepwise(uint64_t end)
 	struct client c = { .fd = -1 };
 	char buf[MAX_BYTES];
 
-	while (clock_us() < end && lg.ops < lg.count) {
+	while (!stop_asked && clock_us() < end && lg.ops < lg.count) {
 		enum err_kind kind = ERR_EOF;
 		uint64_t began;
 
@@ -347,6 +351,9 @@ static void run_stepwise(uint64_t end)
 		for (c.got = 0; c.got < lg.bytes;) {
 			ssize_t n = recv(c.fd, buf, lg.bytes - c.got, 0);
 
+			/* A stop asked for ends the run after this operation. */
+			if (n < 0 && errno == EINTR)
+				continue;
 			if (n < 0)
 				kind = kind_of(errno);
 			else if (n > 0 && memcmp(buf, lg.payload + c.got, (size_t)n) != 0)
@@ -369,6 +376,12 @@ static void run_stepwise(uint64_t end)
 	}
 	if (c.fd >= 0)
 		close(c.fd);
+}
+
+static void on_stop(int sig)
+{
+	(void)sig;
+	stop_asked = 1;
 }
 
 static void usage(void)
@@ -411,14 +424,6 @@ static void parse_sources(const char *s)
 	    ((ntohl(a.s_addr) + lg.sources - 1) >> 24) != 127)
 		usage();
 	lg.source_first = ntohl(a.s_addr);
-}
-
-static volatile sig_atomic_t stop_now;
-
-static void interrupted(int sig)
-{
-	(void)sig;
-	stop_now = 1;
 }
 
 int main(int argc, char **argv)
@@ -481,9 +486,9 @@ int main(int argc, char **argv)
 		lg.sources = 0;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	/* SIGINT ends the run as its end would (a script that times it by
-	 * something else than -d): the results are printed. */
-	signal(SIGINT, interrupted);
+	/* No SA_RESTART: epoll_wait returns at once; -p finishes its operation. */
+	sigaction(SIGTERM, &(struct sigaction){ .sa_handler = on_stop }, NULL);
+	sigaction(SIGINT, &(struct sigaction){ .sa_handler = on_stop }, NULL);
 	for (size_t i = 0; i < lg.bytes; i++)
 		lg.payload[i] = (char)('a' + i % 26);
 	lg.epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -498,7 +503,8 @@ int main(int argc, char **argv)
 		run_stepwise(end);
 	for (unsigned i = 0; i < lg.clients && !lg.pause_us; i++)
 		start(&cl[i], t0);
-	while (!lg.pause_us && !stop_now && lg.now_us < end && (lg.count == 0 || lg.ops < lg.count)) {
+	while (!lg.pause_us && !stop_asked && lg.now_us < end &&
+	       (lg.count == 0 || lg.ops < lg.count)) {
 		uint64_t before = lg.ops;
 		int n = epoll_wait(lg.epfd, events, 256, 100);
 
