@@ -7,7 +7,7 @@
 # inside it, each ending in a PASS or FAIL line.
 #
 #   tests/systemd/run.sh [CHECK...]    as root; CHECK is start, reload, socket,
-#                                      watchdog, config, restart or security
+#                                      watchdog, config, restart, upgrade or security
 #
 # The container's base tree (debootstrap, the host's apt sources, the build
 # dependencies) is cached in $PREFORKD_SYSD_CACHE/base and made again when
@@ -26,7 +26,7 @@ cache=${PREFORKD_SYSD_CACHE:-/tmp/preforkd-sysd-root}
 base=$cache/base
 run=$cache/run
 jobs=${PREFORKD_SYSD_JOBS:-$(nproc)}
-all_checks="start reload socket watchdog config restart security"
+all_checks="start reload socket watchdog config restart upgrade security"
 checks=${*:-$all_checks}
 # The build dependencies of the README's quick start, plus what the checks
 # use: jq reads preforkctl status --json, iproute2's ss shows who holds a
