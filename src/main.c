@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "common/proctitle.h"
 #include "common/version.h"
+#include "master/handover.h"
 #include "master/master.h"
 
 #ifndef SYSCONFDIR
@@ -22,11 +23,12 @@
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"Usage: preforkd [-c FILE] [-t] [-v] [-V] [-h]\n"
+		"Usage: preforkd [-c FILE] [-t] [-L] [-v] [-V] [-h]\n"
 		"Preforking server daemon for TCP and Unix-domain sockets; runs in the foreground.\n"
 		"\n"
 		"  -c FILE  configuration file (default %s)\n"
 		"  -t       check the configuration and exit (binds nothing)\n"
+		"  -L       print the handover layout an upgrade needs to match (then -t, or exit)\n"
 		"  -v       log at debug level, whatever log-level says\n"
 		"  -V       print the version and exit\n"
 		"  -h       print this help and exit\n"
@@ -39,7 +41,7 @@ int main(int argc, char **argv)
 {
 	const char *path = DEFAULT_CONFIG;
 	int rc;
-	bool check_only = false, verbose = false;
+	bool check_only = false, verbose = false, layout = false;
 	char err[CONF_ERR_MAX];
 	struct config *conf;
 	int opt;
@@ -48,13 +50,16 @@ int main(int argc, char **argv)
 	preforkd_version = PACKAGE_VERSION PREFORKD_VERSION_TAG;	/* a test build, told apart */
 #endif
 	log_init();
-	while ((opt = getopt(argc, argv, "c:tvVh")) != -1) {
+	while ((opt = getopt(argc, argv, "c:tLvVh")) != -1) {
 		switch (opt) {
 		case 'c':
 			path = optarg;
 			break;
 		case 't':
 			check_only = true;
+			break;
+		case 'L':
+			layout = true;
 			break;
 		case 'v':
 			verbose = true;
@@ -76,6 +81,14 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 
+	/* An upgrading master asks the new binary this with -t: what its workers
+	 * write in shared memory must be what the new image reads. */
+	if (layout) {
+		printf("handover-layout %s\n", handover_layout());
+		fflush(stdout);
+		if (!check_only)
+			return EXIT_OK;
+	}
 	conf = conf_load(path, err, sizeof(err));
 	if (!conf) {
 		log_error("%s", err);

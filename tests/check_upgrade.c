@@ -266,9 +266,10 @@ START_TEST(upgrade_hands_on_only_what_it_names)
 }
 END_TEST
 
-/* A binary that fails its check, one that cannot be executed: refused with
- * the reason, the daemon serves on with the same workers. SIGUSR2 asks the
- * same. */
+/* A binary that fails its check, one whose shared memory is laid out
+ * otherwise, one that knows no handover, one that cannot be executed:
+ * refused with the reason, the daemon serves on with the same workers.
+ * SIGUSR2 asks the same. */
 START_TEST(bad_binaries_leave_it_serving)
 {
 	uint16_t port = tl_free_port();
@@ -284,6 +285,21 @@ START_TEST(bad_binaries_leave_it_serving)
 	rc = ctl(&d, &out, "upgrade", NULL);
 	ck_assert_msg(rc == 1 && strstr(out, "exited with status 78: unknown option "
 					      "'frobnicate' at line 3"), "%d: %s", rc, out);
+	free(out);
+
+	/* One whose workers would lay out their shared memory otherwise. */
+	install_script(dir, "#!/bin/sh\necho handover-layout counters=1x64,limits=1\n"
+			    "echo \"$4: configuration OK\"\n");
+	rc = ctl(&d, &out, "upgrade", NULL);
+	ck_assert_msg(rc == 1 && strstr(out, "lays out the workers' shared memory as "
+					      "counters=1x64,limits=1") &&
+		      strstr(out, "restart instead"), "%d: %s", rc, out);
+	free(out);
+
+	/* One that knows nothing of handovers (an older preforkd): -L is a usage error. */
+	install_script(dir, "#!/bin/sh\necho \"preforkd: invalid option -- 'L'\" >&2\nexit 2\n");
+	rc = ctl(&d, &out, "upgrade", NULL);
+	ck_assert_msg(rc == 1 && strstr(out, "does not know -L"), "%d: %s", rc, out);
 	free(out);
 
 	install(&d, dir, PREFORKD_ALT, 0644);
@@ -302,7 +318,7 @@ START_TEST(bad_binaries_leave_it_serving)
 	ck_assert(after[0] != before[0] && after[0] != before[1]);
 	ck_assert(tl_echo_tcp(port, "still here\n"));
 	ck_assert(tl_echo_unix(daemon_path(&d, "echo.sock"), "still here\n"));
-	ck_assert_uint_eq(daemon_log_count(&d, "upgrade failed:"), 2);
+	ck_assert_uint_eq(daemon_log_count(&d, "upgrade failed:"), 4);
 	daemon_stop(&d);
 	tl_rmtree(dir);
 }
@@ -348,7 +364,8 @@ START_TEST(crashing_binary_loses_the_master_not_the_port)
 	start_from_copy(&d, dir, sizeof(dir), conf_for(port, 2));
 	n = daemon_workers(&d, workers, 4);
 	ck_assert_uint_eq(n, 2);
-	install_script(dir, "#!/bin/sh\n[ \"$1\" = -t ] && exit 0\nkill -SEGV $$\n");
+	install_script(dir, "#!/bin/sh\n[ \"$1\" = -t ] && exec " PREFORKD_BIN_FOR_TESTS " -L\n"
+			    "kill -SEGV $$\n");
 	rc = ctl(&d, &out, "upgrade", NULL);
 	ck_assert_msg(rc != 0, "%d: %s", rc, out);
 	free(out);

@@ -36,15 +36,24 @@ static int listener(unsigned port)
 
 int main(int argc, char **argv)
 {
-	char text[512], value[32];
+	char text[512], value[32], layout[128] = "", cmd[600];
 	int memfd, stray[2];
 	unsigned port;
+	FILE *p;
 
 	if (argc < 4) {
 		fprintf(stderr, "usage: handover-forger truncated|format|missing|stray PORT PROGRAM ARGS...\n");
 		return 2;
 	}
 	port = (unsigned)strtoul(argv[2], NULL, 10);
+	/* The layout the daemon expects, from the daemon itself. */
+	snprintf(cmd, sizeof(cmd), "'%s' -L", argv[3]);
+	p = popen(cmd, "r");
+	if (!p || !fgets(text, sizeof(text), p) || sscanf(text, "handover-layout %127s", layout) != 1) {
+		fprintf(stderr, "handover-forger: %s -L said no layout\n", argv[3]);
+		return 1;
+	}
+	pclose(p);
 	if (pipe(stray) < 0)
 		return 1;
 	memfd = memfd_create("forged-handover", 0);
@@ -54,9 +63,9 @@ int main(int argc, char **argv)
 		int fd = listener(port);
 
 		snprintf(text, sizeof(text),
-			 "preforkd-handover 1\nfrom =forged %ld\n"
+			 "preforkd-handover 1\nlayout %s\nfrom =forged %ld\n"
 			 "listener %d 64 0 0 0 0 0 =127.0.0.1:%u\n"
-			 "master 7 3 3 0 1 0 1 1 1 1 0\n", (long)getpid(), fd, port);
+			 "master 7 3 3 0 1 0 1 1 1 1 0\n", layout, (long)getpid(), fd, port);
 	} else if (strcmp(argv[1], "format") == 0) {
 		snprintf(text, sizeof(text), "preforkd-handover 99\nfrom =future %ld\nend\n",
 			 (long)getpid());

@@ -54,6 +54,16 @@
 #define MASTER_FIELDS 11
 #define CLIENTS_MAX 16		/* control clients waiting for the upgrade */
 
+const char *handover_layout(void)
+{
+	static char text[64];
+
+	if (!text[0])
+		snprintf(text, sizeof(text), "counters=%dx%zu,limits=%lu", COUNTERS,
+			 sizeof(struct counter_row), limits_layout());
+	return text;
+}
+
 /* ---- writing ---- */
 
 static int fds_add(int **v, size_t *n, size_t *cap, int fd)
@@ -191,7 +201,7 @@ int handover_write(struct master *m, struct handover_fds *h)
 		log_errno(LOG_ERR, errno, "open_memstream for the handover");
 		return -1;
 	}
-	fprintf(f, "preforkd-handover %d\nfrom ", HANDOVER_FORMAT);
+	fprintf(f, "preforkd-handover %d\nlayout %s\nfrom ", HANDOVER_FORMAT, handover_layout());
 	put_text(f, preforkd_version);
 	fprintf(f, " %ld\n", (long)m->pid);
 	/* First, so that a manifest cut short still gives the listeners. */
@@ -703,6 +713,12 @@ int handover_adopt(struct master *m)
 		rc = -1;
 	}
 	line = rc == 0 ? strtok_r(text + strlen(head), "\n", &save) : NULL;
+	if (line && (strncmp(line, "layout ", 7) != 0 || strcmp(line + 7, handover_layout()) != 0)) {
+		log_error("handover: the manifest's shared memory is laid out as \"%.80s\", ours "
+			  "as \"layout %s\"", line, handover_layout());
+		rc = -1;
+	}
+	line = rc == 0 ? strtok_r(NULL, "\n", &save) : NULL;
 	if (line && strncmp(line, "from =", 6) == 0) {
 		char *f = strchr(line + 5, ' ');
 		long pid = f ? strtol(f + 1, NULL, 10) : 0;

@@ -11,6 +11,11 @@ struct master;
 #define HANDOVER_ENV "PREFORKD_HANDOVER"	/* the manifest's descriptor */
 #define HANDOVER_FORMAT 1			/* its first line: "preforkd-handover 1" */
 
+/* What a manifest's reader must share with its writer besides the format:
+ * the layout of the shared memory the running workers write ("counters
+ * 17x192 limits 4211..."), printed by "preforkd -L". */
+const char *handover_layout(void);
+
 /* The descriptors a manifest names, to lose close-on-exec just before
  * execve; owned: the ones handover_write made (closed by _free). */
 struct handover_fds {

@@ -101,7 +101,8 @@ static void fail(struct master *m, const char *why)
 
 void upgrade_request(struct master *m, const char *who)
 {
-	char *argv[] = { up.path, (char *)"-t", (char *)"-c", (char *)m->opts->conf_path, NULL };
+	char *argv[] = { up.path, (char *)"-t", (char *)"-L", (char *)"-c", (char *)m->opts->conf_path,
+			 NULL };
 	struct spawn_failure failed = { 0 };
 	struct spawn_fd fds[3];
 	int out[2], in;
@@ -119,7 +120,7 @@ void upgrade_request(struct master *m, const char *who)
 		control_upgrade_finished(m, false, no);
 		return;
 	}
-	log_notice("upgrade asked by %s: checking %s -t -c %s", who, up.path, m->opts->conf_path);
+	log_notice("upgrade asked by %s: checking %s -t -L -c %s", who, up.path, m->opts->conf_path);
 	in = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (in < 0 || pipe2(out, O_CLOEXEC) < 0) {
 		snprintf(why, sizeof(why), "pipe for the check of %s: %s", up.path, strerror(errno));
@@ -152,25 +153,30 @@ void upgrade_request(struct master *m, const char *who)
 	notify_status("upgrading: checking the new binary");
 }
 
-/* The last line the check printed, for the reason. */
-static void last_line(char *buf, size_t len)
+/* What the check printed: its last line (for a reason) into buf, and
+ * whether it said our handover layout (in *theirs, what it said). */
+static bool read_check_output(char *buf, size_t len, char *theirs, size_t tlen)
 {
-	char text[UPGRADE_CHECK_OUTPUT_MAX + 1];
+	char text[UPGRADE_CHECK_OUTPUT_MAX + 1], *end, *start, *at;
 	ssize_t n = up.out_fd >= 0 ? read(up.out_fd, text, UPGRADE_CHECK_OUTPUT_MAX) : -1;
-	char *end, *start;
 
 	fd_close(&up.out_fd);
+	snprintf(theirs, tlen, "none");
 	if (n <= 0) {
 		snprintf(buf, len, "it printed nothing");
-		return;
+		return false;
 	}
 	text[n] = '\0';
+	at = strstr(text, "handover-layout ");
+	if (at)
+		snprintf(theirs, tlen, "%.*s", (int)strcspn(at + 16, "\n"), at + 16);
 	end = text + n;
 	while (end > text && (end[-1] == '\n' || end[-1] == '\r'))
 		*--end = '\0';
 	start = strrchr(text, '\n');
 	start = start ? start + 1 : text;
 	escape_string(start, buf, len);
+	return strcmp(theirs, handover_layout()) == 0;
 }
 
 /* Everything named in the manifest loses close-on-exec just before execve,
@@ -234,7 +240,8 @@ static void exec_new_image(struct master *m)
 
 bool upgrade_reaped(struct master *m, pid_t pid, int status)
 {
-	char out[512], why[sizeof(up.path) * 2 + 600];
+	char out[512], theirs[128], why[sizeof(up.path) * 2 + 800];
+	bool same_layout;
 
 	if (up.check_pid < 0 && pid == -up.check_pid) {
 		up.check_pid = 0;
@@ -243,7 +250,16 @@ bool upgrade_reaped(struct master *m, pid_t pid, int status)
 	if (up.check_pid <= 0 || pid != up.check_pid)
 		return false;
 	up.check_pid = 0;
-	last_line(out, sizeof(out));
+	same_layout = read_check_output(out, sizeof(out), theirs, sizeof(theirs));
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && !same_layout) {
+		/* Its workers would read our workers' rows wrong: refused here,
+		 * before anything is handed over, rather than by the new image. */
+		snprintf(why, sizeof(why), "%s lays out the workers' shared memory as %s, this binary "
+			 "as %s: the running workers cannot be handed over; restart instead", up.path,
+			 theirs, handover_layout());
+		fail(m, why);
+		return true;
+	}
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
 		const char *no = refusal(m);	/* a stop or a reload may have begun meanwhile */
 
@@ -251,6 +267,12 @@ bool upgrade_reaped(struct master *m, pid_t pid, int status)
 			fail(m, no);
 		else
 			exec_new_image(m);
+		return true;
+	}
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 2 && strcmp(theirs, "none") == 0) {
+		snprintf(why, sizeof(why), "%s does not know -L (a preforkd without in-place "
+			 "upgrades?): it cannot take the running workers over; restart instead", up.path);
+		fail(m, why);
 		return true;
 	}
 	if (up.killed)

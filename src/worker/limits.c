@@ -163,6 +163,12 @@ struct limits *limits_new(unsigned nrows, unsigned max_per_source, unsigned max_
 	return l;
 }
 
+unsigned long limits_layout(void)
+{
+	return (unsigned long)sizeof(struct limits) << 20 | sizeof(struct row) << 10 |
+	       sizeof(struct entry);
+}
+
 struct limits *limits_adopt(int fd)
 {
 	struct limits *l;

@@ -27,6 +27,9 @@ struct limits;
  * max_per_source or max_total may be 0 (no such limit); NULL if both are. */
 struct limits *limits_new(unsigned nrows, unsigned max_per_source, unsigned max_total,
 			  unsigned max_connections_per_row);
+/* The sizes of the region's parts, as one number: two images of the master
+ * share a region only if theirs are equal. */
+unsigned long limits_layout(void);
 /* The region of an earlier image of the master (an upgrade), mapped again
  * from fd, which it names itself; NULL (logged) when it does not fit. */
 struct limits *limits_adopt(int fd);
