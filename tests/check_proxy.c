@@ -557,6 +557,28 @@ START_TEST(bad_upstreams_refused)
 	ck_assert_int_eq(tl_run_preforkd(&out, "-t", "-c", path, NULL), 78);
 	ck_assert_msg(strstr(out, "upstream"), "%s", out);
 	free(out);
+	/* Datagrams are not forwarded, nor do they carry a PROXY header. */
+	snprintf(conf, sizeof(conf),
+		 "service front {\n  listen = { \"udp:127.0.0.1:9\" }\n  handler = \"proxy\"\n"
+		 "  upstream = { \"127.0.0.1:1\" }\n}\n");
+	tl_write_file(path, conf);
+	ck_assert_int_eq(tl_run_preforkd(&out, "-t", "-c", path, NULL), 78);
+	ck_assert_msg(strstr(out, "forwards streams"), "%s", out);
+	free(out);
+	snprintf(conf, sizeof(conf),
+		 "service lb {\n  listen = { \"udp:127.0.0.1:9\" }\n  handler = \"echo\"\n"
+		 "  accept-proxy-protocol = \"yes\"\n  proxy-protocol-from = { \"10.0.0.0/8\" }\n}\n");
+	tl_write_file(path, conf);
+	ck_assert_int_eq(tl_run_preforkd(&out, "-t", "-c", path, NULL), 78);
+	ck_assert_msg(strstr(out, "applies to streams"), "%s", out);
+	free(out);
+	snprintf(conf, sizeof(conf),
+		 "service lb {\n  listen = { \"127.0.0.1:9\" }\n  handler = \"echo\"\n"
+		 "  accept-proxy-protocol = \"yes\"\n}\n");
+	tl_write_file(path, conf);
+	ck_assert_int_eq(tl_run_preforkd(&out, "-t", "-c", path, NULL), 78);
+	ck_assert_msg(strstr(out, "needs proxy-protocol-from"), "%s", out);
+	free(out);
 	tl_rmtree(dir);
 }
 END_TEST

@@ -507,6 +507,38 @@ static int check_pool_options(cfg_t *cfg, cfg_t *sec, const struct seen_section 
 }
 
 /* Runs at a service's closing brace, so cfg->line points there. */
+/* The first datagram listen address of sec (udp:, unixgram:), or NULL. */
+static const char *datagram_listen(cfg_t *sec, struct address *addr)
+{
+	char why[CONF_ERR_MAX / 2];
+
+	for (unsigned i = 0; i < cfg_size(sec, CONF_NAME(LISTEN)); i++) {
+		const char *text = cfg_getnstr(sec, CONF_NAME(LISTEN), i);
+
+		if (address_parse(text, addr, why, sizeof(why)) == 0 && addr->socktype != SOCK_STREAM)
+			return text;
+	}
+	return NULL;
+}
+
+/* A proxy forwards streams, and a PROXY header starts one. */
+static int check_stream_only(cfg_t *cfg, cfg_t *sec, const struct seen_section *rec)
+{
+	bool proxy = strcmp(cfg_getstr(sec, CONF_NAME(HANDLER)), "proxy") == 0;
+	bool header = rec->lines[CONF_OPT_ACCEPT_PROXY_PROTOCOL] &&
+		      strcmp(cfg_getstr(sec, CONF_NAME(ACCEPT_PROXY_PROTOCOL)), "yes") == 0;
+	struct address addr;
+	const char *dgram = proxy || header ? datagram_listen(sec, &addr) : NULL;
+
+	if (!dgram)
+		return 0;
+	cfg_error(cfg, "service '%s': listen %s is a datagram address; %s", cfg_title(sec), dgram,
+		  proxy ? "handler \"proxy\" forwards streams (TCP or unix:)" :
+			  "accept-proxy-protocol applies to streams (a PROXY header starts a "
+			  "connection)");
+	return -1;
+}
+
 int conf_check_service(cfg_t *cfg, cfg_opt_t *opt)
 {
 	cfg_t *sec = cfg_opt_getnsec(opt, cfg_opt_size(opt) - 1);
@@ -540,7 +572,7 @@ int conf_check_service(cfg_t *cfg, cfg_opt_t *opt)
 	}
 	if (check_handler_options(cfg, sec, rec) < 0 || check_listen_kinds(cfg, sec, rec) < 0)
 		return -1;
-	if (check_pool_options(cfg, sec, rec) < 0)
+	if (check_pool_options(cfg, sec, rec) < 0 || check_stream_only(cfg, sec, rec) < 0)
 		return -1;
 	if (rec->lines[CONF_OPT_MAX_WORKERS] && rec->lines[CONF_OPT_WORKERS] &&
 	    cfg_getint(sec, CONF_NAME(MAX_WORKERS)) < cfg_getint(sec, CONF_NAME(WORKERS))) {
