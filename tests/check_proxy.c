@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -527,6 +528,118 @@ START_TEST(connect_timeout_against_a_black_hole)
 }
 END_TEST
 
+/* Out of descriptors (RLIMIT_NOFILE 32, 6 a proxied connection): a client
+ * that cannot have its pipes or its upstream socket waits, as it would in
+ * the accept queue, and the worker accepts no more meanwhile (as after
+ * EMFILE at accept): nobody is closed, the worker does not spin, and each
+ * is served as held connections close. */
+START_TEST(out_of_descriptors_pauses)
+{
+	struct daemon d;
+	struct daemon_opts opts = { .nofile = 32 };
+	uint16_t back = tl_free_port(), front = tl_free_port();
+	int fds[12], served[12], waiting[12], nserved = 0, nwaiting = 0, nclosed = 0;
+	pid_t workers[4], worker = 0;
+	long cpu;
+	size_t n;
+
+	daemon_start(&d, with_v6(proxy_conf(back, front, "\"unix:@DIR@/back.sock\"",
+					    "  idle-timeout = 0\n"), back, front), &opts);
+	ck_assert(daemon_wait_ready(&d, 10000));
+	for (int i = 0; i < 12; i++) {
+		fds[i] = tl_connect_tcp("127.0.0.1", front);
+		ck_assert_int_ge(fds[i], 0);
+		send(fds[i], "x", 1, MSG_NOSIGNAL);
+	}
+	ck_assert_msg(daemon_wait_log(&d, "Too many open files", 5000), "log:\n%s",
+		      tl_read_file(d.log));
+	n = daemon_workers(&d, workers, 4);
+	for (size_t i = 0; i < n; i++) {
+		char needle[64];
+
+		snprintf(needle, sizeof(needle), "preforkd[%ld] front#0", (long)workers[i]);
+		if (daemon_log_contains(&d, needle))
+			worker = workers[i];
+	}
+	ck_assert_int_gt(worker, 0);
+	cpu = tl_cpu_ms(worker);
+	usleep(300 * 1000);
+	for (int i = 0; i < 12; i++) {
+		struct pollfd pfd = { .fd = fds[i], .events = POLLIN };
+		char c;
+
+		if (poll(&pfd, 1, 0) == 0)
+			waiting[nwaiting++] = fds[i];
+		else if (recv(fds[i], &c, 1, MSG_DONTWAIT) == 1)
+			served[nserved++] = fds[i];
+		else
+			nclosed++;
+	}
+	ck_assert_msg(nwaiting > 0 && nserved > 0 && nclosed == 0, "served %d, closed %d, waiting %d",
+		      nserved, nclosed, nwaiting);
+	ck_assert_msg(tl_cpu_ms(worker) - cpu < 100, "the proxy used %ld ms CPU in 300 ms while "
+		      "starved", tl_cpu_ms(worker) - cpu);
+	ck_assert_uint_le(daemon_log_count(&d, "Too many open files"), 2);	/* said, not per client */
+	for (int i = 0; i < nserved; i++)
+		close(served[i]);
+	/* Descriptors come free as served clients close: each one still
+	 * waiting gets its echo in turn (closed at once here, freeing its). */
+	for (uint64_t t0 = tl_now_ms(); nwaiting > 0 && tl_now_ms() - t0 < 10000;) {
+		struct pollfd pfd[12];
+
+		for (int i = 0; i < nwaiting; i++)
+			pfd[i] = (struct pollfd){ .fd = waiting[i], .events = POLLIN };
+		if (poll(pfd, (nfds_t)nwaiting, 100) <= 0)
+			continue;
+		for (int i = nwaiting - 1; i >= 0; i--) {
+			char c = 0;
+
+			if (!pfd[i].revents)
+				continue;
+			ck_assert_msg(recv(waiting[i], &c, 1, 0) == 1 && c == 'x',
+				      "a waiting client was closed");
+			close(waiting[i]);
+			waiting[i] = waiting[--nwaiting];
+		}
+	}
+	ck_assert_msg(nwaiting == 0, "%d clients still waiting after 10 s", nwaiting);
+	ck_assert(tl_echo_tcp(front, "after\n"));
+	daemon_stop(&d);
+}
+END_TEST
+
+/* A reload: a connection in flight stays with the old workers and its
+ * upstream; a new one goes to the new upstream list. */
+START_TEST(reload_changes_upstreams_for_new_connections)
+{
+	struct daemon d;
+	uint16_t b1 = tl_free_port(), b2 = tl_free_port(), front = tl_free_port();
+	int held;
+
+	snprintf(conf, sizeof(conf),
+		 "service b1 {\n  listen = { \"127.0.0.1:%u\" }\n  handler = \"echo\"\n}\n"
+		 "service b2 {\n  listen = { \"127.0.0.1:%u\" }\n  handler = \"echo\"\n}\n"
+		 "service front {\n  listen = { \"127.0.0.1:%u\" }\n  handler = \"proxy\"\n"
+		 "  upstream = { \"127.0.0.1:%u\" }\n}\n", b1, b2, front, b1);
+	daemon_start_ready(&d, conf, NULL);
+	held = tl_connect_tcp("127.0.0.1", front);
+	ck_assert(tl_echo(held, "held\n", 5, 5000));
+	snprintf(conf, sizeof(conf),
+		 "service b1 {\n  listen = { \"127.0.0.1:%u\" }\n  handler = \"echo\"\n}\n"
+		 "service b2 {\n  listen = { \"127.0.0.1:%u\" }\n  handler = \"echo\"\n}\n"
+		 "service front {\n  listen = { \"127.0.0.1:%u\" }\n  handler = \"proxy\"\n"
+		 "  upstream = { \"127.0.0.1:%u\" }\n}\n", b1, b2, front, b2);
+	daemon_write_conf(&d, conf);
+	ck_assert_int_eq(daemon_reload(&d, 10000), 1);
+	ck_assert(tl_echo_tcp(front, "new\n"));
+	ck_assert(tl_echo(held, "still\n", 6, 5000));
+	ck_assert_uint_eq(accepted(&d, "b1"), 1);
+	ck_assert_uint_eq(accepted(&d, "b2"), 1);
+	close(held);
+	daemon_stop(&d);
+}
+END_TEST
+
 /* The config refuses what cannot be an upstream. */
 START_TEST(bad_upstreams_refused)
 {
@@ -839,6 +952,8 @@ int main(void)
 	tcase_add_test(tc, round_robin_and_least_connections);
 	tcase_add_test(tc, connect_timeout_against_a_black_hole);
 	tcase_add_test(tc, bad_upstreams_refused);
+	tcase_add_test(tc, out_of_descriptors_pauses);
+	tcase_add_test(tc, reload_changes_upstreams_for_new_connections);
 	tcase_add_test(tc, proxy_protocol_sent);
 	tcase_add_test(tc, proxy_protocol_accepted);
 	tcase_add_test(tc, proxy_protocol_ucspi_follows_the_header);

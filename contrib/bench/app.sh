@@ -215,20 +215,7 @@ tree() {
 	done
 }
 
-# CPU ticks (utime+stime+cutime+cstime) of PID and all its descendants: what
-# has exited is in its parent's cumulative times, so a delta loses nothing.
-tree_ticks() {
-	local queue=$1 total=0 p stat f
-	while [ -n "${queue// /}" ]; do
-		set -- $queue
-		p=$1; shift; queue="$*"
-		stat=$(cat "/proc/$p/stat" 2>/dev/null) || continue
-		f=(${stat##*") "})
-		total=$((total + f[11] + f[12] + f[13] + f[14]))
-		queue="$queue $(cat /proc/"$p"/task/*/children 2>/dev/null || true)"
-	done
-	echo "$total"
-}
+. "$SRC/contrib/bench/common.sh"	# tree_ticks
 
 # start_system SYSTEM: starts it in the background, in the run's namespace
 # and clean environment; SERVER is its pid, LOG its output.

@@ -195,19 +195,7 @@ stop() {
 	SERVER=""
 }
 
-# CPU ticks (utime+stime+cutime+cstime) of PID and all its descendants: what
-# has exited is in its parent's cumulative times, so a delta loses nothing.
-tree_ticks() {
-	queue=$1 total=0
-	while set -- $queue && [ $# -gt 0 ]; do
-		p=$1; shift; queue=$*
-		stat=$(cat "/proc/$p/stat" 2>/dev/null) || continue
-		set -- ${stat##*") "}
-		total=$((total + ${12} + ${13} + ${14} + ${15}))
-		queue="$queue $(cat /proc/"$p"/task/*/children 2>/dev/null || true)"
-	done
-	echo "$total"
-}
+. "$SRC/contrib/bench/common.sh"	# tree_ticks
 
 field() { echo "$2" | sed -n "s/.* $1=\([0-9.]*\).*/\1/p"; }
 

@@ -41,6 +41,7 @@
 #define HEALTH_BACKOFF_MIN_MS 1000
 #define HEALTH_BACKOFF_MAX_MS 30000
 #define PIPES_KEPT_MAX 256
+#define PROXY_RETRY_MS 100		/* a client waiting for descriptors tries again */
 
 /* What one worker knows of an upstream. */
 struct upstream_health {
@@ -66,6 +67,7 @@ struct proxy_state {
 	unsigned current;		/* index of the upstream in use */
 	unsigned long tried;		/* bit i: upstream i was tried (the first 64) */
 	bool connected, counted_up;
+	bool starved;			/* accepted with no descriptors for its pipes: waits */
 	bool reset;			/* a side was reset: so is the other */
 };
 
@@ -76,7 +78,24 @@ static struct {
 	int (*kept)[2];			/* empty pipes for the next connections */
 	size_t nkept;
 	struct ratelimit failed;	/* clients no upstream could take */
+	struct ratelimit starved;	/* clients that found no descriptor */
 } px;
+
+/* socket() or pipe() failed for a client (it is closed, or waits: the
+ * caller's); out of descriptors, the worker pauses accepting. Said at most
+ * every 10 s. */
+static void starved(struct conn *c, const char *what)
+{
+	int err = errno;
+
+	if (err == EMFILE || err == ENFILE)
+		conn_out_of_descriptors(c);
+	if (ratelimit_event(&px.starved, clock_now_ms())) {
+		log_errno(LOG_WARNING, err, "service '%s': %s (%lu times so far)", c->svc->name,
+			  what, px.starved.total);
+		ratelimit_logged(&px.starved, clock_now_ms());
+	}
+}
 
 static struct upstream_health *health_of(const struct service *svc)
 {
@@ -201,7 +220,8 @@ static void leave_upstream(struct conn *c, struct proxy_state *st)
 }
 
 /* Connects to the next upstream: 0 while one is connecting or connected,
- * -1 when none is left (the client is closed, counted). */
+ * -1 when none is left (the client is to be closed, counted), -2 when the
+ * worker is out of descriptors for the socket. */
 static int connect_next(struct conn *c, struct proxy_state *st)
 {
 	char peer[ADDRESS_TEXT_MAX];
@@ -214,11 +234,13 @@ static int connect_next(struct conn *c, struct proxy_state *st)
 
 		if (i < 64)
 			st->tried |= 1UL << i;
+		if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
+			if (i < 64)
+				st->tried &= ~(1UL << i);	/* not the upstream's fault */
+			return -2;
+		}
 		if (fd < 0) {
-			if (errno == EMFILE || errno == ENFILE)
-				conn_out_of_descriptors(c);
-			log_errno(LOG_WARNING, errno, "service '%s': socket for upstream %s",
-				  c->svc->name, a->text);
+			starved(c, "no socket for an upstream");
 			return -1;
 		}
 		st->current = (unsigned)i;
@@ -387,28 +409,71 @@ static bool send_header(struct conn *c, struct proxy_state *st)
 	return len && send(st->up.fd, hdr, len, MSG_NOSIGNAL) == (ssize_t)len;
 }
 
+/* Closes the pipes of a flow, and every kept one: descriptors are short. */
+static void drop_pipes(struct flow *f)
+{
+	if (f->pr >= 0) {
+		close(f->pr);
+		close(f->pw);
+	}
+	f->pr = f->pw = -1;
+	f->len = 0;
+	while (px.nkept) {
+		px.nkept--;
+		close(px.kept[px.nkept][0]);
+		close(px.kept[px.nkept][1]);
+	}
+}
+
+/* Its pipes and its upstream: the client's events, HANDLER_IDLE while
+ * it waits for descriptors, or HANDLER_CLOSE. */
+static int start(struct conn *c, struct proxy_state *st)
+{
+	int up = -2;
+
+	if (take_pipe(&st->c2u) && take_pipe(&st->u2c)) {
+		up = connect_next(c, st);
+		if (up == 0) {
+			st->starved = false;
+			c->starved = false;	/* it holds what it frees from now on */
+			return pump(c, st);
+		}
+		if (up == -1)
+			return HANDLER_CLOSE;
+	} else if (errno != EMFILE && errno != ENFILE) {
+		starved(c, "no pipe for a connection");
+		return HANDLER_CLOSE;
+	}
+	/* Out of descriptors. As a client in the accept queue would, it waits
+	 * (holding one), the worker accepts no more meanwhile, and it is
+	 * tried again as the pause ends; what it took is given back. */
+	leave_upstream(c, st);
+	drop_pipes(&st->c2u);
+	drop_pipes(&st->u2c);
+	if (!st->starved)
+		starved(c, "no descriptors for a connection: it waits");
+	else
+		conn_out_of_descriptors(c);
+	st->starved = true;
+	conn_expire_in(c, PROXY_RETRY_MS);
+	return HANDLER_IDLE;
+}
+
 static int proxy_open(struct conn *c)
 {
 	struct proxy_state *st = (struct proxy_state *)c->state;
 
 	st->up.fd = st->c2u.pr = st->c2u.pw = st->u2c.pr = st->u2c.pw = -1;
-	if (!take_pipe(&st->c2u) || !take_pipe(&st->u2c)) {
-		if (errno == EMFILE || errno == ENFILE)
-			conn_out_of_descriptors(c);
-		log_errno(LOG_WARNING, errno, "service '%s': pipe for a connection", c->svc->name);
-		return HANDLER_CLOSE;
-	}
-	if (connect_next(c, st) < 0)
-		return HANDLER_CLOSE;
-	return pump(c, st);
+	return start(c, st);
 }
 
 static int proxy_ready(struct conn *c, uint32_t revents)
 {
 	struct proxy_state *st = (struct proxy_state *)c->state;
 
+	if (st->starved)	/* only errors and hangups come while it waits */
+		return revents & (EPOLLERR | EPOLLHUP) ? HANDLER_CLOSE : HANDLER_IDLE;
 	/* An error or a hangup with nothing to read says itself in the calls. */
-	(void)revents;
 	return pump(c, st);
 }
 
@@ -425,7 +490,7 @@ static int proxy_ready_peer(struct conn *c, uint32_t revents)
 			err = errno;
 		if (err) {
 			mark_down(c, st->current, strerror(err));
-			return connect_next(c, st) < 0 ? HANDLER_CLOSE : pump(c, st);
+			return connect_next(c, st) != 0 ? HANDLER_CLOSE : pump(c, st);
 		}
 		st->connected = true;
 		mark_up(c, st->current);
@@ -452,9 +517,19 @@ static int proxy_expire(struct conn *c)
 	struct proxy_state *st = (struct proxy_state *)c->state;
 	uint64_t now = clock_now_ms(), idle = c->svc->idle_timeout_ms;
 
+	if (st->starved) {
+		int want = start(c, st);
+
+		if (want == HANDLER_CLOSE)
+			return HANDLER_CLOSE;
+		if (st->starved)
+			return PROXY_RETRY_MS;
+		conn_set_events(c, want);
+		return (int)c->svc->connect_timeout_ms;
+	}
 	if (!st->connected) {
 		mark_down(c, st->current, "did not answer within connect-timeout");
-		if (connect_next(c, st) < 0)
+		if (connect_next(c, st) != 0)
 			return HANDLER_CLOSE;
 		return st->connected ? (int)(idle ? idle : 3600000) : (int)c->svc->connect_timeout_ms;
 	}

@@ -167,12 +167,14 @@ void conn_close(struct worker *w, struct conn *c)
 	} else {
 		conn_put(w, c);
 	}
-	/* A place came free, and a descriptor: stop waiting out an EMFILE pause. */
-	if (serving(w) == w->svc->max_connections || w->accept_paused_until)
+	/* A place came free, and a descriptor: stop waiting out an EMFILE pause
+	 * (not one this very connection began: it found no descriptor). */
+	if (serving(w) == w->svc->max_connections || (w->accept_paused_until && !c->starved))
 		w->sockets_dirty = true;
 	w->nconns--;
 	counter_add(w->counters, COUNTER_ACTIVE, -1);
-	w->accept_paused_until = 0;
+	if (!c->starved)
+		w->accept_paused_until = 0;
 }
 
 int conn_peer_watch(struct conn *c, struct conn_peer *p, uint32_t events)
@@ -209,9 +211,20 @@ void conn_out_of_descriptors(struct conn *c)
 {
 	struct worker *w = c->worker;
 
+	c->starved = true;
 	w->accept_paused_until = w->now + ACCEPT_PAUSE_MS;
 	w->sockets_dirty = true;
 	worker_due(w, w->accept_paused_until);
+}
+
+void conn_set_events(struct conn *c, int want)
+{
+	conn_apply(c->worker, c, want);
+}
+
+void conn_expire_in(struct conn *c, unsigned ms)
+{
+	conn_set_deadline(c->worker, c, c->worker->now + ms);
 }
 
 void conn_apply(struct worker *w, struct conn *c, int want)
@@ -310,6 +323,7 @@ void conn_open(struct worker *w, int fd, const struct handler *h, const struct w
 	c->counted = counted != NULL;
 	c->renews_idle = !h->timeout && w->svc->idle_timeout_ms;
 	c->closed = false;
+	c->starved = false;
 	c->active_ms = w->now;
 	c->stderr_fd = w->helper_stderr_fd;
 	c->origin = copy;

@@ -37,6 +37,7 @@ struct conn {
 	bool renews_idle;		/* idle-timeout counts from the last event (active_ms) */
 	bool closed;			/* closed in this batch of events: the rest of it skips it */
 	bool in_epoll;			/* fd is in the worker's epoll set */
+	bool starved;			/* its handler had no descriptor for it: its close frees none */
 	struct source_key source;
 	int stderr_fd;			/* what a helper gets as stderr (the worker's) */
 	struct dgram_origin *origin;	/* a job for one datagram (exec): fd is its input; else NULL */
@@ -62,6 +63,11 @@ void conn_peer_close(struct conn *c, struct conn_peer *p);
 /* socket() or pipe() for c failed with EMFILE/ENFILE: the worker stops
  * accepting for a moment, as after EMFILE at accept (no spin). */
 void conn_out_of_descriptors(struct conn *c);
+/* From outside ready (expire): what epoll waits for on c->fd now, as ready
+ * returns it (HANDLER_CLOSE closes c: not to be touched after). */
+void conn_set_events(struct conn *c, int want);
+/* expire() is asked again in ms, sooner than the deadline it has. */
+void conn_expire_in(struct conn *c, unsigned ms);
 
 /* The peer as every message names it ("1.2.3.4:5", "[::1]:5", "unix:@name"),
  * in buf; a unix peer's name is asked of the socket, which must still be

@@ -145,7 +145,8 @@ static bool accept_batch(struct worker *w, struct worker_socket *l)
 		socklen_t len = sizeof(ss);
 		int fd;
 
-		if (l->fd < 0 || serving(w) >= w->svc->max_connections)
+		/* A handler out of descriptors for the last one paused us. */
+		if (l->fd < 0 || serving(w) >= w->svc->max_connections || w->accept_paused_until)
 			return false;
 		fd = accept4(l->fd, (struct sockaddr *)&ss, &len, w->accept_flags);
 		if (fd >= 0) {
