@@ -121,7 +121,7 @@ start() {
 		cat > "$tmp/haproxy.cfg" <<-EOF
 		global
 		    nbthread 2
-		    maxconn 20000
+		    maxconn 8000
 		defaults
 		    mode tcp
 		    timeout connect 2s
@@ -142,7 +142,7 @@ start() {
 		pid $tmp/nginx.pid;
 		error_log $tmp/nginx.log warn;
 		worker_processes 2;
-		worker_rlimit_nofile 20000;
+		worker_rlimit_nofile 16384;
 		events { worker_connections 8192; }
 		stream {
 		    server {
