@@ -528,8 +528,9 @@ START_TEST(connect_timeout_against_a_black_hole)
 }
 END_TEST
 
-/* Out of descriptors (RLIMIT_NOFILE 32, 6 a proxied connection): a client
- * that cannot have its pipes or its upstream socket waits, as it would in
+#define STARVED 24
+/* Out of descriptors (RLIMIT_NOFILE 32, 2 a proxied connection, 6 when it
+ * splices): a client that cannot have its upstream socket waits, as it would in
  * the accept queue, and the worker accepts no more meanwhile (as after
  * EMFILE at accept): nobody is closed, the worker does not spin, and each
  * is served as held connections close. */
@@ -538,7 +539,7 @@ START_TEST(out_of_descriptors_pauses)
 	struct daemon d;
 	struct daemon_opts opts = { .nofile = 32 };
 	uint16_t back = tl_free_port(), front = tl_free_port();
-	int fds[12], served[12], waiting[12], nserved = 0, nwaiting = 0, nclosed = 0;
+	int fds[STARVED], served[STARVED], waiting[STARVED], nserved = 0, nwaiting = 0, nclosed = 0;
 	pid_t workers[4], worker = 0;
 	long cpu;
 	size_t n;
@@ -546,7 +547,7 @@ START_TEST(out_of_descriptors_pauses)
 	daemon_start(&d, with_v6(proxy_conf(back, front, "\"unix:@DIR@/back.sock\"",
 					    "  idle-timeout = 0\n"), back, front), &opts);
 	ck_assert(daemon_wait_ready(&d, 10000));
-	for (int i = 0; i < 12; i++) {
+	for (int i = 0; i < STARVED; i++) {
 		fds[i] = tl_connect_tcp("127.0.0.1", front);
 		ck_assert_int_ge(fds[i], 0);
 		send(fds[i], "x", 1, MSG_NOSIGNAL);
@@ -564,7 +565,7 @@ START_TEST(out_of_descriptors_pauses)
 	ck_assert_int_gt(worker, 0);
 	cpu = tl_cpu_ms(worker);
 	usleep(300 * 1000);
-	for (int i = 0; i < 12; i++) {
+	for (int i = 0; i < STARVED; i++) {
 		struct pollfd pfd = { .fd = fds[i], .events = POLLIN };
 		char c;
 
@@ -585,7 +586,7 @@ START_TEST(out_of_descriptors_pauses)
 	/* Descriptors come free as served clients close: each one still
 	 * waiting gets its echo in turn (closed at once here, freeing its). */
 	for (uint64_t t0 = tl_now_ms(); nwaiting > 0 && tl_now_ms() - t0 < 10000;) {
-		struct pollfd pfd[12];
+		struct pollfd pfd[STARVED];
 
 		for (int i = 0; i < nwaiting; i++)
 			pfd[i] = (struct pollfd){ .fd = waiting[i], .events = POLLIN };

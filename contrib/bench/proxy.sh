@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: ISC
 # proxy.sh - preforkd's proxy handler against HAProxy, nginx stream, socat and systemd-socket-proxyd, forwarding to one echo server.
 #
-#   contrib/bench/proxy.sh [-s SECONDS] [-b BYTES] [-o OUTDIR]
+#   contrib/bench/proxy.sh [-r ROUNDS] [-s SECONDS] [-b BYTES] [-o OUTDIR]
 #
 #   BUILD=DIR   preforkd is DIR/src/preforkd (default: this source tree); the
 #               tools are DIR/contrib/bench/{loadgen,bulk,refserver}
@@ -29,19 +29,23 @@
 # CPU is not the system's. Traffic stays on 127.0.0.1; every process is
 # started here and stopped by its pid. Installs haproxy, nginx-light,
 # libnginx-mod-stream, socat and systemd (for systemd-socket-proxyd) from
-# Debian when missing (as root). One round: on a shared 2-core VM, compare
-# CPU per operation more than rates.
+# Debian when missing (as root). ROUNDS (3) rounds, the order of the systems
+# rotating each round, a fresh instance each time; each figure is the median
+# of its rounds (min-max beside the rates). On a shared 2-core VM, compare CPU
+# per operation more than rates.
 set -euo pipefail
 
 SECONDS_RUN=5
 BYTES=$((1 << 30))
+ROUNDS=3
 OUT=
-while getopts s:b:o: opt; do
+while getopts r:s:b:o: opt; do
 	case $opt in
+	r) ROUNDS=$OPTARG ;;
 	s) SECONDS_RUN=$OPTARG ;;
 	b) BYTES=$OPTARG ;;
 	o) OUT=$OPTARG ;;
-	*) echo "usage: $0 [-s SECONDS] [-b BYTES] [-o OUTDIR]" >&2; exit 2 ;;
+	*) echo "usage: $0 [-r ROUNDS] [-s SECONDS] [-b BYTES] [-o OUTDIR]" >&2; exit 2 ;;
 	esac
 done
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
@@ -199,21 +203,35 @@ run() {
 	echo "$sys W4: $w4" >&2
 	echo "$sys bulk 1: $b1" >&2
 	echo "$sys bulk 32: $b32" >&2
-	results+=("$(printf '| %s | %s | %s | %.1f | %s | %s | %.1f | %s | %.2f | %s | %.2f | %s |' "$sys" \
-		"$(field rate "$w3")" "$(field p99_us "$w3")" "$w3cpu" \
-		"$(field rate "$w4")" "$(field p99_us "$w4")" "$w4cpu" \
-		"$(field mbps "$b1")" "$b1cpu" "$(field mbps "$b32")" "$b32cpu" \
-		"$(($(errors "$w3") + $(errors "$w4") + $(errors "$b1") + $(errors "$b32")))")")
+	printf '%s %s %s %s %s %s %s %s %s %s %s\n' "$(field rate "$w3")" "$(field p99_us "$w3")" \
+		"$w3cpu" "$(field rate "$w4")" "$(field p99_us "$w4")" "$w4cpu" "$(field mbps "$b1")" \
+		"$b1cpu" "$(field mbps "$b32")" "$b32cpu" \
+		"$(($(errors "$w3") + $(errors "$w4") + $(errors "$b1") + $(errors "$b32")))" \
+		>> "$tmp/rounds.$sys"
 }
 
-for sys in preforkd haproxy nginx socat socket-proxyd; do
-	run "$sys"
+# median COLUMN FILE, and min-max: of one column over the rounds.
+median() { cut -d' ' -f"$1" "$2" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+spread() { cut -d' ' -f"$1" "$2" | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { print lo "-" hi }'; }
+systems=(preforkd haproxy nginx socat socket-proxyd)
+for ((r = 0; r < ROUNDS; r++)); do
+	for ((k = 0; k < ${#systems[@]}; k++)); do
+		run "${systems[(k + r) % ${#systems[@]}]}"
+	done
+done
+for sys in "${systems[@]}"; do
+	f=$tmp/rounds.$sys
+	errs=$(cut -d' ' -f11 "$f" | awk '{ s += $1 } END { print s }')
+	results+=("$(printf '| %s | %s (%s) | %s | %.1f | %s (%s) | %s | %.1f | %s | %.2f | %s | %.2f | %s |' "$sys" \
+		"$(median 1 "$f")" "$(spread 1 "$f")" "$(median 2 "$f")" "$(median 3 "$f")" \
+		"$(median 4 "$f")" "$(spread 4 "$f")" "$(median 5 "$f")" "$(median 6 "$f")" \
+		"$(median 7 "$f")" "$(median 8 "$f")" "$(median 9 "$f")" "$(median 10 "$f")" "$errs")")
 done
 
 mkdir -p "$OUT"
 md=$OUT/proxy-$(date +%F).md
 {
-	echo "Forwarding to refserver -w 2 on 127.0.0.1, $(nproc) CPUs, W3/W4 ${SECONDS_RUN} s with 32 clients, bulk $BYTES bytes each way; CPU is the system's own."
+	echo "Forwarding to refserver -w 2 on 127.0.0.1, $(nproc) CPUs, $ROUNDS rounds (medians; min-max of the rates), W3/W4 ${SECONDS_RUN} s with 32 clients, bulk $BYTES bytes each way; CPU is the system's own."
 	echo
 	echo "| system | W3 conn/s | W3 p99 µs | W3 CPU µs/conn | W4 req/s | W4 p99 µs | W4 CPU µs/req | bulk 1 MB/s | bulk 1 CPU s/GB | bulk 32 MB/s | bulk 32 CPU s/GB | errors |"
 	echo "|---|---|---|---|---|---|---|---|---|---|---|---|"

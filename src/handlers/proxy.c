@@ -1,21 +1,25 @@
 /* SPDX-License-Identifier: ISC */
-/* proxy.c - handler "proxy": each connection forwarded to an upstream (TCP or unix), bytes moved with splice.
+/* proxy.c - handler "proxy": each connection forwarded to an upstream (TCP or unix), bulk bytes moved with splice.
  *
  * One upstream is chosen per client (balance: round-robin, least-connections
  * or first), connected without blocking; one that refuses, or does not
  * answer within connect-timeout, is skipped for a while (1 s, doubling up
  * to 30 s: passive health, per worker, said once when it goes and once
  * when it is back) and the next is tried, each at most once, before the
- * client is closed and counted. Each direction has a pipe: splice() moves
- * bytes from one socket into it and out into the other without copying
- * them through us (a buffer where the kernel cannot splice). A side is
- * read only while its pipe has room, so a peer that does not read holds
- * the other back (flow control both ways); the end of one side's bytes is
- * passed on as a half-close (shutdown(SHUT_WR)), and a reset as a reset.
- * Pipes of closed connections are kept for the next, within
- * max-connections. What the client sends while the upstream is being
- * connected waits in its pipe. With send-proxy-protocol, a PROXY header
- * (version 1 or 2) naming the client goes to the upstream first. */
+ * client is closed and counted. Each direction starts by copying: a read
+ * into the worker's one buffer, sent on at once, only what the other side
+ * does not take kept (a request and its answer cost a recv and a send each
+ * way, and no memory of the connection's own). A read that fills that
+ * buffer makes it a bulk transfer, and from then on splice() moves its
+ * bytes through a pipe of its own, never through us (unless the kernel
+ * cannot splice those sockets). A side is read only while there is room
+ * for what it sends, so a peer that does not read holds the other back
+ * (flow control both ways); the end of one side's bytes is passed on as a
+ * half-close (shutdown(SHUT_WR)), and a reset as a reset. Pipes of closed
+ * connections are kept for the next, within max-connections. What the
+ * client sends while the upstream is being connected waits (kept, or in
+ * its socket). With send-proxy-protocol, a PROXY header (version 1 or 2)
+ * naming the client goes to the upstream first. */
 #include "config.h"
 
 #include <errno.h>
@@ -36,7 +40,7 @@
 #include "worker/conn.h"
 #include "worker/proxyproto.h"
 
-#define PROXY_BUFSIZE 65536		/* a direction's buffer where splice cannot be used */
+#define PROXY_COPY_MAX 65536		/* read at once while copying; a full read starts splicing */
 #define PROXY_ROUNDS 4			/* fill and drain per event, then others get a turn */
 #define HEALTH_BACKOFF_MIN_MS 1000
 #define HEALTH_BACKOFF_MAX_MS 30000
@@ -52,14 +56,19 @@ struct upstream_health {
 	bool said_down;
 };
 
-/* One direction's bytes in flight: a pipe, or a buffer when splice cannot be used. */
+/* One direction's bytes in flight. It starts by copying: what is read goes
+ * through the worker's one buffer straight to the other side, and only
+ * what that side did not take is kept (buf). Once a read fills that buffer
+ * it is a bulk transfer: from then on it splices through a pipe of its own. */
 struct flow {
-	int pr, pw;			/* the pipe's ends; -1 without */
-	unsigned len, cap;		/* bytes in it, and its size */
-	char *buf;			/* buffer mode: len bytes from off */
+	int pr, pw;			/* its pipe once it splices; -1 before */
+	unsigned len;			/* bytes held: in the pipe, or in buf from off */
+	unsigned cap;			/* the pipe's size */
+	char *buf;			/* copying: what the other side did not take yet */
 	unsigned off;
 	bool eof;			/* its source has no more */
 	bool shut;			/* and that was passed on */
+	bool no_splice;			/* splice refused these sockets: it copies for good */
 };
 
 struct proxy_state {
@@ -68,7 +77,7 @@ struct proxy_state {
 	unsigned current;		/* index of the upstream in use */
 	unsigned long tried;		/* bit i: upstream i was tried (the first 64) */
 	bool connected, counted_up;
-	bool starved;			/* accepted with no descriptors for its pipes: waits */
+	bool starved;			/* no descriptor for its upstream socket: it waits */
 	bool reset;			/* a side was reset: so is the other */
 };
 
@@ -270,62 +279,115 @@ static int connect_next(struct conn *c, struct proxy_state *st)
 	return -1;
 }
 
-/* From fd into f: the bytes moved, or -1 when fd failed (reset). *more
- * says whether fd may hold more: the read filled all the room there was. */
-static ssize_t fill(struct flow *f, int fd, bool *more)
-{
-	size_t room = f->cap - f->len;
-	ssize_t n;
+/* The worker is one thread: every copying flow reads into this. */
+static char scratch[PROXY_COPY_MAX];
 
-	if (f->eof) {
-		*more = false;
-		return 0;
-	}
-	if (f->len >= f->cap)
-		return 0;	/* *more as it was: read again once there is room */
-	if (f->buf) {
-		n = recv(fd, f->buf + f->len, room, 0);
-	} else {
-		n = splice(fd, NULL, f->pw, NULL, room, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-		if (n < 0 && errno == EINVAL && (f->buf = malloc(PROXY_BUFSIZE))) {
-			/* Not a file the kernel splices: a buffer from now on. */
-			close(f->pr);
-			close(f->pw);
-			f->pr = f->pw = -1;
-			f->cap = PROXY_BUFSIZE;
-			room = f->cap - f->len;
-			n = recv(fd, f->buf + f->len, room, 0);
-		}
-	}
-	*more = n > 0 && (size_t)n == room;
-	if (n > 0)
-		f->len += (unsigned)n;
-	else if (n == 0)
-		f->eof = true;
-	else if (errno != EAGAIN && errno != EINTR)
-		return -1;
-	return n > 0 ? n : 0;
+enum forwarded { FORWARD_OK, FORWARD_SRC_FAILED, FORWARD_DST_FAILED };
+
+/* Room to read into: the pipe's, or (copying) none while bytes are held. */
+static bool has_room(const struct flow *f)
+{
+	return f->pr >= 0 ? f->len < f->cap : f->len == 0;
 }
 
-/* From f into fd: the bytes moved, or -1 when fd failed (reset, or gone). */
-static ssize_t drain(struct flow *f, int fd)
+/* What f holds, to dst: the bytes that went, or -1 when dst failed. */
+static ssize_t send_held(struct flow *f, int dst)
 {
 	ssize_t n;
 
 	if (f->len == 0)
 		return 0;
-	if (f->buf) {
-		n = send(fd, f->buf + f->off, f->len - f->off, MSG_NOSIGNAL);
-		if (n > 0 && (f->off += (unsigned)n) == f->len)
-			f->off = f->len = 0;
-	} else {
-		n = splice(f->pr, NULL, fd, NULL, f->len, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+	if (f->pr >= 0) {
+		n = splice(f->pr, NULL, dst, NULL, f->len, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 		if (n > 0)
 			f->len -= (unsigned)n;
+	} else {
+		n = send(dst, f->buf + f->off, f->len - f->off, MSG_NOSIGNAL);
+		if (n > 0 && (f->off += (unsigned)n) == f->len) {
+			free(f->buf);
+			f->buf = NULL;
+			f->off = f->len = 0;
+		}
 	}
 	if (n < 0 && errno != EAGAIN && errno != EINTR)
 		return -1;
 	return n > 0 ? n : 0;
+}
+
+/* A read of n copied bytes: to dst at once (dst_ready), the rest kept. */
+static enum forwarded copy_on(struct flow *f, int dst, bool dst_ready, size_t n, ssize_t *moved)
+{
+	ssize_t m = dst_ready ? send(dst, scratch, n, MSG_NOSIGNAL) : 0;
+
+	if (m < 0 && errno != EAGAIN && errno != EINTR)
+		return FORWARD_DST_FAILED;
+	m = m > 0 ? m : 0;
+	*moved += m;
+	if ((size_t)m == n)
+		return FORWARD_OK;
+	f->buf = malloc(n - (size_t)m);
+	if (!f->buf)
+		return FORWARD_DST_FAILED;	/* the bytes cannot be kept: as if it failed */
+	memcpy(f->buf, scratch + m, n - (size_t)m);
+	f->off = 0;
+	f->len = (unsigned)(n - (size_t)m);
+	return FORWARD_OK;
+}
+
+/* Moves what it can from src through f to dst (dst_ready: it can take
+ * bytes). *more: src may hold more (its event said so, or the last read
+ * took all the room there was); *moved: the bytes that reached dst. */
+static enum forwarded forward(struct flow *f, int src, int dst, bool dst_ready, bool *more,
+			      ssize_t *moved)
+{
+	ssize_t n;
+
+	*moved = 0;
+	if (dst_ready && (n = send_held(f, dst)) != 0) {
+		if (n < 0)
+			return FORWARD_DST_FAILED;
+		*moved += n;
+	}
+	if (!*more || f->eof || !has_room(f))
+		return FORWARD_OK;	/* *more as it was: read again once there is room */
+	if (f->pr >= 0) {
+		size_t room = f->cap - f->len;
+
+		n = splice(src, NULL, f->pw, NULL, room, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		if (n < 0 && errno == EINVAL && f->len == 0) {
+			/* Not a socket the kernel splices from: it copies for good. */
+			close(f->pr);
+			close(f->pw);
+			f->pr = f->pw = -1;
+			f->no_splice = true;
+			return FORWARD_OK;	/* *more still true: the next round copies */
+		}
+		*more = n > 0 && (size_t)n == room;
+		if (n > 0)
+			f->len += (unsigned)n;
+	} else {
+		n = recv(src, scratch, sizeof(scratch), 0);
+		*more = n == (ssize_t)sizeof(scratch);
+	}
+	if (n == 0)
+		f->eof = true;
+	if (n < 0)
+		return errno == EAGAIN || errno == EINTR ? (*more = false, FORWARD_OK) :
+							   FORWARD_SRC_FAILED;
+	if (n > 0 && f->pr < 0) {
+		enum forwarded r = copy_on(f, dst, dst_ready, (size_t)n, moved);
+
+		/* A full read, all of it taken: a bulk transfer, spliced from now on. */
+		if (r == FORWARD_OK && *more && f->len == 0 && !f->no_splice)
+			take_pipe(f);
+		return r;
+	}
+	if (n > 0 && dst_ready && (n = send_held(f, dst)) != 0) {
+		if (n < 0)
+			return FORWARD_DST_FAILED;
+		*moved += n;
+	}
+	return FORWARD_OK;
 }
 
 /* Its source is done and everything went: the other side hears the end. */
@@ -348,7 +410,7 @@ static void reset_on_close(int fd)
 
 /* Moves what can be moved both ways: a side is read only while it may
  * have more (its event said so, or its last read took all the room there
- * was), so a ping-pong costs a read and a write each way and nothing else.
+ * was), so a ping-pong costs a read and a send each way and nothing else.
  * The client's events to wait for, or HANDLER_CLOSE. */
 static int pump(struct conn *c, struct proxy_state *st, bool client_in, bool up_in)
 {
@@ -356,45 +418,35 @@ static int pump(struct conn *c, struct proxy_state *st, bool client_in, bool up_
 	int upfd = st->up.fd;
 
 	for (int round = 0; round < PROXY_ROUNDS; round++) {
-		ssize_t moved = 0, n;	/* bytes drained: room made */
+		ssize_t to_up = 0, to_client = 0;
+		enum forwarded r;
 
-		if (client_in && (n = fill(&st->c2u, c->fd, &client_in)) < 0) {
-			reset_on_close(upfd);
+		r = forward(&st->c2u, c->fd, upfd, st->connected, &client_in, &to_up);
+		if (r != FORWARD_OK) {
+			reset_on_close(r == FORWARD_SRC_FAILED ? upfd : c->fd);
 			return HANDLER_CLOSE;
 		}
-		if (st->connected && up_in && (n = fill(&st->u2c, upfd, &up_in)) < 0) {
-			reset_on_close(c->fd);
-			return HANDLER_CLOSE;
-		}
-		if (st->connected && (n = drain(&st->c2u, upfd)) != 0) {
-			if (n < 0) {
-				reset_on_close(c->fd);
+		if (st->connected) {
+			r = forward(&st->u2c, upfd, c->fd, true, &up_in, &to_client);
+			if (r != FORWARD_OK) {
+				reset_on_close(r == FORWARD_SRC_FAILED ? c->fd : upfd);
 				return HANDLER_CLOSE;
 			}
-			moved += n;
-		}
-		if ((n = drain(&st->u2c, c->fd)) != 0) {
-			if (n < 0) {
-				reset_on_close(upfd);
-				return HANDLER_CLOSE;
-			}
-			moved += n;
-		}
-		if (st->connected)
 			pass_eof(&st->c2u, upfd);
+		}
 		pass_eof(&st->u2c, c->fd);
-		/* Again only if a drain made room for a side that has more. */
-		if (!moved || (!client_in && !up_in))
+		/* Again only if bytes went and a side has more. */
+		if (!(to_up + to_client) || (!client_in && !up_in))
 			break;
 	}
 	if (st->c2u.shut && st->u2c.shut)
 		return HANDLER_CLOSE;	/* both ends said all they had */
-	if (!st->c2u.eof && st->c2u.len < st->c2u.cap)
+	if (!st->c2u.eof && has_room(&st->c2u))
 		client |= EPOLLIN;
 	if (st->u2c.len)
 		client |= EPOLLOUT;
 	if (st->connected) {
-		if (!st->u2c.eof && st->u2c.len < st->u2c.cap)
+		if (!st->u2c.eof && has_room(&st->u2c))
 			up |= EPOLLIN;
 		if (st->c2u.len)
 			up |= EPOLLOUT;
@@ -431,15 +483,9 @@ static bool send_header(struct conn *c, struct proxy_state *st)
 	return len && send(st->up.fd, hdr, len, MSG_NOSIGNAL) == (ssize_t)len;
 }
 
-/* Closes the pipes of a flow, and every kept one: descriptors are short. */
-static void drop_pipes(struct flow *f)
+/* Closes every kept pipe: descriptors are short. */
+static void drop_kept_pipes(void)
 {
-	if (f->pr >= 0) {
-		close(f->pr);
-		close(f->pw);
-	}
-	f->pr = f->pw = -1;
-	f->len = 0;
 	while (px.nkept) {
 		px.nkept--;
 		close(px.kept[px.nkept][0]);
@@ -447,33 +493,26 @@ static void drop_pipes(struct flow *f)
 	}
 }
 
-/* Its pipes and its upstream: the client's events, HANDLER_IDLE while
- * it waits for descriptors, or HANDLER_CLOSE. */
+/* Its upstream: the client's events, HANDLER_IDLE while it waits for a
+ * descriptor, or HANDLER_CLOSE. */
 static int start(struct conn *c, struct proxy_state *st)
 {
-	int up = -2;
+	int up = connect_next(c, st);
 
-	if (take_pipe(&st->c2u) && take_pipe(&st->u2c)) {
-		up = connect_next(c, st);
-		if (up == 0) {
-			st->starved = false;
-			c->starved = false;	/* it holds what it frees from now on */
-			return pump(c, st, true, false);
-		}
-		if (up == -1)
-			return HANDLER_CLOSE;
-	} else if (errno != EMFILE && errno != ENFILE) {
-		starved(c, "no pipe for a connection");
-		return HANDLER_CLOSE;
+	if (up == 0) {
+		st->starved = false;
+		c->starved = false;	/* it holds what it frees from now on */
+		return pump(c, st, true, false);
 	}
+	if (up == -1)
+		return HANDLER_CLOSE;
 	/* Out of descriptors. As a client in the accept queue would, it waits
 	 * (holding one), the worker accepts no more meanwhile, and it is
-	 * tried again as the pause ends; what it took is given back. */
+	 * tried again as the pause ends; kept pipes are given back. */
 	leave_upstream(c, st);
-	drop_pipes(&st->c2u);
-	drop_pipes(&st->u2c);
+	drop_kept_pipes();
 	if (!st->starved)
-		starved(c, "no descriptors for a connection: it waits");
+		starved(c, "no descriptor for an upstream: it waits");
 	else
 		conn_out_of_descriptors(c);
 	st->starved = true;
