@@ -9,6 +9,7 @@ enum ev_kind {
 	EV_LISTENER,
 	EV_CONN,
 	EV_CONN_PEER,		/* a connection's second descriptor (proxy: the upstream) */
+	EV_CONN_CLOSED,		/* either, closed earlier in this batch of events: skipped */
 	EV_SIGNAL,
 	EV_CHANNEL,
 	EV_HELPER_LOG,

@@ -126,8 +126,9 @@ static void note_turned_away(struct worker *w, int kind, enum counter counted, c
 	worker_due(w, w->now);	/* the next report's time is known there */
 }
 
-/* A new connection, or c (after its header) going to handler h. */
-static void conn_start(struct worker *w, struct conn *c, int fd, const struct handler *h,
+/* A new connection, or c (after its header) going to handler h. Inlined,
+ * as the rest of admission: it runs for every accepted connection. */
+static inline __attribute__((always_inline)) void conn_start(struct worker *w, struct conn *c, int fd, const struct handler *h,
 		       const struct worker_socket *via, const struct peer *client,
 		       const struct source_key *counted)
 {
@@ -140,8 +141,9 @@ static void conn_start(struct worker *w, struct conn *c, int fd, const struct ha
 /* Access rules and limits for client: the service's handler, the refusal,
  * or nothing (closed). Into c when it is open already (the PROXY header
  * was read on it), else a new connection. */
-static void admit_client(struct worker *w, struct conn *c, int fd, const struct peer *client,
-			 const struct worker_socket *via, const struct sockaddr *sa, socklen_t len);
+static inline __attribute__((always_inline)) void admit_client(struct worker *w, struct conn *c,
+		int fd, const struct peer *client, const struct worker_socket *via,
+		const struct sockaddr *sa, socklen_t len);
 
 void admit_connection(struct worker *w, int fd, const struct sockaddr *sa, socklen_t len,
 		      const struct worker_socket *via)
@@ -229,8 +231,9 @@ const struct handler handler_proxy_header = {
 	.timeout = header_timeout,
 };
 
-static void admit_client(struct worker *w, struct conn *c, int fd, const struct peer *client,
-			 const struct worker_socket *via, const struct sockaddr *sa, socklen_t len)
+static inline __attribute__((always_inline)) void admit_client(struct worker *w, struct conn *c,
+		int fd, const struct peer *client, const struct worker_socket *via,
+		const struct sockaddr *sa, socklen_t len)
 {
 	struct source_key key;
 	enum limits_verdict v;

@@ -160,8 +160,9 @@ void conn_close(struct worker *w, struct conn *c)
 	if (c->origin)	/* rare, and free() is a call */
 		free(c->origin);
 	if (c->handler->ready_peer) {
-		/* Its other descriptor's event may come later in this batch. */
-		c->closed = true;
+		/* Its other descriptor's event may come later in this batch:
+		 * its kind says to skip it (conn_peer_close marks the peer's). */
+		c->src.kind = EV_CONN_CLOSED;
 		c->newer = w->closed_conns;
 		w->closed_conns = c;
 	} else {
@@ -200,8 +201,10 @@ void conn_peer_close(struct conn *c, struct conn_peer *p)
 	(void)c;
 	if (p->fd < 0)
 		return;
-	/* The close takes it out of the set: nobody else holds a copy. */
+	/* The close takes it out of the set: nobody else holds a copy. An
+	 * event for it already in this batch is skipped by its kind. */
 	close(p->fd);
+	p->src.kind = EV_CONN_CLOSED;
 	p->fd = -1;
 	p->watched = false;
 	p->events = 0;
@@ -261,8 +264,8 @@ void conn_apply(struct worker *w, struct conn *c, int want)
 }
 
 /* What a handler's open said: closed, handed over, or its events, the
- * descriptor put in the set the first time. */
-static void apply_open(struct worker *w, struct conn *c, int want)
+ * descriptor put in the set the first time. Inlined: every connection. */
+static inline __attribute__((always_inline)) void apply_open(struct worker *w, struct conn *c, int want)
 {
 	char peer[ADDRESS_TEXT_MAX];
 	struct epoll_event ev;
@@ -322,7 +325,6 @@ void conn_open(struct worker *w, int fd, const struct handler *h, const struct w
 	c->client = *client;
 	c->counted = counted != NULL;
 	c->renews_idle = !h->timeout && w->svc->idle_timeout_ms;
-	c->closed = false;
 	c->starved = false;
 	c->active_ms = w->now;
 	c->stderr_fd = w->helper_stderr_fd;

@@ -35,7 +35,6 @@ struct conn {
 	struct peer client;		/* address or credentials, for access and UCSPI */
 	bool counted;			/* holds a place in the service's limits */
 	bool renews_idle;		/* idle-timeout counts from the last event (active_ms) */
-	bool closed;			/* closed in this batch of events: the rest of it skips it */
 	bool in_epoll;			/* fd is in the worker's epoll set */
 	bool starved;			/* its handler had no descriptor for it: its close frees none */
 	struct source_key source;

@@ -145,8 +145,7 @@ static bool accept_batch(struct worker *w, struct worker_socket *l)
 		socklen_t len = sizeof(ss);
 		int fd;
 
-		/* A handler out of descriptors for the last one paused us. */
-		if (l->fd < 0 || serving(w) >= w->svc->max_connections || w->accept_paused_until)
+		if (l->fd < 0 || serving(w) >= w->svc->max_connections)
 			return false;
 		fd = accept4(l->fd, (struct sockaddr *)&ss, &len, w->accept_flags);
 		if (fd >= 0) {
@@ -155,6 +154,8 @@ static bool accept_batch(struct worker *w, struct worker_socket *l)
 			if (++w->accepted >= w->served_limit)
 				worker_limit_reached(w);
 			admit_connection(w, fd, (struct sockaddr *)&ss, len, l);
+			if (w->accept_paused_until)
+				return false;	/* its handler found no descriptor for it */
 			continue;
 		}
 		switch (errno) {
@@ -422,8 +423,6 @@ static void dispatch(struct worker *w, struct epoll_event *ev)
 		struct conn *c = (struct conn *)src;
 		int want;
 
-		if (c->closed)
-			return;	/* by its other descriptor's event, earlier in this batch */
 		c->active_ms = w->now;	/* renews an idle timeout: expire_deadlines() */
 		want = c->handler->ready(c, ev->events);
 		if (want != (int)c->events)	/* else nothing changes: the common case */
@@ -441,12 +440,12 @@ static void dispatch(struct worker *w, struct epoll_event *ev)
 		break;
 	case EV_CONN:	/* above */
 		break;
+	case EV_CONN_CLOSED:
+		break;	/* by its other descriptor's event, earlier in this batch */
 	case EV_CONN_PEER: {
 		struct conn *c = ((struct conn_peer *)src)->conn;
 		int want;
 
-		if (c->closed)
-			break;	/* by its client's event, earlier in this batch */
 		c->active_ms = w->now;
 		want = c->handler->ready_peer(c, ev->events);
 		if (want != (int)c->events)
