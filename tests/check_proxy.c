@@ -632,6 +632,11 @@ START_TEST(reload_changes_upstreams_for_new_connections)
 		 "  upstream = { \"127.0.0.1:%u\" }\n}\n", b1, b2, front, b2);
 	daemon_write_conf(&d, conf);
 	ck_assert_int_eq(daemon_reload(&d, 10000), 1);
+	/* An old worker accepts until it has read its SIGTERM: every one of
+	 * the three has said it stops before a new client comes. */
+	for (uint64_t t0 = tl_now_ms(); daemon_log_count(&d, "stopping (SIGTERM)") < 3 &&
+	     tl_now_ms() - t0 < 5000;)
+		usleep(10000);
 	ck_assert(tl_echo_tcp(front, "new\n"));
 	ck_assert(tl_echo(held, "still\n", 6, 5000));
 	ck_assert_uint_eq(accepted(&d, "b1"), 1);
@@ -919,6 +924,53 @@ START_TEST(proxy_protocol_accepted)
 }
 END_TEST
 
+/* Sends text on fd and reads back exactly want (5 s at most). */
+static bool exchange_on(int fd, const char *text, const char *want)
+{
+	size_t len = strlen(want), got = 0;
+	char buf[128];
+
+	if (send(fd, text, strlen(text), MSG_NOSIGNAL) != (ssize_t)strlen(text) || len >= sizeof(buf))
+		return false;
+	while (got < len) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+
+		if (poll(&pfd, 1, 5000) != 1 || (n = recv(fd, buf + got, len - got, 0)) <= 0)
+			return false;
+		got += (size_t)n;
+	}
+	return memcmp(buf, want, len) == 0;
+}
+
+/* max-per-source counts the client the header names: a second connection
+ * of one such client is over the limit, another client's is not. */
+START_TEST(proxy_protocol_max_per_source_follows_the_header)
+{
+	uint16_t port = tl_free_port();
+	struct daemon d;
+	int a, other;
+	char *r;
+
+	daemon_start_ready(&d, accepting_conf(port, "127.0.0.0/8",
+					      "  max-per-source = 1\n  busy-message = \"busy\\n\"\n"),
+			   NULL);
+	a = tl_connect_tcp("127.0.0.1", port);
+	ck_assert(exchange_on(a, "PROXY TCP4 203.0.113.1 127.0.0.1 1000 80\r\nfirst\n", "first\n"));
+	other = tl_connect_tcp("127.0.0.1", port);
+	ck_assert(exchange_on(other, "PROXY TCP4 203.0.113.2 127.0.0.1 1000 80\r\nother\n",
+			      "other\n"));
+	/* The same client as a, by its header, though from the same address as both. */
+	r = say(port, "PROXY TCP4 203.0.113.1 127.0.0.1 1001 80\r\nsecond\n");
+	ck_assert_str_eq(r, "busy\n");
+	free(r);
+	ck_assert_uint_eq(status_number(&d, "\"per_source\":"), 1);
+	close(a);
+	close(other);
+	daemon_stop(&d);
+}
+END_TEST
+
 /* An exec helper behind a load balancer sees the header's client. */
 START_TEST(proxy_protocol_ucspi_follows_the_header)
 {
@@ -958,6 +1010,7 @@ int main(void)
 	tcase_add_test(tc, proxy_protocol_sent);
 	tcase_add_test(tc, proxy_protocol_accepted);
 	tcase_add_test(tc, proxy_protocol_ucspi_follows_the_header);
+	tcase_add_test(tc, proxy_protocol_max_per_source_follows_the_header);
 	suite_add_tcase(s, tc);
 	return tl_run_suite(s);
 }
