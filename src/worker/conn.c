@@ -141,6 +141,8 @@ void conn_set_deadline(struct worker *w, struct conn *c, uint64_t deadline)
 
 void conn_close(struct worker *w, struct conn *c)
 {
+	bool starved;
+
 	if (c->handler->close)
 		c->handler->close(c);
 	/* Before the close: a client that saw its EOF may connect again at
@@ -159,6 +161,8 @@ void conn_close(struct worker *w, struct conn *c)
 		w->nlingering--;
 	if (c->origin)	/* rare, and free() is a call */
 		free(c->origin);
+	/* Read before c goes: the free list may free it. */
+	starved = c->starved;
 	if (c->handler->ready_peer) {
 		/* Its other descriptor's event may come later in this batch:
 		 * its kind says to skip it (conn_peer_close marks the peer's). */
@@ -170,11 +174,11 @@ void conn_close(struct worker *w, struct conn *c)
 	}
 	/* A place came free, and a descriptor: stop waiting out an EMFILE pause
 	 * (not one this very connection began: it found no descriptor). */
-	if (serving(w) == w->svc->max_connections || (w->accept_paused_until && !c->starved))
+	if (serving(w) == w->svc->max_connections || (w->accept_paused_until && !starved))
 		w->sockets_dirty = true;
 	w->nconns--;
 	counter_add(w->counters, COUNTER_ACTIVE, -1);
-	if (!c->starved)
+	if (!starved)
 		w->accept_paused_until = 0;
 }
 

@@ -425,8 +425,9 @@ static void dispatch(struct worker *w, struct epoll_event *ev)
 
 		c->active_ms = w->now;	/* renews an idle timeout: expire_deadlines() */
 		want = c->handler->ready(c, ev->events);
-		if (want != (int)c->events)	/* else nothing changes: the common case */
-			conn_apply(w, c, want);
+		/* Handed over, c may be gone: the new handler has set its events. */
+		if (want != HANDLER_HANDED_OVER && want != (int)c->events)
+			conn_apply(w, c, want);	/* else nothing changes: the common case */
 		return;
 	}
 	switch (src->kind) {
@@ -448,7 +449,7 @@ static void dispatch(struct worker *w, struct epoll_event *ev)
 
 		c->active_ms = w->now;
 		want = c->handler->ready_peer(c, ev->events);
-		if (want != (int)c->events)
+		if (want != HANDLER_HANDED_OVER && want != (int)c->events)
 			conn_apply(w, c, want);
 		break;
 	}
