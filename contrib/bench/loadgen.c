@@ -338,6 +338,13 @@ static void run_stepwise(uint64_t end)
 			}
 			if ((lg.sources && bind_source(c.fd) < 0) ||
 			    connect(c.fd, (struct sockaddr *)&lg.addr, lg.addrlen) < 0) {
+				/* The stop came during the connect: no operation began. */
+				if (errno == EINTR && stop_asked) {
+					close(c.fd);
+					c.fd = -1;
+					lg.inflight--;
+					break;
+				}
 				fail(&c, kind_of(errno));
 				continue;
 			}
