@@ -78,7 +78,6 @@ struct proxy_state {
 	unsigned long tried;		/* bit i: upstream i was tried (the first 64) */
 	bool connected, counted_up;
 	bool starved;			/* no descriptor for its upstream socket: it waits */
-	bool reset;			/* a side was reset: so is the other */
 };
 
 static struct {

@@ -130,13 +130,11 @@ static int sealed_memfd(const char *name, const char *text, size_t len)
 	return fd;
 }
 
-static int put_generation(FILE *f, struct master *m, struct generation *g,
-			  struct handover_fds *h)
+static int put_generation(FILE *f, struct generation *g, struct handover_fds *h)
 {
 	const char *text = g->conf->text ? g->conf->text : "";
 	int conf_fd = sealed_memfd("preforkd-handover-config", text, strlen(text));
 
-	(void)m;
 	if (conf_fd < 0 || fds_add(&h->owned, &h->nowned, &h->owned_cap, conf_fd) < 0 ||
 	    inherit(h, conf_fd) < 0 || inherit(h, counters_fd(g->counters)) < 0)
 		return -1;
@@ -247,9 +245,9 @@ int handover_write(struct master *m, struct handover_fds *h)
 		fputc('\n', f);
 	}
 	if (rc == 0)
-		rc = put_generation(f, m, m->current, h);
+		rc = put_generation(f, m->current, h);
 	for (struct generation *g = m->draining; g && rc == 0; g = g->next)
-		rc = put_generation(f, m, g, h);
+		rc = put_generation(f, g, h);
 	for (size_t i = 0; i < m->ntotals; i++)
 		put_totals(f, &m->totals[i]);
 	fputs("end\n", f);
@@ -409,8 +407,9 @@ static void apply_master(struct master *m, const unsigned long long *v)
 		notify_adopt_ready();
 }
 
-/* The config text of a generation, from its memfd (closed). */
-static char *read_config(int fd)
+/* The text in a memfd of the handover (a generation's config, the
+ * manifest itself), NUL-terminated; the descriptor is closed. */
+static char *read_memfd(int fd)
 {
 	struct stat st;
 	char *text = NULL;
@@ -468,7 +467,7 @@ static int take_generation(struct adoption *a, char **f, size_t nf)
 	if (!nums(f, nf, 1, 1, v) || nf < 8 || !nums(f, nf, 3, 6, v + 2) || !path ||
 	    (strcmp(f[2], "serving") && strcmp(f[2], "draining")))
 		return -1;
-	if ((conf_fd = claim((long)v[2])) < 0 || !(text = read_config(conf_fd)))
+	if ((conf_fd = claim((long)v[2])) < 0 || !(text = read_memfd(conf_fd)))
 		return -1;
 	conf = conf_load_text(path, text, err, sizeof(err));
 	free(text);
@@ -660,7 +659,7 @@ static char *read_manifest(const char *value)
 		log_error("handover: %s=%s names no open descriptor", HANDOVER_ENV, value);
 		return NULL;
 	}
-	text = read_config((int)fd);
+	text = read_memfd((int)fd);
 	if (!text)
 		log_error("handover: the manifest (fd %ld) cannot be read", fd);
 	return text;

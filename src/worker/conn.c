@@ -297,13 +297,33 @@ static inline __attribute__((always_inline)) void apply_open(struct worker *w, s
 	c->in_epoll = true;
 }
 
+/* c, its descriptor and counts set, goes to handler h for client: its
+ * state zeroed, its deadline, and what h's open says. Inlined: every
+ * connection, and a PROXY header's again (conn_reopen). */
+static inline __attribute__((always_inline)) void give_to(struct worker *w, struct conn *c,
+		const struct handler *h, const struct peer *client, const struct source_key *counted)
+{
+	unsigned timeout = h->timeout ? h->timeout(w->svc) : w->svc->idle_timeout_ms;
+
+	c->handler = h;
+	c->client = *client;
+	c->counted = counted != NULL;
+	if (counted)
+		c->source = *counted;
+	c->renews_idle = !h->timeout && w->svc->idle_timeout_ms;
+	c->active_ms = w->now;
+	memset(c->state, 0, h->state_size);
+	w->nlingering += h == &handler_refuse;
+	conn_set_deadline(w, c, timeout ? w->now + timeout : UINT64_MAX);
+	apply_open(w, c, h->open(c));
+}
+
 void conn_open(struct worker *w, int fd, const struct handler *h, const struct worker_socket *via,
 	       const struct peer *client, const struct source_key *counted,
 	       const struct dgram_origin *origin)
 {
 	struct conn *c = conn_get(w);
 	struct dgram_origin *copy = origin ? malloc(sizeof(*origin)) : NULL;
-	unsigned timeout = h->timeout ? h->timeout(w->svc) : w->svc->idle_timeout_ms;
 
 	if (!c || (origin && !copy)) {
 		if (c)
@@ -323,45 +343,23 @@ void conn_open(struct worker *w, int fd, const struct handler *h, const struct w
 	c->events = 0;
 	c->older = c->newer = NULL;
 	c->worker = w;
-	c->handler = h;
 	c->svc = w->svc;
 	c->via = via;
-	c->client = *client;
-	c->counted = counted != NULL;
-	c->renews_idle = !h->timeout && w->svc->idle_timeout_ms;
 	c->starved = false;
-	c->active_ms = w->now;
+	c->in_epoll = false;
 	c->stderr_fd = w->helper_stderr_fd;
 	c->origin = copy;
-	memset(c->state, 0, h->state_size);
-	if (counted)
-		c->source = *counted;
 	if (origin)
 		*copy = *origin;
 	w->nconns++;
 	counter_add(w->counters, COUNTER_ACTIVE, 1);
-	w->nlingering += h == &handler_refuse;
 	if (serving(w) >= w->svc->max_connections)
 		w->sockets_dirty = true;	/* full: the listeners rest */
-	conn_set_deadline(w, c, timeout ? w->now + timeout : UINT64_MAX);
-	c->in_epoll = false;
-	apply_open(w, c, h->open(c));
+	give_to(w, c, h, client, counted);
 }
 
 void conn_reopen(struct worker *w, struct conn *c, const struct handler *h,
 		 const struct peer *client, const struct source_key *counted)
 {
-	unsigned timeout = h->timeout ? h->timeout(w->svc) : w->svc->idle_timeout_ms;
-
-	c->handler = h;
-	c->client = *client;
-	c->counted = counted != NULL;
-	if (counted)
-		c->source = *counted;
-	c->renews_idle = !h->timeout && w->svc->idle_timeout_ms;
-	c->active_ms = w->now;
-	memset(c->state, 0, h->state_size);
-	w->nlingering += h == &handler_refuse;
-	conn_set_deadline(w, c, timeout ? w->now + timeout : UINT64_MAX);
-	apply_open(w, c, h->open(c));
+	give_to(w, c, h, client, counted);
 }
